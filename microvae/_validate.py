@@ -1,0 +1,79 @@
+"""Input checks shared by every public array function.
+
+The public layer validates and explains; compiled kernels assume clean input (the
+scikit-image split between ``texture.py`` and ``_texture.pyx``).
+"""
+import numpy as np
+
+__all__ = ["as_binary_batch", "check_finite", "as_generator"]
+
+
+def check_finite(array, name="images"):
+    """Raise ``ValueError`` if a floating array holds NaN or inf."""
+    array = np.asarray(array)
+    if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or inf values")
+
+
+def as_binary_batch(images, ndim=None, name="images"):
+    """Validate a binary image batch and return it as ``uint8`` with a batch axis.
+
+    Parameters
+    ----------
+    images : array_like
+        ``(H, W)`` (one 2D image), ``(N, H, W)`` (N 2D images) or ``(N, D, H, W)`` (N volumes).
+        Values must be 0/1 (or bool); 1 marks the pore phase.
+    ndim : {None, 2, 3}
+        Spatial dimension. ``None`` infers 2 for 2- and 3-dimensional arrays and 3 for
+        4-dimensional ones. Pass ``ndim=3`` to hand over a single volume ``(D, H, W)``: a
+        3-dimensional array is never silently taken as one volume.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    batch : ndarray of uint8, shape ``(N,) + spatial``
+    ndim : int
+        Spatial dimension (2 or 3).
+    """
+    if ndim not in (None, 2, 3):
+        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
+    arr = np.asarray(images)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric or boolean array, got dtype {arr.dtype}")
+    if ndim is None:
+        if arr.ndim == 2:
+            arr, ndim = arr[None], 2
+        elif arr.ndim == 3:
+            ndim = 2
+        elif arr.ndim == 4:
+            ndim = 3
+        else:
+            raise ValueError(f"{name} must have shape (H, W), (N, H, W) or (N, D, H, W); got {arr.shape}")
+    else:
+        if arr.ndim == ndim:
+            arr = arr[None]
+        elif arr.ndim != ndim + 1:
+            raise ValueError(f"{name} with ndim={ndim} must have {ndim} or {ndim + 1} axes; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    check_finite(arr, name)
+    if arr.dtype != bool:
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            values = np.unique(arr[bad])[:5]
+            raise ValueError(
+                f"{name} must be binary with 1 = pore and 0 = solid, but holds values such as {values.tolist()}; "
+                "load with microvae.io.load(..., pore_value=...) or threshold grayscale data with "
+                "microvae.io.binarize(image, threshold, pore_value)"
+            )
+    return np.ascontiguousarray(arr, dtype=np.uint8), ndim
+
+
+def as_generator(seed):
+    """Return a ``numpy.random.Generator`` from an int, a Generator or ``None``."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")

@@ -1,0 +1,323 @@
+"""Load, save, binarize and slice microstructure images.
+
+Convention: the arrays this module returns are ``uint8`` with **1 = pore** and 0 = solid.
+Files differ in how they mark the pore phase (the Berea micro-CT stack stores pores as 0,
+grains as 255), so loaders take an explicit ``pore_value`` and never guess it.
+Writes are atomic (temporary file + rename) and refuse to replace an existing file unless
+``overwrite=True``.
+"""
+import io as _io
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ._validate import as_binary_batch, as_generator, check_finite
+
+__all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe"]
+
+_IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
+
+
+def read(path, *, shape=None, dtype=None, key=None):
+    """Read an image array from a file as stored, without interpreting its phases.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy``; ``.npz`` (the array ``key``, or its only array); ``.tif``/``.tiff`` (a 2D
+        image or a stack); a folder of ``.png`` files (sorted by name, stacked on axis 0);
+        ``.raw``/``.bin`` (headerless, needs ``shape`` and ``dtype``); or a ``.zip`` holding
+        exactly one file of those kinds (read without extracting).
+    shape, dtype :
+        Required for raw files; the file size must match exactly.
+    key : str, optional
+        Array name inside an ``.npz`` archive with several arrays.
+
+    Returns
+    -------
+    ndarray
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {path}")
+    if path.is_dir():
+        return _read_png_folder(path)
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        return _read_zip(path, shape=shape, dtype=dtype, key=key)
+    with open(path, "rb") as fh:
+        return _read_bytes(fh.read(), suffix, str(path), shape=shape, dtype=dtype, key=key)
+
+
+def _read_zip(path, **kwargs):
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = [m for m in zf.namelist() if m.lower().endswith(_IMAGE_SUFFIXES)
+                       and not m.startswith("__MACOSX")]
+            if len(members) != 1:
+                raise ValueError(f"{path}: expected exactly one image file in the zip archive, found {members}")
+            data = zf.read(members[0])
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path}: not a readable zip archive ({exc})") from None
+    return _read_bytes(data, Path(members[0]).suffix.lower(), f"{path}:{members[0]}", **kwargs)
+
+
+def _read_bytes(data, suffix, name, *, shape, dtype, key):
+    try:
+        if suffix == ".npy":
+            return np.load(_io.BytesIO(data), allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(_io.BytesIO(data), allow_pickle=False) as npz:
+                if key is None:
+                    if len(npz.files) != 1:
+                        raise ValueError(f"{name}: archive holds arrays {npz.files}; choose one with key=")
+                    key = npz.files[0]
+                if key not in npz.files:
+                    raise ValueError(f"{name}: no array {key!r} in archive (has {npz.files})")
+                return npz[key]
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            return tifffile.imread(_io.BytesIO(data))
+        if suffix == ".png":
+            from PIL import Image
+
+            return np.asarray(Image.open(_io.BytesIO(data)))
+        if suffix in (".raw", ".bin"):
+            if shape is None or dtype is None:
+                raise ValueError(f"{name}: raw files need shape= and dtype=")
+            dtype = np.dtype(dtype)
+            expected = int(np.prod(shape)) * dtype.itemsize
+            if len(data) != expected:
+                raise ValueError(f"{name}: file has {len(data)} bytes but shape {tuple(shape)} of {dtype} "
+                                 f"needs {expected} (truncated or wrong shape/dtype)")
+            return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    except ValueError:
+        raise
+    except Exception as exc:  # parsers raise many types for corrupt files; name the file
+        raise ValueError(f"{name}: cannot read file ({type(exc).__name__}: {exc})") from None
+    raise ValueError(f"{name}: unsupported file type {suffix!r} (use .npy, .npz, .tif, .png folder, .raw, .zip)")
+
+
+def _read_png_folder(folder):
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise ValueError(f"{folder}: folder holds no .png files")
+    images = [read(p) for p in files]
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1:
+        raise ValueError(f"{folder}: PNG files differ in shape: {sorted(shapes)}")
+    return np.stack(images)
+
+
+def load(path, pore_value=None, *, shape=None, dtype=None, key=None):
+    """Load a segmented image or volume as a binary pore indicator (1 = pore).
+
+    Parameters
+    ----------
+    path : str or Path
+        Any format :func:`read` accepts.
+    pore_value : scalar, optional
+        The stored value that marks pore (void). Mandatory unless the data already holds
+        only 0 and 1, which is then read with the project convention 1 = pore. Data with more
+        than two distinct values is grayscale: threshold it with :func:`binarize`.
+    shape, dtype, key :
+        Passed to :func:`read`.
+
+    Returns
+    -------
+    ndarray of uint8
+        Same shape as stored; 1 where the stored value equals ``pore_value``.
+    """
+    return _to_pore_indicator(read(path, shape=shape, dtype=dtype, key=key), pore_value, str(path))
+
+
+def _to_pore_indicator(data, pore_value, name):
+    if data.size == 0:
+        raise ValueError(f"{name}: image is empty (shape {data.shape})")
+    check_finite(data, name)
+    values = np.unique(data)
+    if pore_value is None:
+        if np.isin(values, (0, 1)).all():
+            return data.astype(np.uint8)
+        raise ValueError(
+            f"{name}: data holds values {values[:6].tolist()}{'...' if values.size > 6 else ''}, not 0/1; "
+            "pass pore_value= (the stored value that marks pore)"
+            + ("" if values.size <= 2 else ", or threshold grayscale data with microvae.io.binarize")
+        )
+    if values.size > 2:
+        raise ValueError(f"{name}: data holds {values.size} distinct values (grayscale); segment it first with "
+                         "microvae.io.binarize(image, threshold, pore_value)")
+    if pore_value not in values:
+        raise ValueError(f"{name}: pore_value={pore_value!r} does not occur in the data (values: {values.tolist()})")
+    return (data == pore_value).astype(np.uint8)
+
+
+def binarize(image, threshold, pore_value="below"):
+    """Segment a grayscale image into pore (1) and solid (0) by a global threshold.
+
+    Parameters
+    ----------
+    image : array_like
+        Grayscale image or volume (any real dtype; NaN/inf rejected).
+    threshold : float
+        Intensity separating the phases.
+    pore_value : {"below", "above"}
+        Which side of the threshold is pore. In micro-CT, pores absorb least and are dark:
+        ``"below"`` labels ``image < threshold`` as pore; ``"above"`` labels ``image > threshold``.
+
+    Returns
+    -------
+    ndarray of uint8, same shape, 1 = pore.
+    """
+    image = np.asarray(image)
+    if image.size == 0:
+        raise ValueError("image is empty")
+    if image.dtype.kind not in "biuf":
+        raise TypeError(f"image must be numeric, got dtype {image.dtype}")
+    check_finite(image, "image")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be finite, got {threshold}")
+    if pore_value == "below":
+        return (image < threshold).astype(np.uint8)
+    if pore_value == "above":
+        return (image > threshold).astype(np.uint8)
+    raise ValueError(f"pore_value must be 'below' or 'above', got {pore_value!r}")
+
+
+def atomic_write(path, write, *, overwrite=False, mode="wb"):
+    """Write a file atomically: ``write(fh)`` fills a temporary file that is then renamed.
+
+    An existing file is never replaced unless ``overwrite=True``, and a failed write leaves
+    whatever was at ``path`` untouched.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save(path, images, *, overwrite=False, compress=True):
+    """Save images atomically as ``.npy``, ``.npz`` (array ``images``) or ``.tif``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Target; its suffix picks the format.
+    images : array_like
+    overwrite : bool
+        Replace an existing file (default: refuse).
+    compress : bool
+        Compress ``.npz`` and ``.tif`` output.
+    """
+    images = np.asarray(images)
+    if images.size == 0:
+        raise ValueError("refusing to save an empty array")
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        writer = lambda fh: np.save(fh, images)  # noqa: E731
+    elif suffix == ".npz":
+        savez = np.savez_compressed if compress else np.savez
+        writer = lambda fh: savez(fh, images=images)  # noqa: E731
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        writer = lambda fh: tifffile.imwrite(fh, images, compression="zlib" if compress else None)  # noqa: E731
+    else:
+        raise ValueError(f"cannot save {suffix!r}; use .npy, .npz or .tif")
+    return atomic_write(path, writer, overwrite=overwrite)
+
+
+def slices(volume, size, n=None, *, axes=(0, 1, 2), stride=None, seed=None, return_positions=False):
+    """Cut square 2D samples from planes of a 3D volume, along one or several axes.
+
+    Parameters
+    ----------
+    volume : array_like, shape ``(D, H, W)``
+        Binary volume (1 = pore).
+    size : int
+        Side of the square samples, in voxels.
+    n : int, optional
+        Number of samples. With ``stride=None`` it is required and the samples are drawn at
+        uniformly random planes and offsets, spread evenly over ``axes``. With a ``stride``
+        the regular grid is cut, and ``n`` (if given) keeps a seeded random subset of it.
+    axes : sequence of {0, 1, 2}
+        Axes normal to the cutting planes.
+    stride : int, optional
+        Grid step for planes and in-plane offsets (``stride=size`` gives non-overlapping
+        tiles within a plane, planes ``size`` apart).
+    seed : int or numpy Generator, optional
+    return_positions : bool
+        Also return an ``(n, 4)`` int array of ``(axis, plane, row, col)`` per sample.
+
+    Returns
+    -------
+    samples : ndarray of uint8, shape ``(n, size, size)``
+    positions : ndarray, optional
+    """
+    vol, _ = as_binary_batch(volume, ndim=3, name="volume")
+    if vol.shape[0] != 1:
+        raise ValueError(f"slices takes one volume (D, H, W), got shape {np.shape(volume)}")
+    vol = vol[0]
+    axes = tuple(axes)
+    if not axes or any(a not in (0, 1, 2) for a in axes) or len(set(axes)) != len(axes):
+        raise ValueError(f"axes must be distinct values from (0, 1, 2), got {axes}")
+    size = int(size)
+    for a in axes:
+        plane = [s for i, s in enumerate(vol.shape) if i != a]
+        if size < 1 or size > min(plane):
+            raise ValueError(f"size={size} does not fit planes of shape {tuple(plane)} normal to axis {a}")
+    rng = as_generator(seed)
+    if stride is None:
+        if n is None or int(n) < 1:
+            raise ValueError("give n >= 1 (random samples) or a stride (regular grid)")
+        n = int(n)
+        which = np.arange(n) % len(axes)
+        pos = np.empty((n, 4), dtype=np.int64)
+        for k in range(n):
+            a = axes[which[k]]
+            plane_shape = [s for i, s in enumerate(vol.shape) if i != a]
+            pos[k] = (a, rng.integers(vol.shape[a]), rng.integers(plane_shape[0] - size + 1),
+                      rng.integers(plane_shape[1] - size + 1))
+    else:
+        stride = int(stride)
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        grid = []
+        for a in axes:
+            plane_shape = [s for i, s in enumerate(vol.shape) if i != a]
+            for p in range(0, vol.shape[a], stride):
+                for i in range(0, plane_shape[0] - size + 1, stride):
+                    for j in range(0, plane_shape[1] - size + 1, stride):
+                        grid.append((a, p, i, j))
+        pos = np.asarray(grid, dtype=np.int64)
+        if n is not None:
+            if int(n) > len(pos):
+                raise ValueError(f"n={n} exceeds the {len(pos)} samples on a stride-{stride} grid")
+            pos = pos[np.sort(rng.choice(len(pos), size=int(n), replace=False))]
+    out = np.empty((len(pos), size, size), dtype=np.uint8)
+    for k, (a, p, i, j) in enumerate(pos):
+        out[k] = np.take(vol, p, axis=a)[i:i + size, j:j + size]
+    return (out, pos) if return_positions else out
+
+
+def describe(images, ndim=None):
+    """Summary statistics of a binary batch: count, shape, porosity mean/std/min/max."""
+    batch, nd = as_binary_batch(images, ndim=ndim)
+    phi = batch.reshape(len(batch), -1).mean(axis=1)
+    return {"n": int(len(batch)), "ndim": nd, "shape": list(batch.shape[1:]),
+            "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std()),
+            "porosity_min": float(phi.min()), "porosity_max": float(phi.max())}
