@@ -16,7 +16,7 @@ import numpy as np
 
 from ._validate import as_binary_batch, as_generator, check_finite
 
-__all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe"]
+__all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe", "save_table", "provenance"]
 
 _IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
 
@@ -200,7 +200,7 @@ def atomic_write(path, write, *, overwrite=False, mode="wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as fh:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as fh:
             write(fh)
         os.replace(tmp, path)
     except BaseException:
@@ -321,3 +321,70 @@ def describe(images, ndim=None):
     return {"n": int(len(batch)), "ndim": nd, "shape": list(batch.shape[1:]),
             "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std()),
             "porosity_min": float(phi.min()), "porosity_max": float(phi.max())}
+
+
+def provenance(parameters):
+    """Metadata recorded beside every output: code version, time, and the parameters used."""
+    import datetime
+    import platform
+
+    from ._version import __version__
+
+    return {"microvae_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "parameters": parameters}
+
+
+def save_table(path, columns, parameters, *, overwrite=False):
+    """Write a CSV table with a header plus a JSON sidecar ``<path>.json`` holding provenance.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV file to write (atomically; existing files are kept unless ``overwrite``).
+    columns : dict of str -> 1-D array_like
+        Column name to values; all columns must have the same length.
+    parameters : dict
+        JSON-serializable parameters of the computation, stored in the sidecar.
+
+    Returns
+    -------
+    (Path, Path)
+        The CSV and the sidecar paths.
+    """
+    import csv
+    import json
+
+    path = Path(path)
+    names = list(columns)
+    cols = [np.asarray(columns[k]).ravel() for k in names]
+    if not cols or len({len(c) for c in cols}) != 1:
+        raise ValueError("columns must be a non-empty mapping of equal-length 1-D arrays")
+    sidecar = path.with_name(path.name + ".json")
+    if not overwrite:
+        for p in (path, sidecar):
+            if p.exists():
+                raise FileExistsError(f"{p} exists; pass overwrite=True (or --overwrite) to replace it")
+
+    def write_csv(fh):
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        for row in zip(*cols):
+            writer.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row])
+
+    meta = provenance(parameters)
+    meta["columns"] = names
+    meta["rows"] = int(len(cols[0]))
+    atomic_write(path, write_csv, overwrite=overwrite, mode="w")
+    atomic_write(sidecar, lambda fh: json.dump(meta, fh, indent=2, default=_json_default), overwrite=overwrite, mode="w")
+    return path, sidecar
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -1,0 +1,55 @@
+# Quick start: `make demo` (set up .venv, build, run the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch wheels: this pin matches the CUDA build available offline on the project machines;
+# override on other machines, e.g. `make test TORCH_SPEC="torch torchvision"`.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+EXTRAS ?= test
+
+# torch guesses CUDA_HOME wrongly on machines without a driver; point it at the toolkit.
+ifneq ($(wildcard /usr/local/cuda/bin/nvcc),)
+export CUDA_HOME ?= /usr/local/cuda
+endif
+# Without a GPU, nvcc would otherwise compile for every architecture torch knows.
+# 8.0 = A100, 8.6 = RTX 30xx, 9.0 = H100/H200 (+PTX for newer GPUs).
+export TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;9.0+PTX
+export MAX_JOBS ?= 2
+
+SOURCES := setup.py pyproject.toml $(shell find csrc -name '*.cpp' -o -name '*.cu' -o -name '*.h') \
+           $(shell find microvae -name '*.pyx')
+
+.PHONY: install demo test test-slow bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+
+$(VENV)/.torch: | $(BIN)/python
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q "cython>=3.0" "numpy>=1.26" ninja
+	touch $@
+
+$(VENV)/.installed-$(EXTRAS): $(VENV)/.torch $(SOURCES)
+	$(BIN)/pip install -q --no-build-isolation -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+demo: install
+	$(BIN)/microvae data synth grains -n 64 --size 128 --porosity 0.2 --radius 6 --seed 0 -o demo_out/grains.npz --overwrite
+	$(BIN)/microvae correlate demo_out/grains.npz --s2 -o demo_out/s2.csv --plot demo_out/s2.png --overwrite
+
+test: install
+	$(BIN)/python -m pytest
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+bench:
+	$(MAKE) install EXTRAS=test,bench
+	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:cacheprovider -o addopts="" --benchmark-columns=min,mean,stddev,rounds
+
+clean:
+	rm -rf build demo_out *.egg-info
+	find microvae -name '*.so' -delete

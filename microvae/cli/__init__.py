@@ -1,0 +1,53 @@
+"""The ``microvae`` command. Each subcommand lives in its own module exposing
+``register(subparsers)``; heavy imports happen inside the command functions so that
+``microvae --help`` stays fast."""
+import argparse
+import importlib
+import sys
+
+from .._version import __version__
+
+# Module names under microvae.cli, in the order shown by --help.
+COMMAND_MODULES = ("data", "correlate")
+
+# Errors that mean "bad input or environment", reported in one line without a traceback.
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,
+               NotADirectoryError, PermissionError, KeyError)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="microvae",
+        description="Microstructure-informed materials design: correlation functions, property labels, "
+                    "a morphology-aware VAE, an MRF baseline and the augmentation study. "
+                    "Images are binary with 1 = pore.",
+    )
+    parser.add_argument("--version", action="version", version=f"microvae {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        print("microvae: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"microvae {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""``microvae data slice|synth|info``: prepare image sets."""
+import json
+
+
+def register(sub):
+    p = sub.add_parser("data", help="slice volumes, synthesize test media, describe image sets")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    from .common import add_input_arguments
+
+    ps = dsub.add_parser("slice", help="cut 2D square samples from a 3D volume along several axes")
+    add_input_arguments(ps)
+    ps.add_argument("--size", type=int, required=True, help="side of the square samples, voxels")
+    ps.add_argument("-n", type=int, default=None, help="number of samples (random positions, or a subset of the grid)")
+    ps.add_argument("--stride", type=int, default=None, help="regular grid step (default: random positions)")
+    ps.add_argument("--axes", default="0,1,2", help="axes normal to the cutting planes (default 0,1,2)")
+    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif")
+    ps.add_argument("--overwrite", action="store_true")
+    ps.set_defaults(func=_slice)
+
+    pg = dsub.add_parser("synth", help="synthesize binary media with known statistics")
+    pg.add_argument("kind", choices=("disks", "spheres", "grf", "grains"))
+    pg.add_argument("-n", type=int, default=10, help="number of images")
+    pg.add_argument("--size", type=int, default=128, help="side length in pixels")
+    pg.add_argument("--porosity", type=float, default=0.2, help="target pore fraction")
+    pg.add_argument("--radius", type=float, default=6.0, help="particle radius / correlation length, pixels")
+    pg.add_argument("--seed", type=int, default=0)
+    pg.add_argument("-o", "--output", required=True)
+    pg.add_argument("--overwrite", action="store_true")
+    pg.set_defaults(func=_synth)
+
+    pi = dsub.add_parser("info", help="print count, shape and porosity statistics as JSON")
+    add_input_arguments(pi)
+    pi.set_defaults(func=_info)
+
+
+def _slice(args):
+    from ..io import save, slices
+    from .common import read_images
+
+    images, nd = read_images(args)
+    if nd != 3 or len(images) != 1:
+        raise ValueError("data slice needs one 3D volume (a 3D file, or --volume)")
+    axes = tuple(int(a) for a in args.axes.split(","))
+    out = slices(images[0], args.size, args.n, axes=axes, stride=args.stride, seed=args.seed)
+    save(args.output, out, overwrite=args.overwrite)
+    print(f"wrote {len(out)} samples of {args.size}x{args.size} to {args.output}")
+
+
+def _synth(args):
+    from .. import synthetic
+    from ..io import save
+
+    shape2, shape3 = (args.size, args.size), (args.size,) * 3
+    if args.kind == "disks":
+        out = synthetic.overlapping_disks(shape2, args.radius, args.porosity, n=args.n, seed=args.seed)
+    elif args.kind == "spheres":
+        out = synthetic.overlapping_spheres(shape3, args.radius, args.porosity, n=args.n, seed=args.seed)
+    elif args.kind == "grf":
+        out = synthetic.gaussian_random_field(shape2, args.radius, args.porosity, n=args.n, seed=args.seed)
+    else:
+        out = synthetic.grains(shape2, args.radius, args.porosity, n=args.n, seed=args.seed)
+    save(args.output, out, overwrite=args.overwrite)
+    print(f"wrote {len(out)} {args.kind} images of shape {out.shape[1:]} to {args.output}")
+
+
+def _info(args):
+    from ..io import describe
+    from .common import read_images
+
+    images, nd = read_images(args)
+    print(json.dumps(describe(images, ndim=nd), indent=2))

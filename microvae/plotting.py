@@ -1,0 +1,62 @@
+"""Figures written by the CLI and the study (matplotlib, Agg backend, atomic PNG writes)."""
+import io as _io
+
+import numpy as np
+
+from .io import atomic_write
+
+__all__ = ["plot_s2", "save_figure", "mosaic"]
+
+
+def save_figure(fig, path, *, overwrite=False, dpi=120):
+    """Render ``fig`` to PNG in memory, then write it atomically; closes the figure."""
+    import matplotlib.pyplot as plt
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
+
+
+def _figure(*args, **kwargs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def plot_s2(path, r, curves, labels=None, *, overwrite=False):
+    """Mean radial S2 with a ±1 std band, one line per curve set.
+
+    ``curves`` is ``(N, R)`` or a list of such arrays (one per ``labels`` entry).
+    """
+    sets = curves if isinstance(curves, (list, tuple)) else [curves]
+    labels = labels or [f"mean of {len(c)} images" for c in sets]
+    fig, ax = _figure(figsize=(5, 3.5))
+    for c, lab in zip(sets, labels):
+        c = np.asarray(c)
+        mean, std = c.mean(axis=0), c.std(axis=0)
+        ax.plot(r, mean, label=lab)
+        ax.fill_between(r, mean - std, mean + std, alpha=0.25)
+    ax.set_xlabel("r (pixels × voxel size)")
+    ax.set_ylabel("S2(r)")
+    ax.legend()
+    return save_figure(fig, path, overwrite=overwrite)
+
+
+def mosaic(path, images, *, ncols=8, title=None, overwrite=False):
+    """Grid of binary (or [0, 1] grayscale) images, pore = black."""
+    images = np.asarray(images)
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = _figure(nrows, ncols, figsize=(1.2 * ncols, 1.2 * nrows + (0.3 if title else 0)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, im in zip(axes.ravel(), images):
+        ax.imshow(1 - im, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path, overwrite=overwrite)
