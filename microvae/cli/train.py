@@ -1,0 +1,82 @@
+"""``microvae train`` and ``microvae sample``: fit the morphology-aware VAE, draw new images."""
+
+
+def register(sub):
+    from .common import add_input_arguments
+
+    p = sub.add_parser("train", help="train the morphology-aware VAE on binary images (or slices of a volume)",
+                       description="Train the morphology-aware VAE (reconstruction + KL + style + mode-collapse "
+                                   "losses). Multi-GPU: torchrun --nproc_per_node=G --no-python microvae train ...")
+    add_input_arguments(p)
+    p.add_argument("-o", "--output", required=True, help="run folder (config, checkpoint, metrics, sample mosaics)")
+    p.add_argument("--preset", default="quick", help="quick (CPU, minutes) or paper (GPU, the paper's sizes)")
+    p.add_argument("--slices", type=int, default=None,
+                   help="with a 3D volume as input: cut this many image-size slices along all three axes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the run in OUTPUT from its checkpoint")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("overrides of the preset")
+    g.add_argument("--steps", type=int)
+    g.add_argument("--image-size", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--style-mode", choices=("paired", "all_pairs", "prior", "none"))
+    g.add_argument("--w-st", type=float, help="weight of the style loss")
+    g.add_argument("--w-mc", type=float, help="weight of the mode-collapse loss")
+    g.add_argument("--recon", choices=("sse", "bce"))
+    g.add_argument("--style-weights", help="random (seeded, offline), imagenet (torchvision download) or a "
+                                           "local torchvision-format VGG16 state-dict file")
+    g.add_argument("--backend", choices=("auto", "torch", "cpp", "cuda"), help="loss kernels")
+    g.add_argument("--checkpoint-every", type=int)
+    g.add_argument("--sample-every", type=int)
+    p.set_defaults(func=_train)
+
+    s = sub.add_parser("sample", help="generate images from a trained VAE run")
+    s.add_argument("run", help="run folder written by `microvae train` (or its checkpoint file)")
+    s.add_argument("-n", type=int, required=True, help="number of images")
+    s.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif (uint8, 1 = pore)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--binarize", choices=("threshold", "bernoulli"), default="threshold",
+                   help="threshold the pore probability at 0.5 (default) or draw each pixel from it")
+    s.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
+    s.add_argument("--device", default=None)
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=_sample)
+
+
+_OVERRIDES = ("steps", "image_size", "batch_size", "lr", "style_mode", "w_st", "w_mc", "recon", "style_weights",
+              "backend", "checkpoint_every", "sample_every")
+
+
+def _train(args):
+    from ..io import slices
+    from ..train import load_config, train_vae
+    from .common import read_images
+
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    images, nd = read_images(args)
+    if nd == 3:
+        if len(images) != 1 or args.slices is None:
+            raise ValueError("a 3D volume as input needs --slices N (the number of 2D training slices to cut)")
+        size = overrides.get("image_size", load_config(args.preset).image_size)
+        images = slices(images[0], size, args.slices, seed=args.seed)
+    elif args.slices is not None:
+        raise ValueError("--slices applies to a 3D volume input (use --volume for a single (D, H, W) stack)")
+    result = train_vae(images, preset=args.preset, out_dir=args.output, seed=args.seed, resume=args.resume,
+                       device=args.device, progress=not args.no_progress, **overrides)
+    print(f"trained {result.step} steps; run folder {result.run_dir}")
+
+
+def _sample(args):
+    from ..io import save
+    from ..train import sample
+
+    images = sample(args.run, args.n, seed=args.seed, binarize=args.binarize, device=args.device)
+    save(args.output, images, overwrite=args.overwrite)
+    if args.mosaic:
+        from ..plotting import mosaic
+
+        mosaic(args.mosaic, images[:32], title=f"{args.run}: samples", overwrite=args.overwrite)
+    print(f"wrote {len(images)} samples of {images.shape[1]}x{images.shape[2]} "
+          f"(porosity {images.mean():.4f}) to {args.output}")
