@@ -66,18 +66,20 @@ def _read_zip(path, **kwargs):
 
 
 def _read_bytes(data, suffix, name, *, shape, dtype, key):
+    if suffix in (".raw", ".bin"):
+        if shape is None or dtype is None:
+            raise ValueError(f"{name}: raw files need shape= and dtype=")
+        dtype = np.dtype(dtype)
+        expected = int(np.prod(shape)) * dtype.itemsize
+        if len(data) != expected:
+            raise ValueError(f"{name}: file has {len(data)} bytes but shape {tuple(shape)} of {dtype} "
+                             f"needs {expected} (truncated or wrong shape/dtype)")
+        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    if suffix not in (".npy", ".npz", ".tif", ".tiff", ".png"):
+        raise ValueError(f"{name}: unsupported file type {suffix!r} (use .npy, .npz, .tif, .png folder, .raw, .zip)")
     try:
         if suffix == ".npy":
             return np.load(_io.BytesIO(data), allow_pickle=False)
-        if suffix == ".npz":
-            with np.load(_io.BytesIO(data), allow_pickle=False) as npz:
-                if key is None:
-                    if len(npz.files) != 1:
-                        raise ValueError(f"{name}: archive holds arrays {npz.files}; choose one with key=")
-                    key = npz.files[0]
-                if key not in npz.files:
-                    raise ValueError(f"{name}: no array {key!r} in archive (has {npz.files})")
-                return npz[key]
         if suffix in (".tif", ".tiff"):
             import tifffile
 
@@ -86,20 +88,17 @@ def _read_bytes(data, suffix, name, *, shape, dtype, key):
             from PIL import Image
 
             return np.asarray(Image.open(_io.BytesIO(data)))
-        if suffix in (".raw", ".bin"):
-            if shape is None or dtype is None:
-                raise ValueError(f"{name}: raw files need shape= and dtype=")
-            dtype = np.dtype(dtype)
-            expected = int(np.prod(shape)) * dtype.itemsize
-            if len(data) != expected:
-                raise ValueError(f"{name}: file has {len(data)} bytes but shape {tuple(shape)} of {dtype} "
-                                 f"needs {expected} (truncated or wrong shape/dtype)")
-            return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-    except ValueError:
-        raise
+        npz = np.load(_io.BytesIO(data), allow_pickle=False)
+        arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # parsers raise many types for corrupt files; name the file
         raise ValueError(f"{name}: cannot read file ({type(exc).__name__}: {exc})") from None
-    raise ValueError(f"{name}: unsupported file type {suffix!r} (use .npy, .npz, .tif, .png folder, .raw, .zip)")
+    if key is None:
+        if len(arrays) != 1:
+            raise ValueError(f"{name}: archive holds arrays {list(arrays)}; choose one with key=")
+        key = next(iter(arrays))
+    if key not in arrays:
+        raise ValueError(f"{name}: no array {key!r} in archive (has {list(arrays)})")
+    return arrays[key]
 
 
 def _read_png_folder(folder):
@@ -199,8 +198,9 @@ def atomic_write(path, write, *, overwrite=False, mode="wb"):
         raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)  # reopen by name: some writers (tifffile) need a file object with a path
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"newline": ""})) as fh:
+        with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
             write(fh)
         os.replace(tmp, path)
     except BaseException:

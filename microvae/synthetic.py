@@ -202,7 +202,7 @@ def gaussian_random_field(shape, corr_length, porosity, n=1, seed=None):
     out = np.empty((_check_n(n),) + shape, dtype=np.uint8)
     for i in range(len(out)):
         noise = np.fft.rfftn(rng.standard_normal(shape))
-        field = np.fft.irfftn(noise * amp, s=shape) / std
+        field = np.fft.irfftn(noise * amp, s=shape, axes=range(len(shape))) / std
         out[i] = field < level
     return out
 
