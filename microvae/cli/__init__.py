@@ -47,7 +47,3 @@ def main(argv=None):
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"microvae {args.command}: error: {msg}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

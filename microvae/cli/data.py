@@ -39,9 +39,8 @@ def _slice(args):
     from ..io import save, slices
     from .common import read_images
 
-    images, nd = read_images(args)
-    if nd != 3 or len(images) != 1:
-        raise ValueError("data slice needs one 3D volume (a 3D file, or --volume)")
+    args.volume = True  # the input of slice is always one volume
+    images, _ = read_images(args)
     axes = tuple(int(a) for a in args.axes.split(","))
     out = slices(images[0], args.size, args.n, axes=axes, stride=args.stride, seed=args.seed)
     save(args.output, out, overwrite=args.overwrite)
