@@ -1,0 +1,84 @@
+"""S2 throughput: microvae vs a plain NumPy rfft2 implementation vs PoreSpy, in one run.
+
+Targets (2-core machine): non-periodic >= 30x PoreSpy's (non-periodic) two_point_correlation;
+periodic no slower than the plain NumPy FFT version. 2D: 1000 images of 128²; 3D: one 128³ volume.
+"""
+import numpy as np
+import pytest
+
+from microvae.correlations import s2
+from microvae.synthetic import gaussian_random_field
+
+from .conftest import measure
+
+N_IMAGES = 1000
+N_PEER = 40  # PoreSpy runs one image at a time; its per-image rate is measured on a subset
+
+
+@pytest.fixture(scope="module")
+def images():
+    return gaussian_random_field((128, 128), 4.0, 0.3, n=N_IMAGES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return gaussian_random_field((128, 128, 128), 4.0, 0.3, n=1, seed=0)
+
+
+def numpy_s2_radial(images, r_max):
+    """What a user writes with NumPy: batched rfft2, |F|², irfft2, radial bincount per image."""
+    f = np.fft.rfft2(images.astype(np.float64))
+    corr = np.fft.irfft2(f.real ** 2 + f.imag ** 2, s=images.shape[1:]) / np.prod(images.shape[1:])
+    h, w = images.shape[1:]
+    dy, dx = np.meshgrid(np.fft.fftfreq(h, 1 / h), np.fft.fftfreq(w, 1 / w), indexing="ij")
+    bins = np.floor(np.hypot(dy, dx) + 0.5).astype(int).ravel()
+    keep = bins <= r_max
+    counts = np.bincount(bins[keep])
+    return np.stack([np.bincount(bins[keep], weights=c.ravel()[keep]) / counts for c in corr])
+
+
+def test_s2_2d_periodic_microvae(benchmark, images, throughput):
+    throughput["S2 2D periodic, microvae (128², images/s)"] = measure(benchmark, lambda: s2(images), N_IMAGES)
+
+
+def test_s2_2d_periodic_numpy(benchmark, images, throughput):
+    ref = numpy_s2_radial(images[:5], 64)
+    np.testing.assert_allclose(s2(images[:5]), ref, atol=1e-12)  # same quantity
+    rate = measure(benchmark, lambda: numpy_s2_radial(images, 64), N_IMAGES)
+    throughput["S2 2D periodic, plain NumPy rfft2 (128², images/s)"] = rate
+    ours = throughput["S2 2D periodic, microvae (128², images/s)"]
+    throughput["ratio periodic: microvae / NumPy (target >= 1)"] = ours / rate
+    assert ours >= rate
+
+
+def test_s2_2d_nonperiodic_microvae(benchmark, images, throughput):
+    throughput["S2 2D non-periodic, microvae (128², images/s)"] = measure(
+        benchmark, lambda: s2(images, periodic=False), N_IMAGES)
+
+
+def test_s2_2d_nonperiodic_porespy(benchmark, images, throughput):
+    ps = pytest.importorskip("porespy", reason="install the bench extras: make bench")
+    subset = images[:N_PEER].astype(bool)
+    rate = measure(benchmark, lambda: [ps.metrics.two_point_correlation(im) for im in subset], N_PEER, rounds=2)
+    throughput["S2 2D non-periodic, PoreSpy two_point_correlation (images/s)"] = rate
+    ours = throughput["S2 2D non-periodic, microvae (128², images/s)"]
+    throughput["ratio non-periodic: microvae / PoreSpy (target >= 30)"] = ours / rate
+    assert ours >= 30 * rate
+
+
+def test_s2_3d_periodic_microvae(benchmark, volume, throughput):
+    throughput["S2 3D periodic 128³, microvae (volumes/s)"] = measure(benchmark, lambda: s2(volume, ndim=3), 1)
+
+
+def test_s2_3d_nonperiodic_microvae(benchmark, volume, throughput):
+    throughput["S2 3D non-periodic 128³, microvae (volumes/s)"] = measure(
+        benchmark, lambda: s2(volume, ndim=3, periodic=False), 1)
+
+
+def test_s2_3d_nonperiodic_porespy(benchmark, volume, throughput):
+    ps = pytest.importorskip("porespy", reason="install the bench extras: make bench")
+    vol = volume[0].astype(bool)
+    rate = measure(benchmark, lambda: ps.metrics.two_point_correlation(vol), 1, rounds=2)
+    throughput["S2 3D non-periodic 128³, PoreSpy (volumes/s)"] = rate
+    throughput["ratio 3D non-periodic: microvae / PoreSpy"] = throughput[
+        "S2 3D non-periodic 128³, microvae (volumes/s)"] / rate
