@@ -1,0 +1,295 @@
+"""The augmentation study: split and draw bookkeeping, leakage, resume, and the report files.
+
+The core takes the labeller and the generators as arguments, so these tests run it with a
+porosity-based labeller and Bernoulli-noise generators: seconds instead of hours.
+"""
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from microvae import study
+
+SIZE = 16
+TINY = dict(image_size=SIZE, n_train=12, n_val=10, n_test=10, n_generated=24, added=(6, 24), draws=2,
+            predictor=dict(channels=(2, 2, 2, 2), hidden=4, batch_size=8, max_epochs=3, patience=2))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def porosity_labeller(images):
+    """Closed-form stand-ins for the labels: functions of the porosity only."""
+    phi = images.reshape(len(images), -1).mean(axis=1)
+    return {"porosity": phi, "E": (1 - phi) ** 2, "D": phi ** 1.5, "k": phi ** 3 / (1 - phi) ** 2,
+            "valid": phi < 0.5}
+
+
+class NoiseGenerator:
+    """Bernoulli images around the training porosity; remembers what it was fitted on."""
+
+    def __init__(self, shift=0.0):
+        self.shift, self.seen, self.calls = shift, [], 0
+
+    def __call__(self, images, n, *, seed, workdir):
+        self.calls += 1
+        self.seen.append(images.copy())
+        assert workdir.is_dir()
+        rng = np.random.default_rng(seed)
+        phi = images.reshape(len(images), -1).mean(axis=1)
+        p = np.clip(rng.normal(phi.mean() + self.shift, phi.std(), n), 0.02, 0.98)
+        return (rng.random((n,) + images.shape[1:]) < p[:, None, None]).astype(np.uint8)
+
+
+def authentic(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.1, 0.6, n)
+    return (rng.random((n, SIZE, SIZE)) < p[:, None, None]).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "run"
+    images = authentic()
+    gens = {"vae": NoiseGenerator(), "mrf": NoiseGenerator(shift=0.15)}
+    config = study.make_config("quick", **TINY)
+    paths = study.run_study(images, labeller=porosity_labeller, generators=gens, config=config, out_dir=out,
+                            data={"description": "test noise"}, log=lambda msg: None)
+    return {"paths": paths, "images": images, "gens": gens, "config": config,
+            "results": json.loads(paths["results"].read_text())}
+
+
+# ---------------------------------------------------------------------- bookkeeping
+
+def test_split_is_disjoint_and_seeded():
+    s = study.split_indices(50, 20, 15, 10, seed=3)
+    assert [len(s[k]) for k in ("train", "val", "test")] == [20, 15, 10]
+    union = np.concatenate(list(s.values()))
+    assert len(np.unique(union)) == 45 and union.max() < 50
+    again = study.split_indices(50, 20, 15, 10, seed=3)
+    other = study.split_indices(50, 20, 15, 10, seed=4)
+    assert all(np.array_equal(s[k], again[k]) for k in s)
+    assert not np.array_equal(s["test"], other["test"])
+    with pytest.raises(ValueError, match="need 45"):
+        study.split_indices(44, 20, 15, 10, seed=0)
+
+
+def test_draws_reproducible_distinct_and_without_replacement():
+    a = study.draw_indices(100, 30, draw=0, generator="vae", seed=1)
+    assert len(np.unique(a)) == 30 and a.min() >= 0 and a.max() < 100
+    np.testing.assert_array_equal(a, study.draw_indices(100, 30, draw=0, generator="vae", seed=1))
+    assert not np.array_equal(a, study.draw_indices(100, 30, draw=1, generator="vae", seed=1))
+    assert not np.array_equal(a, study.draw_indices(100, 30, draw=0, generator="mrf", seed=1))
+    assert not np.array_equal(a, study.draw_indices(100, 30, draw=0, generator="vae", seed=2))
+    np.testing.assert_array_equal(study.draw_indices(100, 100, 0, "vae", 1), np.arange(100))
+
+
+def test_plan_cells():
+    config = study.make_config("quick", **TINY)
+    cells = study.plan_cells(config)
+    keys = [c["key"] for c in cells]
+    assert len(keys) == len(set(keys))
+    # baseline draws + per generator: 2 draws of 6, one draw of all 24
+    assert len(cells) == 2 + 2 * (2 + 1)
+    assert sum(c["generator"] is None for c in cells) == 2
+    # Common random numbers: draw d has the same CNN seed for the baseline and every generator.
+    seeds = {(c["draw"], c["cnn_seed"]) for c in cells}
+    assert len(seeds) == 2
+    # A pool shrunk by non-finite labels turns a size into a single all-samples draw.
+    assert len(study.plan_cells(config, {"vae": 6, "mrf": 24})) == 2 + (1 + 1) + (2 + 1)
+
+
+def test_no_test_or_validation_image_in_any_training_set(tiny_run):
+    res = tiny_run["results"]
+    split = {k: np.asarray(v) for k, v in res["split"].items()}
+    usable = {g: np.arange(n) for g, n in res["generated_usable"].items()}
+    for cell in study.plan_cells(tiny_run["config"], res["generated_usable"]):
+        auth_idx, gen_idx = study.cell_indices(cell, split, usable, tiny_run["config"].seed)
+        assert not set(auth_idx) & (set(split["test"]) | set(split["val"]))
+        assert len(gen_idx) == cell["added"] or cell["added"] >= len(usable[cell["generator"]])
+    # The generators saw the training + validation images, never a test image.
+    with np.load(tiny_run["paths"]["dir"] / "authentic.npz") as npz:
+        auth = npz["images"]
+    test_rows = {auth[i].tobytes() for i in split["test"]}
+    for gen in tiny_run["gens"].values():
+        (seen,) = gen.seen
+        assert len(seen) == len(split["train"]) + len(split["val"])
+        assert not test_rows & {im.tobytes() for im in seen}
+
+
+def test_cells_record_their_draws(tiny_run):
+    cells_dir = tiny_run["paths"]["dir"] / "cells"
+    cell = json.loads((cells_dir / "vae_m00006_d01.json").read_text())
+    expected = study.draw_indices(24, 6, draw=1, generator="vae", seed=0)
+    assert cell["generated_indices"] == expected.tolist()
+    assert cell["n_train"] == 12 + 6
+
+
+# ---------------------------------------------------------------------- outputs
+
+def test_results_json_schema_and_consistency(tiny_run):
+    res, cfg = tiny_run["results"], tiny_run["config"]
+    assert res["config"]["added"] == [6, 24]
+    assert set(res["baseline"]) == {"E", "D", "k"}
+    assert all(len(v) == 2 for v in res["baseline"].values())
+    aug = res["augmented"]
+    assert len(aug) == 2 * 3
+    assert {(a["generator"], a["added"]) for a in aug} == {(g, m) for g in ("vae", "mrf") for m in (6, 24)}
+    for a in aug:
+        assert set(a["r2"]) == {"E", "D", "k"} and all(np.isfinite(v) for v in a["r2"].values())
+    # The summary is the mean and std of the per-draw values listed beside it.
+    vae6 = [a["r2"]["E"] for a in aug if a["generator"] == "vae" and a["added"] == 6]
+    assert res["summary"]["vae"]["6"]["E"]["mean"] == pytest.approx(np.mean(vae6))
+    assert res["summary"]["vae"]["6"]["E"]["std"] == pytest.approx(np.std(vae6, ddof=1))
+    assert res["summary"]["baseline"]["k"]["mean"] == pytest.approx(np.mean(res["baseline"]["k"]))
+    dist = res["distribution"]
+    assert set(dist["generators"]) == {"vae", "mrf"}
+    for q in ("porosity", "E", "D", "k"):
+        for g in ("vae", "mrf"):
+            assert 0 <= dist["generators"][g][q]["ks"] <= 1
+    # The MRF stand-in is shifted by +0.15 porosity: its distribution must match worse.
+    assert dist["generators"]["mrf"]["porosity"]["wasserstein"] > dist["generators"]["vae"]["porosity"]["wasserstein"]
+    assert dist["generators"]["mrf"]["porosity"]["mean"] > dist["authentic"]["porosity"]["mean"] + 0.05
+    assert res["digest"] == json.loads((tiny_run["paths"]["dir"] / "config.json").read_text())["digest"]
+    assert isinstance(res["verdict"]["matches_paper"], bool)
+
+
+def test_report_agrees_with_results(tiny_run):
+    res = tiny_run["results"]
+    report = tiny_run["paths"]["report"].read_text()
+    assert report == study.render_report(res)
+    rows = {}
+    for line in report.splitlines():
+        m = re.match(r"\| (none \(baseline\)|VAE|MRF) \| (\d+) \| (\d+) \| (.+) \|$", line)
+        if m:
+            rows[(m.group(1), int(m.group(2)))] = [float(c.split("±")[0]) for c in m.group(4).split(" | ")]
+    assert len(rows) == 1 + 2 * 2
+    assert rows[("none (baseline)", 0)][0] == pytest.approx(res["summary"]["baseline"]["E"]["mean"], abs=5e-4)
+    assert rows[("MRF", 24)][2] == pytest.approx(res["summary"]["mrf"]["24"]["k"]["mean"], abs=5e-4)
+    verdict = "matches" if res["verdict"]["matches_paper"] else "does not match"
+    assert f"This run {verdict} the paper's finding" in report
+    for name in re.findall(r"\]\((figures/[^)]+)\)", report):
+        assert (tiny_run["paths"]["dir"] / name).exists(), name
+
+
+def test_figures_and_label_tables_written(tiny_run):
+    run_dir = tiny_run["paths"]["dir"]
+    for name in ("mosaic_authentic", "mosaic_vae", "mosaic_mrf", "histograms", "s2", "r2_vs_added"):
+        png = run_dir / "figures" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import csv
+
+    with open(run_dir / "labels" / "vae.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 24 and {"porosity", "E", "D", "k", "valid"} <= set(rows[0])
+    meta = json.loads((run_dir / "labels" / "vae.csv.json").read_text())
+    assert meta["parameters"]["study_digest"] == tiny_run["results"]["digest"]
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+# ---------------------------------------------------------------------- resume and safety
+
+def test_resume_skips_finished_work(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run["paths"]["dir"], run_dir)
+    (run_dir / "cells" / "mrf_m00006_d00.json").unlink()
+    before = {p.name: p.stat().st_mtime_ns for p in (run_dir / "cells").iterdir()}
+    calls = []
+
+    def labeller(images):
+        calls.append(len(images))
+        return porosity_labeller(images)
+
+    gens = {"vae": NoiseGenerator(), "mrf": NoiseGenerator(shift=0.15)}
+    paths = study.run_study(tiny_run["images"], labeller=labeller, generators=gens, config=tiny_run["config"],
+                            out_dir=run_dir, resume=True, data={"description": "test noise"}, log=lambda m: None)
+    assert calls == [] and gens["vae"].calls == gens["mrf"].calls == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (run_dir / "cells").iterdir()}
+    assert {k for k in after if before.get(k) != after[k]} == {"mrf_m00006_d00.json"}
+    # Seeded and deterministic: the recomputed cell reproduces the deleted one.
+    res = json.loads(paths["results"].read_text())
+    old = [a for a in tiny_run["results"]["augmented"] if a["generator"] == "mrf" and a["added"] == 6]
+    new = [a for a in res["augmented"] if a["generator"] == "mrf" and a["added"] == 6]
+    assert [a["r2"] for a in new] == [a["r2"] for a in old]
+    assert res["baseline"] == tiny_run["results"]["baseline"]
+
+
+def test_existing_folder_is_protected(tiny_run, tmp_path):
+    run_dir = tiny_run["paths"]["dir"]
+    kwargs = dict(labeller=porosity_labeller, generators={"vae": NoiseGenerator(), "mrf": NoiseGenerator()},
+                  log=lambda m: None)
+    with pytest.raises(FileExistsError, match="--resume"):
+        study.run_study(tiny_run["images"], config=tiny_run["config"], out_dir=run_dir, **kwargs)
+    other = study.make_config("quick", **{**TINY, "draws": 3})
+    with pytest.raises(ValueError, match="different study"):
+        study.run_study(tiny_run["images"], config=other, out_dir=run_dir, resume=True, **kwargs)
+    (tmp_path / "user.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        study.run_study(tiny_run["images"], config=tiny_run["config"], out_dir=tmp_path, **kwargs)
+    assert (tmp_path / "user.txt").read_text() == "mine"
+
+
+# ---------------------------------------------------------------------- configuration and data
+
+def test_make_config_presets_and_errors():
+    paper = study.make_config("paper")
+    assert (paper.n_train, paper.n_val, paper.n_test, paper.n_generated) == (100, 100, 100, 1000)
+    assert paper.added == (50, 100, 200, 400, 600, 800, 1000) and paper.draws == 10
+    assert paper.predictor["lr"] == 1e-3 and paper.predictor["joint"] is False
+    quick = study.make_config("quick", max_epochs=5, predictor={"hidden": 8})
+    assert quick.predictor["max_epochs"] == 5 and quick.predictor["hidden"] == 8
+    assert quick.predictor["channels"] == study.PRESETS["quick"]["predictor"]["channels"]
+    assert study.paper_differences(quick.to_dict())
+    assert study.paper_differences(paper.to_dict()) == []
+    with pytest.raises(TypeError, match="unknown study option"):
+        study.make_config("quick", epochs=3)
+    with pytest.raises(ValueError, match="added"):
+        study.make_config("quick", n_generated=100, added=(50, 200))
+    with pytest.raises(ValueError, match="unknown preset"):
+        study.make_config("fast")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        study.make_config("quick", image_size=50)
+
+
+def test_authentic_pool_from_volume_and_tiles():
+    rng = np.random.default_rng(0)
+    vol = (rng.random((1, 64, 64, 64)) < 0.3).astype(np.uint8)
+    pool, note = study.authentic_pool(vol, 3, 16, needed=50, seed=0)
+    # Step 16 on a 64³ volume: 4 planes x 4 x 4 tiles per axis, non-overlapping within a plane.
+    assert pool.shape == (3 * 4 * 16, 16, 16) and note["stride"] == 16 and note["in_plane_overlap_px"] == 0
+    assert np.array_equal(pool[0], vol[0, 0, :16, :16])
+    pool, note = study.authentic_pool(vol, 3, 32, needed=50, seed=0)
+    assert len(pool) >= 50 and note["in_plane_overlap_px"] > 0
+    images = (rng.random((3, 40, 33)) < 0.3).astype(np.uint8)
+    tiles, note = study.authentic_pool(images, 2, 16, needed=10, seed=0)
+    assert tiles.shape == (3 * 2 * 2, 16, 16)
+    np.testing.assert_array_equal(tiles[3], images[0, 16:32, 16:32])
+    with pytest.raises(ValueError, match="smaller than"):
+        study.authentic_pool(images, 2, 48, needed=1, seed=0)
+    with pytest.raises(ValueError, match="needs 100"):
+        study.authentic_pool(images, 2, 16, needed=100, seed=0)
+
+
+def test_non_finite_labels_are_left_out(tmp_path):
+    images = authentic(60, seed=1)
+
+    def labeller(imgs):
+        out = porosity_labeller(imgs)
+        out["k"] = np.where(out["porosity"] > 0.5, np.nan, out["k"])
+        return out
+
+    config = study.make_config("quick", **{**TINY, "n_train": 8, "n_val": 8, "n_test": 8, "generators": ()})
+    study.run_study(images, labeller=labeller, generators={}, config=config, out_dir=tmp_path / "r",
+                    log=lambda m: None)
+    with np.load(tmp_path / "r" / "authentic.npz") as npz:
+        kept = npz["images"]
+        assert np.isfinite(npz["label_k"]).all()
+    assert len(kept) == 24 and (kept.reshape(24, -1).mean(axis=1) <= 0.5).all()
