@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import math
+import shutil
 import sys
 import time
 import zlib
@@ -88,7 +89,9 @@ class StudyConfig:
     predictor : dict
         :class:`microvae.nn.predictor.PredictorConfig` fields.
     vae, mrf : dict
-        Options of the generators (``vae``: ``preset`` plus training overrides; ``mrf``: MRF arguments).
+        Options of the generators: ``vae`` = ``preset`` plus training overrides (and
+        ``sample``, options of :func:`microvae.train.sample`); ``mrf`` = ``model`` (MRF
+        constructor arguments) and ``sample`` (MRF sampling options).
     synthetic : dict
         Parameters of the embedded data set (:func:`microvae.synthetic.grains`).
     seed : int
@@ -349,39 +352,68 @@ def _finite_rows(table, properties):
 
 class VAEGenerator:
     """Generator callable: train the morphology-aware VAE (:func:`microvae.train.train_vae`) on
-    the given images, then sample from it. Training runs in ``workdir`` and resumes from its
-    checkpoint there."""
+    the given images, then sample from it (:func:`microvae.train.sample`).
 
-    def __init__(self, preset="quick", image_size=None, **overrides):
-        self.preset, self.image_size, self.overrides = preset, image_size, overrides
+    Parameters
+    ----------
+    preset : str
+        Training preset of :mod:`microvae.train` (``"quick"``, ``"paper"``).
+    sample : dict, optional
+        Options of :func:`microvae.train.sample` (e.g. ``binarize``).
+    device : str, optional
+        torch device (default: the trainer's choice, CUDA when available).
+    **overrides
+        Training options replacing the preset's (``steps``, ``batch_size``, ...).
+
+    Training runs in ``workdir`` and continues from its checkpoint there on resume; the image
+    size is that of the given images.
+    """
+
+    def __init__(self, preset="quick", sample=None, device=None, **overrides):
+        self.preset, self.sample, self.device, self.overrides = preset, dict(sample or {}), device, overrides
 
     def __call__(self, images, n, *, seed, workdir):
         from . import train
 
-        run = train.train_vae(images, preset=self.preset, out_dir=workdir, seed=seed, **self.overrides)
-        return train.sample(run, n, seed=_seed(seed, "sample"))
+        resume = any(Path(workdir).iterdir())
+        run = train.train_vae(images, preset=self.preset, out_dir=workdir, seed=seed, resume=resume,
+                              device=self.device, progress=False, image_size=images.shape[-1], **self.overrides)
+        return train.sample(run.run_dir, n, seed=_seed(seed, "sample"), device=self.device, **self.sample)
 
 
 class MRFGenerator:
     """Generator callable: fit :class:`microvae.mrf.MRF` to the given images and sample from it.
-    The fitted model is saved in ``workdir`` (and reloaded from there)."""
 
-    def __init__(self, **options):
-        self.options = options
+    Parameters
+    ----------
+    model : dict, optional
+        :class:`~microvae.mrf.MRF` constructor arguments (default: ``S`` chosen by cross-validation).
+    sample : dict, optional
+        Extra :meth:`~microvae.mrf.MRF.sample` arguments. The default is the plain method the
+        paper compared with: raster scan, no Gibbs sweeps, no porosity matching.
+
+    The fitted model is saved as ``workdir/mrf.npz`` and reloaded from there on resume.
+    """
+
+    def __init__(self, model=None, sample=None):
+        self.model, self.sample = dict(model or {}), dict(sample or {})
 
     def __call__(self, images, n, *, seed, workdir):
         from .mrf import MRF
 
-        path = Path(workdir) / "mrf.pkl"
-        model = MRF.load(path) if path.exists() else MRF(**self.options).fit(images)
-        if not path.exists():
-            model.save(path)
-        return model.sample(n, size=images.shape[-1], seed=seed)
+        path = Path(workdir) / "mrf.npz"
+        if path.exists():
+            mrf = MRF.load(path)
+        else:
+            mrf = MRF(**self.model).fit(images, seed=_seed(seed, "fit"))
+            mrf.save(path)
+        return mrf.sample(n, size=images.shape[-1], seed=_seed(seed, "sample"), **self.sample)
 
 
-def default_generators(config):
-    available = {"vae": lambda: VAEGenerator(image_size=config.image_size, **config.vae),
-                 "mrf": lambda: MRFGenerator(**config.mrf)}
+def default_generators(config, device=None):
+    """The real generators named in ``config.generators``, with the config's options."""
+    available = {"vae": lambda: VAEGenerator(device=device, **config.vae),
+                 "mrf": lambda: MRFGenerator(model=config.mrf.get("model"), sample=config.mrf.get("sample"))}
     unknown = set(config.generators) - set(available)
     if unknown:
         raise ValueError(f"unknown generator(s) {sorted(unknown)}; built in: {sorted(available)}")
@@ -447,7 +479,7 @@ def _log(msg):
 # ---------------------------------------------------------------------- the core
 
 def run_study(images, *, labeller, generators, config, out_dir, resume=False, overwrite=False, data=None,
-              log=_log):
+              device=None, log=_log):
     """Run (or resume) the augmentation study on a pool of authentic images.
 
     Parameters
@@ -472,6 +504,8 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
         Allow replacing files of an existing folder (otherwise it must be new or empty).
     data : dict, optional
         Description of the images' source, recorded in the outputs.
+    device : str, optional
+        torch device of the property CNN (default CPU, where training is bit-reproducible).
     log : callable
         Receives progress lines.
 
@@ -526,6 +560,9 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
             log(f"{name}: fitting on {len(fit_images)} authentic training + validation images and sampling "
                 f"{config.n_generated}")
             workdir = run.file("models", name)
+            if not run.reuse and workdir.exists():
+                # Models and checkpoints of an earlier study in this folder must not be resumed.
+                shutil.rmtree(workdir)
             workdir.mkdir(parents=True, exist_ok=True)
             images_g = generators[name](fit_images, config.n_generated, seed=_seed(config.seed, "generator", name),
                                         workdir=workdir)
@@ -567,7 +604,7 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
                 g = gen[c["generator"]]
                 y_g = np.stack([g["table"][k][chosen] for k in props], axis=1)
                 x, y = np.concatenate([x, g["images"][chosen]]), np.concatenate([y, y_g])
-            model = PropertyPredictor(config.predictor, names=props, seed=c["cnn_seed"])
+            model = PropertyPredictor(config.predictor, names=props, seed=c["cnn_seed"], device=device)
             model.fit(x, y, auth_images[val_idx], y_auth[val_idx])
             scores = model.score(auth_images[test_idx], y_auth[test_idx])
             done = dict(c, digest=digest, n_train=int(len(x)), generated_indices=chosen.tolist(),
@@ -963,7 +1000,8 @@ def _torch_threads(n):
 
 
 def reproduce(images=None, *, ndim=2, source=None, pore_value=None, preset="quick", out_dir="study_quick", seed=0,
-              resume=False, overwrite=False, threads=None, labeller=None, generators=None, log=_log, **overrides):
+              resume=False, overwrite=False, threads=None, device=None, labeller=None, generators=None, log=_log,
+              **overrides):
     """Run the paper's study end to end with the real labeller, VAE and MRF.
 
     Parameters
@@ -982,6 +1020,9 @@ def reproduce(images=None, *, ndim=2, source=None, pore_value=None, preset="quic
         See :func:`run_study`.
     threads : int, optional
         torch CPU threads for the run.
+    device : str, optional
+        torch device for the VAE and the CNN (default: the VAE trainer's choice, CUDA when
+        available, and CPU for the CNN).
     labeller, generators : optional
         Replace the real labeller / generators (see :func:`run_study`).
     **overrides
@@ -1006,5 +1047,5 @@ def reproduce(images=None, *, ndim=2, source=None, pore_value=None, preset="quic
                 "source": source, "pore_value": pore_value, "sampling": note}
     with _torch_threads(threads):
         return run_study(pool, labeller=labeller or default_labeller(config),
-                         generators=generators or default_generators(config), config=config, out_dir=out_dir,
-                         resume=resume, overwrite=overwrite, data=data, log=log)
+                         generators=generators or default_generators(config, device), config=config,
+                         out_dir=out_dir, resume=resume, overwrite=overwrite, data=data, device=device, log=log)

@@ -21,10 +21,14 @@ def register(sub):
     p.add_argument("--added", default=None,
                    help="numbers of generated samples added to the training set, e.g. 50,100,200")
     p.add_argument("--draws", type=int, default=None, help="random draws per number added (all samples: one)")
+    p.add_argument("--split", default=None, help="authentic train,validation,test sizes (default 100,100,100)")
     p.add_argument("--generators", default=None, help="comma-separated subset of vae,mrf")
     p.add_argument("--epochs", type=int, default=None, help="maximum CNN epochs (early stopping on validation)")
+    p.add_argument("--vae-steps", type=int, default=None, help="VAE training steps (default: the VAE preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default=None, help="torch device for the VAE and the CNN (e.g. cuda; default: "
+                                                  "cuda for the VAE when available, cpu for the CNN)")
     p.add_argument("--resume", action="store_true", help="reuse finished stages and cells in the run folder")
     p.add_argument("--overwrite", action="store_true", help="recompute and replace an existing run folder's files")
     p.set_defaults(func=_reproduce)
@@ -40,13 +44,20 @@ def _reproduce(args):
     if args.n_generated is not None:
         overrides["n_generated"] = args.n_generated
     if args.added is not None:
-        overrides["added"] = tuple(int(v) for v in args.added.split(",") if v.strip())
+        overrides["added"] = _ints(args.added, "--added")
     if args.draws is not None:
         overrides["draws"] = args.draws
     if args.generators is not None:
         overrides["generators"] = tuple(v.strip() for v in args.generators.split(",") if v.strip())
     if args.epochs is not None:
         overrides["max_epochs"] = args.epochs
+    if args.split is not None:
+        sizes = _ints(args.split, "--split")
+        if len(sizes) != 3:
+            raise ValueError(f"--split takes three sizes train,validation,test; got {args.split!r}")
+        overrides.update(n_train=sizes[0], n_val=sizes[1], n_test=sizes[2])
+    if args.vae_steps is not None:
+        overrides["vae"] = {"steps": args.vae_steps}
 
     images, nd, source = None, 2, None
     if args.input is not None:
@@ -54,5 +65,13 @@ def _reproduce(args):
         source = str(args.input)
     result = reproduce(images, ndim=nd, source=source, pore_value=args.pore_value, preset=args.preset,
                        out_dir=args.out or f"study_{args.preset}", seed=args.seed, resume=args.resume,
-                       overwrite=args.overwrite, threads=args.threads, **overrides)
+                       overwrite=args.overwrite, threads=args.threads, device=args.device,
+                       **overrides)
     print(f"wrote {result['report']} and {result['results']}")
+
+
+def _ints(text, option):
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option} takes comma-separated integers, got {text!r}") from None

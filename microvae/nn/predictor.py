@@ -143,6 +143,8 @@ class PropertyPredictor:
     seed : int
         Seeds weight initialization, batch order and dropout. Training does not touch the
         global torch or NumPy random state.
+    device : str or torch.device, optional
+        Where the networks train and predict (default CPU; results are bit-reproducible there).
 
     Attributes
     ----------
@@ -151,7 +153,7 @@ class PropertyPredictor:
         ``val_loss`` curves (standardized MSE).
     """
 
-    def __init__(self, config=None, *, names=None, seed=0):
+    def __init__(self, config=None, *, names=None, seed=0, device=None):
         if config is None:
             config = PredictorConfig()
         elif isinstance(config, dict):
@@ -159,6 +161,7 @@ class PropertyPredictor:
         self.config = config
         self.names = tuple(names) if names is not None else None
         self.seed = int(seed)
+        self.device = torch.device(device or "cpu")
         self.models = []
         self.image_size = None
         self.mean = self.std = None
@@ -198,9 +201,11 @@ class PropertyPredictor:
     def _train_one(self, x, y, xv, yv, seed):
         cfg = self.config
         rng = as_generator(seed)
-        with torch.random.fork_rng(devices=[]):
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            model = PropertyCNN(self.image_size, y.shape[1], cfg.channels, cfg.hidden, cfg.dropout)
+            model = PropertyCNN(self.image_size, y.shape[1], cfg.channels, cfg.hidden, cfg.dropout).to(self.device)
+            x, y, yv = x.to(self.device), y.to(self.device), yv.to(self.device)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             best, best_loss, best_epoch, since = None, np.inf, 0, 0
             train_curve, val_curve = [], []
@@ -216,7 +221,7 @@ class PropertyPredictor:
                     opt.step()
                     total += loss.item() * len(idx)
                 train_curve.append(total / len(x))
-                val_loss = float(((self._forward(model, xv) - yv) ** 2).mean())
+                val_loss = float(((self._forward(model, xv, self.device) - yv) ** 2).mean())
                 val_curve.append(val_loss)
                 if val_loss < best_loss - cfg.min_delta:
                     best, best_loss, best_epoch, since = copy.deepcopy(model.state_dict()), val_loss, epoch, 0
@@ -230,10 +235,10 @@ class PropertyPredictor:
                        "train_loss": train_curve, "val_loss": val_curve}
 
     @staticmethod
-    def _forward(model, x, batch=256):
+    def _forward(model, x, device, batch=256):
         model.eval()
         with torch.no_grad():
-            return torch.cat([model(x[i:i + batch]) for i in range(0, len(x), batch)])
+            return torch.cat([model(x[i:i + batch].to(device)) for i in range(0, len(x), batch)])
 
     # ------------------------------------------------------------------ inference
     def _check_fitted(self):
@@ -246,7 +251,7 @@ class PropertyPredictor:
         x = _as_input(images, self.image_size)
         out = np.empty((len(x), len(self.names)))
         for cols, model in self.models:
-            out[:, cols] = self._forward(model, x).numpy().astype(np.float64)
+            out[:, cols] = self._forward(model, x, self.device).cpu().numpy().astype(np.float64)
         return out * self.std + self.mean
 
     def score(self, images, targets):
@@ -262,16 +267,17 @@ class PropertyPredictor:
         self._check_fitted()
         state = {"config": asdict(self.config), "names": list(self.names), "seed": self.seed,
                  "image_size": int(self.image_size), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                 "models": [(cols, m.state_dict()) for cols, m in self.models], "history": self.history}
+                 "models": [(cols, {k: v.cpu() for k, v in m.state_dict().items()}) for cols, m in self.models],
+                 "history": self.history}
         buf = _io.BytesIO()
         torch.save(state, buf)
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path):
-        """Rebuild a trained predictor written by :meth:`save`."""
+    def load(cls, path, device=None):
+        """Rebuild a trained predictor written by :meth:`save` (on ``device``, default CPU)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
-        self = cls(PredictorConfig(**state["config"]), names=state["names"], seed=state["seed"])
+        self = cls(PredictorConfig(**state["config"]), names=state["names"], seed=state["seed"], device=device)
         self.image_size = state["image_size"]
         self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
         self.history = state["history"]
@@ -279,6 +285,6 @@ class PropertyPredictor:
         for cols, sd in state["models"]:
             model = PropertyCNN(self.image_size, len(cols), cfg.channels, cfg.hidden, cfg.dropout)
             model.load_state_dict(sd)
-            model.eval()
+            model.to(self.device).eval()
             self.models.append((list(cols), model))
         return self
