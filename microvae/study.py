@@ -375,10 +375,15 @@ class VAEGenerator:
     def __call__(self, images, n, *, seed, workdir):
         from . import train
 
-        resume = any(Path(workdir).iterdir())
+        workdir = Path(workdir)
+        resume = (workdir / train.CHECKPOINT).is_file()
+        if not resume:
+            # Leftovers of an attempt interrupted before its first checkpoint: start afresh.
+            for p in workdir.iterdir():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
         run = train.train_vae(images, preset=self.preset, out_dir=workdir, seed=seed, resume=resume,
                               device=self.device, progress=False, image_size=images.shape[-1], **self.overrides)
-        return train.sample(run.run_dir, n, seed=_seed(seed, "sample"), device=self.device, **self.sample)
+        return train.sample(run, n, seed=_seed(seed, "sample"), device=self.device, **self.sample)
 
 
 class MRFGenerator:
