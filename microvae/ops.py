@@ -13,7 +13,9 @@ except ImportError as exc:  # pragma: no cover - only when the package was not b
     _C = None
     _IMPORT_ERROR = exc
 
-__all__ = ["gram", "gram_reference", "compiled_available", "cuda_kernels_available", "resolve_backend"]
+__all__ = ["gram", "gram_reference", "style_layer", "style_layer_reference", "mode_collapse",
+           "mode_collapse_reference", "STYLE_MODES", "compiled_available", "cuda_kernels_available",
+           "resolve_backend"]
 
 BACKENDS = ("auto", "torch", "cpp", "cuda")
 
@@ -88,3 +90,160 @@ def gram(features, backend="auto"):
     if resolve_backend(backend, features) == "torch":
         return gram_reference(features)
     return _Gram.apply(features)
+
+
+STYLE_MODES = ("paired", "all_pairs")
+_MODE_CODES = {"paired": 1, "all_pairs": 2}
+# Squared style-vector norms are floored at eps**2 (``torch.nn.functional.normalize``'s eps).
+MC_EPS = 1e-12
+
+
+def _check_style_layer_args(features, ref_gram, mode):
+    if mode not in _MODE_CODES:
+        raise ValueError(f"mode must be one of {STYLE_MODES}, got {mode!r}")
+    if features.dim() != 3 or not features.is_floating_point() or features.shape[0] < 1:
+        raise ValueError(f"features must be a floating (B, C, N) tensor with B >= 1, got {tuple(features.shape)} "
+                         f"of {features.dtype}")
+    c = features.shape[1]
+    if ref_gram.dim() != 3 or ref_gram.shape[1:] != (c, c) or ref_gram.shape[0] < 1:
+        raise ValueError(f"reference Grams must be (P, {c}, {c}) to match features with C = {c}, "
+                         f"got {tuple(ref_gram.shape)}")
+    if mode == "paired" and ref_gram.shape[0] != features.shape[0]:
+        raise ValueError(f"paired style loss needs one reference per generated image, got {ref_gram.shape[0]} "
+                         f"references for {features.shape[0]} images (use mode='all_pairs' to compare every pair)")
+    if ref_gram.device != features.device:
+        raise ValueError(f"features are on {features.device} but the reference Grams on {ref_gram.device}")
+
+
+def style_layer_reference(features, ref_gram, mode="paired", scale=1.0):
+    """Pure-torch ``(loss, gram)`` of :func:`style_layer`: the definition, evaluated directly."""
+    _check_style_layer_args(features, ref_gram, mode)
+    g = scale * torch.bmm(features, features.transpose(1, 2))
+    if mode == "paired":
+        return (g - ref_gram).square().sum() / g.shape[0], g
+    # O(B + P) form of the mean over all (generated, reference) pairs: the two spreads about
+    # the means plus the distance between the means (exact; no large sums cancel).
+    gm, rm = g.mean(0), ref_gram.mean(0)
+    loss = (g - gm).square().sum() / g.shape[0] + (ref_gram - rm).square().sum() / ref_gram.shape[0] \
+        + (gm - rm).square().sum()
+    return loss, g
+
+
+class _StyleLayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, features, ref_gram, mode, scale):
+        loss, g = torch.ops.microvae.style_layer_forward(features, ref_gram, _MODE_CODES[mode], scale)
+        ctx.save_for_backward(features, g, ref_gram)
+        ctx.mode, ctx.scale = mode, scale
+        # An unused output (the Gram when only the style loss is wanted) then arrives as None
+        # and costs nothing in the backward.
+        ctx.set_materialize_grads(False)
+        return loss, g
+
+    @staticmethod
+    def backward(ctx, grad_loss, grad_gram):
+        features, g, ref_gram = ctx.saved_tensors
+        if grad_loss is None:
+            grad_loss = features.new_zeros(())
+        grad_features, grad_ref = torch.ops.microvae.style_layer_backward(
+            grad_loss, grad_gram, features, g, ref_gram, _MODE_CODES[ctx.mode], ctx.scale, ctx.needs_input_grad[1])
+        return grad_features, (grad_ref if ctx.needs_input_grad[1] else None), None, None
+
+
+def style_layer(features, ref_gram, mode="paired", scale=1.0, backend="auto"):
+    """Gram matrices of one feature layer and their style loss against reference Grams, fused.
+
+    Parameters
+    ----------
+    features : Tensor, shape ``(B, C, N)``
+        Features of the generated images, float32 or float64 (``N`` = flattened spatial size).
+    ref_gram : Tensor, shape ``(P, C, C)``
+        Reference (authentic) Gram matrices, same dtype and device.
+    mode : {"paired", "all_pairs"}
+        ``"paired"`` (``P = B``): ``L = 1/B sum_b ||G_b - R_b||_F^2``. ``"all_pairs"``:
+        ``L = 1/(B P) sum_s sum_p ||G_s - R_p||_F^2`` (paper Eq. 8 divided by the number of
+        pairs), computed in O(B + P) as the spread of each set about its mean plus the squared
+        distance between the means.
+    scale : float
+        ``G_b = scale * F_b F_b^T``.
+    backend : {"auto", "torch", "cpp", "cuda"}
+
+    Returns
+    -------
+    loss : Tensor, 0-dim
+    gram : Tensor, shape ``(B, C, C)``
+        Differentiable: a gradient reaching it (e.g. from :func:`mode_collapse`) is added to the
+        style gradient before the single backward GEMM of the compiled op.
+    """
+    _check_style_layer_args(features, ref_gram, mode)
+    if resolve_backend(backend, features) == "torch":
+        return style_layer_reference(features, ref_gram, mode, scale)
+    if features.dtype not in (torch.float32, torch.float64) or ref_gram.dtype != features.dtype:
+        raise ValueError(f"compiled style loss takes float32/float64 features and Grams of the same dtype, got "
+                         f"{features.dtype} and {ref_gram.dtype}")
+    return _StyleLayer.apply(features, ref_gram, mode, float(scale))
+
+
+def _check_grams(grams):
+    grams = list(grams)
+    if not grams:
+        raise ValueError("mode-collapse loss needs at least one layer of Gram matrices")
+    b = grams[0].shape[0] if grams[0].dim() == 3 else None
+    for g in grams:
+        if g.dim() != 3 or g.shape[1] != g.shape[2] or not g.is_floating_point():
+            raise ValueError(f"Gram matrices must be floating (B, C, C) tensors, got {tuple(g.shape)} of {g.dtype}")
+        if g.shape[0] != b:
+            raise ValueError(f"every layer must hold the same batch, got batch sizes {[x.shape[0] for x in grams]}")
+        if g.dtype != grams[0].dtype or g.device != grams[0].device:
+            raise ValueError("all Gram matrices must share dtype and device")
+    if b < 2:
+        raise ValueError(f"mode-collapse loss compares pairs of images; needs a batch of at least 2, got {b}")
+    return grams
+
+
+def mode_collapse_reference(grams, eps=MC_EPS):
+    """Pure-torch mode-collapse loss: concatenate the style vectors and average their squared cosines."""
+    grams = _check_grams(grams)
+    s = torch.cat([g.reshape(g.shape[0], -1) for g in grams], dim=1)
+    s = torch.nn.functional.normalize(s, dim=1, eps=eps)
+    n = s.shape[0]
+    cos = s @ s.T
+    return cos.triu(1).square().sum() * (2.0 / (n * (n - 1)))
+
+
+class _ModeCollapse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, eps, *grams):
+        loss, inner = torch.ops.microvae.mode_collapse_forward(list(grams), eps)
+        ctx.save_for_backward(inner, *grams)
+        ctx.eps = eps
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        inner, *grams = ctx.saved_tensors
+        return (None, *torch.ops.microvae.mode_collapse_backward(grad, grams, inner, ctx.eps))
+
+
+def mode_collapse(grams, eps=MC_EPS, backend="auto"):
+    """Mode-collapse loss (paper Eq. 9) of a batch from its per-layer Gram matrices.
+
+    ``L = 2/(B(B-1)) sum_{i<j} cos^2(s_i, s_j)`` where the style vector ``s_i`` concatenates
+    the flattened Grams of image ``i`` over all layers (never materialized by the compiled op:
+    it sums ``G_l G_l^T`` over layers). Norms below ``eps`` are clamped to ``eps``, as in
+    ``torch.nn.functional.normalize``.
+
+    Parameters
+    ----------
+    grams : sequence of Tensor, each ``(B, C_l, C_l)``, ``B >= 2``
+    eps : float
+    backend : {"auto", "torch", "cpp", "cuda"}
+
+    Returns
+    -------
+    Tensor, 0-dim, in [0, 1].
+    """
+    grams = _check_grams(grams)
+    if resolve_backend(backend, grams[0]) == "torch":
+        return mode_collapse_reference(grams, eps)
+    return _ModeCollapse.apply(float(eps), *grams)
