@@ -1,0 +1,114 @@
+"""The VAE of the morphology-aware generator (paper §3.1, DESIGN.md §8).
+
+Encoder: stages of two 4x4 convolutions ("same" padding, ReLU) followed by a 2x2 max-pool,
+then fully connected layers of 256 and 2 x 16 units (mean and log-variance of a 16-d Gaussian
+latent). The decoder mirrors it: fully connected layers back to the last feature map, then per
+stage a 2x nearest-neighbour upsampling (the mirror of the pooling) and two 4x4 convolutions,
+ending in one output channel: the logit of the pore probability. Image size, channel widths,
+hidden and latent sizes are configuration values; the image side must be divisible by
+``2 ** len(channels)``.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["VAE"]
+
+
+class _SameConv2d(nn.Conv2d):
+    """Stride-1 convolution with output size = input size for any kernel size. Even kernels need
+    asymmetric zero padding (one more pixel right/below, PyTorch's ``padding="same"``
+    convention); padding explicitly avoids the warning and hidden copy of ``padding="same"``."""
+
+    def __init__(self, c_in, c_out, k):
+        super().__init__(c_in, c_out, k)
+        lo = (k - 1) // 2
+        self._pad = (lo, k - 1 - lo, lo, k - 1 - lo)
+
+    def forward(self, x):
+        return super().forward(F.pad(x, self._pad))
+
+
+class VAE(nn.Module):
+    """Convolutional VAE for one-channel binary images (1 = pore).
+
+    Parameters
+    ----------
+    image_size : int
+        Side of the square images (e.g. 64 or 128).
+    channels : sequence of int
+        Widths of the encoder stages; one max-pool per stage (paper: 4 stages at 128).
+    hidden : int
+        Width of the fully connected layer (paper: 256).
+    latent : int
+        Latent dimension (paper: 16).
+    kernel_size : int
+        Convolution size (paper: 4).
+    """
+
+    def __init__(self, image_size=128, channels=(32, 64, 128, 256), hidden=256, latent=16, kernel_size=4):
+        super().__init__()
+        channels = tuple(int(c) for c in channels)
+        if not channels or min(channels) < 1:
+            raise ValueError(f"channels must be a non-empty sequence of positive widths, got {channels}")
+        side = image_size // 2 ** len(channels)
+        if image_size < 2 or side < 1 or side * 2 ** len(channels) != image_size:
+            raise ValueError(f"image_size={image_size} must be divisible by 2**{len(channels)} = "
+                             f"{2 ** len(channels)} (one max-pool per stage of channels={channels})")
+        if hidden < 1 or latent < 1 or kernel_size < 1:
+            raise ValueError("hidden, latent and kernel_size must be positive")
+        self._config = {"image_size": int(image_size), "channels": list(channels), "hidden": int(hidden),
+                        "latent": int(latent), "kernel_size": int(kernel_size)}
+        self.image_size, self.latent = int(image_size), int(latent)
+        self._side, k = side, kernel_size
+
+        enc, c_in = [], 1
+        for c in channels:
+            enc += [_SameConv2d(c_in, c, k), nn.ReLU(inplace=True),
+                    _SameConv2d(c, c, k), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            c_in = c
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(channels[-1] * side * side, hidden),
+                                     nn.ReLU(inplace=True), nn.Linear(hidden, 2 * latent))
+
+        self.decoder_fc = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(inplace=True),
+                                        nn.Linear(hidden, channels[-1] * side * side), nn.ReLU(inplace=True))
+        dec = []
+        for i in reversed(range(len(channels))):
+            c_out = channels[i - 1] if i > 0 else channels[0]
+            dec += [nn.Upsample(scale_factor=2, mode="nearest"), _SameConv2d(channels[i], channels[i], k),
+                    nn.ReLU(inplace=True), _SameConv2d(channels[i], c_out, k), nn.ReLU(inplace=True)]
+        self.decoder = nn.Sequential(*dec, _SameConv2d(channels[0], 1, k))
+        self._channels_last = channels[-1]
+
+    @property
+    def config(self):
+        """Constructor arguments, to rebuild the model from a checkpoint."""
+        return dict(self._config)
+
+    def encode(self, x):
+        """Mean and log-variance ``(B, latent)`` of q(z | x) for images ``(B, 1, H, W)`` in [0, 1]."""
+        if x.dim() != 4 or x.shape[1:] != (1, self.image_size, self.image_size):
+            raise ValueError(f"VAE expects images (B, 1, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode_logits(self, z):
+        """Pore logits ``(B, 1, H, W)`` for latents ``(B, latent)``."""
+        h = self.decoder_fc(z).view(-1, self._channels_last, self._side, self._side)
+        return self.decoder(h)
+
+    def decode(self, z):
+        """Pore probabilities ``(B, 1, H, W)`` for latents ``(B, latent)``."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    @staticmethod
+    def reparameterize(mu, logvar, generator=None):
+        """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` drawn from ``generator``."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def forward(self, x, generator=None):
+        """Encode, draw ``z ~ q(z | x)``, decode: returns ``(logits, mu, logvar, z)``."""
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode_logits(z), mu, logvar, z

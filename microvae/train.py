@@ -1,0 +1,549 @@
+"""Training and sampling of the morphology-aware VAE (paper §3.2, DESIGN.md §8).
+
+``L = L_recon + w_kl L_KL + w_st L_ST + w_mc L_MC`` per step on a random batch of authentic
+images. The style loss compares the style-network Gram matrices of generated images with those of
+the authentic batch; the authentic Grams never change, so they are computed once at start-up and
+indexed per batch. Generated images for the style terms (``style_mode``):
+
+- ``"paired"`` (default, paper §3.2): ``x' = decoder(z)``, ``z ~ q(z | x)`` (the very sample that
+  is scored by the reconstruction term), compared with its own ``x``;
+- ``"all_pairs"`` (paper Eq. 8): the same ``x'``, compared with every ``x`` of the batch;
+- ``"prior"`` (the paper's Fig. 6b ablation): ``x' = decoder(z)``, ``z ~ N(0, I)``, each paired
+  with a randomly chosen authentic image of the batch;
+- ``"none"``: a plain VAE (style and mode-collapse terms off).
+
+A run folder holds ``config.json``, ``checkpoint.pt`` (model, optimizer, step, config, random
+state; replaced atomically), ``metrics.jsonl`` (loss terms averaged over each logging interval)
+and ``samples/step_*.png`` (mosaics of images decoded from a fixed set of prior draws).
+
+Multi-GPU: launch with ``torchrun --nproc_per_node=G --no-python microvae train ...`` (or call
+:func:`train_vae` under torchrun): each process takes ``batch_size / G`` images per step, gradients
+are averaged by ``DistributedDataParallel`` (NCCL on GPUs, gloo on CPUs), and rank 0 writes files.
+"""
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ._validate import as_binary_batch
+from .io import atomic_write, provenance
+from .nn.losses import kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
+from .nn.losses import gram_matrices
+from .nn.style import DEFAULT_LAYERS, VGGStyleNet
+from .nn.vae import VAE
+
+__all__ = ["TrainConfig", "TrainResult", "PRESETS", "load_config", "train_vae", "sample", "load_checkpoint"]
+
+STYLE_MODES = ("paired", "all_pairs", "prior", "none")
+CHECKPOINT = "checkpoint.pt"
+_FORMAT = "microvae-vae-checkpoint"
+_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in the checkpoint and ``config.json``).
+
+    Model: ``image_size``, ``channels`` (encoder stage widths), ``hidden``, ``latent``,
+    ``kernel_size``. Loss: ``recon`` ("sse" | "bce"), weights ``w_kl``, ``w_st``, ``w_mc``,
+    ``style_mode`` (module docstring). Style network: ``style_layers``, ``style_weights``
+    ("random" | "imagenet" | path), ``style_width`` (channel multiplier, random weights only),
+    ``style_seed``. Optimization: ``batch_size`` (global), ``lr`` (Adam), ``steps``. Output:
+    ``log_every``, ``checkpoint_every``, ``sample_every`` (steps; 0 disables mosaics).
+    Speed: ``backend`` of the loss kernels, ``channels_last`` and ``bf16`` (bfloat16 autocast of
+    the style network's forward; the Grams are still accumulated in float32).
+    """
+
+    preset: str = "custom"
+    image_size: int = 128
+    channels: tuple = (32, 64, 128, 256)
+    hidden: int = 256
+    latent: int = 16
+    kernel_size: int = 4
+    recon: str = "sse"
+    w_kl: float = 1.0
+    w_st: float = 1.0e4
+    w_mc: float = 1.0
+    style_mode: str = "paired"
+    style_layers: tuple = DEFAULT_LAYERS
+    style_weights: str = "random"
+    style_width: float = 1.0
+    style_seed: int = 0
+    batch_size: int = 20
+    lr: float = 1e-3
+    steps: int = 200_000
+    log_every: int = 10
+    checkpoint_every: int = 1000
+    sample_every: int = 5000
+    backend: str = "auto"
+    channels_last: bool = False
+    bf16: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "style_layers", tuple(self.style_layers))
+        object.__setattr__(self, "style_weights", str(self.style_weights))
+        if self.recon not in ("sse", "bce"):
+            raise ValueError(f"recon must be 'sse' or 'bce', got {self.recon!r}")
+        if self.style_mode not in STYLE_MODES:
+            raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {self.style_mode!r}")
+        if self.backend not in ("auto", "torch", "cpp", "cuda"):
+            raise ValueError(f"backend must be auto, torch, cpp or cuda, got {self.backend!r}")
+        for name in ("w_kl", "w_st", "w_mc", "lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in ("batch_size", "steps", "log_every"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("checkpoint_every", "sample_every"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.uses_mode_collapse and self.batch_size < 2:
+            raise ValueError("the mode-collapse loss (w_mc > 0) compares images within a batch: batch_size >= 2")
+
+    @property
+    def uses_style_net(self):
+        return self.style_mode != "none" and (self.w_st > 0 or self.w_mc > 0)
+
+    @property
+    def uses_mode_collapse(self):
+        return self.style_mode != "none" and self.w_mc > 0
+
+    def model_kwargs(self):
+        return {"image_size": self.image_size, "channels": self.channels, "hidden": self.hidden,
+                "latent": self.latent, "kernel_size": self.kernel_size}
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["channels"], d["style_layers"] = list(self.channels), list(self.style_layers)
+        return d
+
+
+# Presets. "paper": the paper's sizes (128^2 images, 4 stages, 16-d latent, batch 20, Adam 1e-3,
+# 200k iterations) for a GPU. "quick": 64^2 images, narrower VAE and a quarter-width random
+# style network, sized by measurement to finish in under 10 minutes on a 2-core CPU (see
+# docs/vae.md). w_st: the normalized Grams are small numbers (squared Frobenius distances of
+# order 1e-4..1e-2), while the reconstruction term sums over all pixels; the weights below put the
+# style gradient on the same footing as the reconstruction gradient (measured in docs/vae.md).
+PRESETS = {
+    "paper": {"preset": "paper"},
+    "quick": {"preset": "quick", "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25, "steps": 1500,
+              "checkpoint_every": 250, "sample_every": 500},
+}
+
+
+def load_config(preset="quick", **overrides):
+    """The :class:`TrainConfig` of a preset with ``overrides`` applied.
+
+    Raises ``ValueError`` for an unknown preset or an unknown/invalid setting.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown training setting(s) {unknown}; valid: {sorted(fields - {'preset'})}")
+    return TrainConfig(**{**PRESETS[preset], **overrides})
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """Outcome of :func:`train_vae`: the run folder, the trained model (eval mode), its config,
+    the number of steps done and the logged metrics."""
+
+    run_dir: Path
+    model: VAE
+    config: TrainConfig
+    step: int
+    history: list
+
+
+def _data_fingerprint(images):
+    return {"n": int(images.shape[0]), "shape": list(images.shape[1:]),
+            "sha256": hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()}
+
+
+def _init_distributed(device):
+    """(rank, world, owned): join the torchrun process group if launched under torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), False
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        return dist.get_rank(), dist.get_world_size(), True
+    return 0, 1, False
+
+
+def _pick_device(device):
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+class _Generator(nn.Module):
+    """The VAE's training forward: reconstruction logits, posterior parameters and the logits of
+    the prior draws (``prior`` style mode), in one module so DistributedDataParallel sees every
+    use of the decoder in a single forward."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x, eps, z_prior=None):
+        mu, logvar = self.vae.encode(x)
+        logits = self.vae.decode_logits(mu + torch.exp(0.5 * logvar) * eps)
+        prior_logits = None if z_prior is None else self.vae.decode_logits(z_prior)
+        return logits, mu, logvar, prior_logits
+
+
+def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, device=None, progress=True,
+              **overrides):
+    """Train the morphology-aware VAE.
+
+    Parameters
+    ----------
+    images : array_like, ``(N, S, S)``
+        Binary authentic images (1 = pore), ``S = image_size`` of the config; ``N >= batch_size``.
+    preset : {"quick", "paper"}
+        Starting configuration (:data:`PRESETS`); ``overrides`` change any :class:`TrainConfig` field,
+        e.g. ``image_size=128``, ``steps=5000``, ``style_mode="none"``, ``w_st=0``.
+    out_dir : str or Path
+        Run folder. Must not exist or be empty, unless ``resume``.
+    seed : int
+        Seeds the model initialization, the batches and the latent noise (the style network has
+        its own ``style_seed``). Same seed, data and config give the same run.
+    resume : bool
+        Continue the run in ``out_dir`` from its checkpoint up to ``steps`` (which may be raised
+        with an override; the other settings must match the checkpoint's).
+    device : str or torch.device, optional
+        Default: ``cuda`` (the ``LOCAL_RANK`` GPU under torchrun) if available, else ``cpu``.
+    progress : bool
+        Show a progress bar with the loss terms.
+
+    Returns
+    -------
+    TrainResult
+    """
+    if out_dir is None:
+        raise ValueError("out_dir is required: the run folder for checkpoints, metrics and sample mosaics")
+    config = load_config(preset, **overrides)
+    batch, nd = as_binary_batch(images)
+    if nd != 2:
+        raise ValueError(f"train_vae takes 2D images (N, H, W); cut volumes into slices first "
+                         f"(microvae.io.slices), got shape {np.shape(images)}")
+    if batch.shape[1:] != (config.image_size, config.image_size):
+        raise ValueError(f"images are {batch.shape[1]}x{batch.shape[2]} but image_size={config.image_size}; "
+                         "crop/slice them to that size (microvae.io.slices) or pass image_size=")
+    if len(batch) < config.batch_size:
+        raise ValueError(f"need at least batch_size={config.batch_size} images, got {len(batch)}")
+    device = _pick_device(device)
+    rank, world, owned_group = _init_distributed(device)
+    try:
+        return _train(batch, config, Path(out_dir), int(seed), resume, device, progress, rank, world)
+    finally:
+        if owned_group:
+            dist.destroy_process_group()
+
+
+def _prepare_run_dir(run_dir, resume, rank):
+    if resume:
+        if not (run_dir / CHECKPOINT).is_file():
+            raise FileNotFoundError(f"cannot resume: {run_dir / CHECKPOINT} does not exist")
+    elif rank == 0:
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise FileExistsError(f"{run_dir} exists and is not empty; choose a new run folder or resume=True "
+                                  "(--resume) to continue the run in it")
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _train(images, config, run_dir, seed, resume, device, progress, rank, world):
+    if config.batch_size % world:
+        raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} processes")
+    local_batch = config.batch_size // world
+    if config.uses_mode_collapse and local_batch < 2:
+        raise ValueError("the mode-collapse loss needs at least 2 images per process per step")
+    _prepare_run_dir(run_dir, resume, rank)
+    fingerprint = _data_fingerprint(images)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vae = VAE(**config.model_kwargs())
+    vae.to(device)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    vae.to(memory_format=memory_format)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
+    # One CPU generator drives batches and latent noise, so a run is reproducible on any device
+    # and resumes exactly; each process draws its own batches.
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+
+    style_net, ref_grams, style_fp = None, None, None
+    if config.uses_style_net:
+        style_net = VGGStyleNet(config.style_layers, config.style_weights, config.style_width,
+                                config.style_seed).to(device, memory_format=memory_format)
+        style_fp = style_net.fingerprint()
+        ref_grams = _authentic_grams(style_net, images, device, config)
+
+    start, history = 0, []
+    if resume:
+        ckpt = load_checkpoint(run_dir / CHECKPOINT)
+        _check_resumable(ckpt, config, seed, fingerprint, style_fp, world)
+        vae.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["rng"][rank])
+        start = int(ckpt["step"])
+        if start > config.steps:
+            raise ValueError(f"the checkpoint is at step {start}, beyond steps={config.steps}")
+        history = _truncate_metrics(run_dir / "metrics.jsonl", start) if rank == 0 else []
+    if rank == 0:
+        atomic_write(run_dir / "config.json",
+                     lambda fh: json.dump({**provenance({"seed": seed, "world_size": world}),
+                                           "config": config.to_dict(), "data": fingerprint}, fh, indent=2),
+                     overwrite=True, mode="w")
+
+    module = _Generator(vae)
+    if world > 1:
+        module = nn.parallel.DistributedDataParallel(
+            module, device_ids=[device.index] if device.type == "cuda" else None)
+    images_t = torch.from_numpy(images)
+    fixed_z = torch.randn(16, config.latent, generator=torch.Generator().manual_seed(seed))
+
+    def save(step):
+        rng = [gen.get_state()]
+        if world > 1:
+            rng = [torch.empty_like(rng[0]) for _ in range(world)]
+            dist.all_gather(rng, gen.get_state().to(device)) if device.type == "cuda" else dist.all_gather(rng, gen.get_state())
+            rng = [r.cpu() for r in rng]
+        if rank == 0:
+            _save_checkpoint(run_dir / CHECKPOINT, vae, optimizer, step, config, seed, rng, fingerprint, style_fp)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.steps, initial=start, disable=not progress or rank != 0, unit="step",
+               desc="train VAE", dynamic_ncols=True)
+    sums, t0 = {}, time.perf_counter()
+    vae.train()
+    for step in range(start + 1, config.steps + 1):
+        idx = torch.randperm(len(images_t), generator=gen)[:local_batch]
+        x = images_t[idx].to(device=device, dtype=torch.float32).unsqueeze(1).contiguous(memory_format=memory_format)
+        eps = torch.randn(local_batch, config.latent, generator=gen).to(device)
+        z_prior = None
+        if config.uses_style_net and config.style_mode == "prior":
+            z_prior = torch.randn(local_batch, config.latent, generator=gen).to(device)
+            # Random pairing of prior draws with authentic images.
+            idx = idx[torch.randperm(local_batch, generator=gen)]
+        logits, mu, logvar, prior_logits = module(x, eps, z_prior)
+        terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
+        loss = terms["recon"] + config.w_kl * terms["kl"]
+        if style_net is not None:
+            generated = torch.sigmoid(prior_logits if prior_logits is not None else logits)
+            st, mc = _style_terms(style_net, generated, [g[idx.to(g.device)] for g in ref_grams], config)
+            terms["style"], terms["mc"] = st, mc
+            loss = loss + config.w_st * st + config.w_mc * mc
+        terms["loss"] = loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + v.detach()
+        if step % config.log_every == 0 or step == config.steps:
+            n = step - (history[-1]["step"] if history else start)
+            row = {"step": step, **{k: float(v) / n for k, v in sums.items()},
+                   "seconds_per_step": (time.perf_counter() - t0) / n}
+            if not all(math.isfinite(v) for v in row.values()):
+                raise FloatingPointError(
+                    f"training diverged at step {step} (loss terms {row}); the checkpoint of the last saved step is "
+                    "intact: lower lr or w_st and resume")
+            sums, t0 = {}, time.perf_counter()
+            history.append(row)
+            if rank == 0:
+                _append_metrics(run_dir / "metrics.jsonl", row)
+                bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "recon", "kl", "style", "mc") if k in row})
+        if config.sample_every and step % config.sample_every == 0 and rank == 0:
+            _write_mosaic(run_dir, vae, fixed_z, step)
+        if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps:
+            save(step)
+        bar.update(1)
+    bar.close()
+    if start == config.steps and rank == 0:
+        save(start)
+    vae.eval()
+    return TrainResult(run_dir=run_dir, model=vae, config=config, step=config.steps, history=history)
+
+
+def _style_terms(style_net, generated, refs, config):
+    with torch.autocast(generated.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        feats = style_net(generated)
+    if config.uses_mode_collapse:
+        mode = "paired" if config.style_mode == "prior" else config.style_mode
+        return style_and_mode_collapse(feats, refs, mode=mode, backend=config.backend)
+    mode = "paired" if config.style_mode == "prior" else config.style_mode
+    return style_loss(feats, refs, mode=mode, backend=config.backend), torch.zeros((), device=generated.device)
+
+
+@torch.no_grad()
+def _authentic_grams(style_net, images, device, config, chunk=50):
+    """Gram matrices of every authentic image at every style layer, computed once."""
+    per_layer = None
+    for start in range(0, len(images), chunk):
+        x = torch.from_numpy(images[start:start + chunk]).to(device=device, dtype=torch.float32).unsqueeze(1)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            feats = style_net(x)
+        grams = [g.float() for g in gram_matrices(feats, backend=config.backend)]
+        per_layer = [[g] for g in grams] if per_layer is None else [p + [g] for p, g in zip(per_layer, grams)]
+    return [torch.cat(p) for p in per_layer]
+
+
+def _save_checkpoint(path, vae, optimizer, step, config, seed, rng, fingerprint, style_fp):
+    state = {"format": _FORMAT, "version": _FORMAT_VERSION, "step": int(step), "seed": int(seed),
+             "config": config.to_dict(), "model": vae.state_dict(), "optimizer": optimizer.state_dict(),
+             "rng": rng, "data": fingerprint, "style_fingerprint": style_fp,
+             "provenance": provenance({"seed": int(seed)})}
+    atomic_write(path, lambda fh: torch.save(state, fh), overwrite=True)
+
+
+def load_checkpoint(path):
+    """Read and validate a training checkpoint (a dict; see :func:`train_vae`)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for truncated or foreign files
+        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _FORMAT:
+        raise ValueError(f"{path}: not a microvae VAE checkpoint")
+    if ckpt.get("version") != _FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format version {ckpt.get('version')} is not supported "
+                         f"(this microvae reads version {_FORMAT_VERSION})")
+    missing = {"step", "config", "model", "optimizer", "rng", "data"} - set(ckpt)
+    if missing:
+        raise ValueError(f"{path}: checkpoint lacks {sorted(missing)} (corrupt?)")
+    return ckpt
+
+
+# Settings that may change when a run is resumed: its length and how often it reports.
+_RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "sample_every", "backend"}
+
+
+def _check_resumable(ckpt, config, seed, fingerprint, style_fp, world):
+    saved = TrainConfig(**ckpt["config"]).to_dict()
+    diff = {k: (saved[k], v) for k, v in config.to_dict().items()
+            if k not in _RESUMABLE_CHANGES and saved.get(k) != v}
+    if diff:
+        raise ValueError("cannot resume with different settings (checkpoint, now): "
+                         + ", ".join(f"{k}={a!r} vs {b!r}" for k, (a, b) in diff.items()))
+    if ckpt.get("seed") != seed:
+        raise ValueError(f"cannot resume: the run used seed={ckpt.get('seed')}, got seed={seed}")
+    if ckpt["data"] != fingerprint:
+        raise ValueError(f"cannot resume: the training images differ from the run's ({ckpt['data']['n']} images "
+                         f"of {ckpt['data']['shape']}, sha256 {ckpt['data']['sha256'][:12]}...)")
+    if ckpt.get("style_fingerprint") != style_fp:
+        raise ValueError("cannot resume: the style network's weights differ from the run's")
+    if len(ckpt["rng"]) != world:
+        raise ValueError(f"cannot resume a {len(ckpt['rng'])}-process run with {world} processes")
+
+
+def _append_metrics(path, row):
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def _truncate_metrics(path, step):
+    """Rows logged up to ``step`` (dropping those of steps after the checkpoint), rewritten atomically."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["step"] <= step]
+    atomic_write(path, lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in rows)), overwrite=True, mode="w")
+    return rows
+
+
+@torch.no_grad()
+def _write_mosaic(run_dir, vae, z, step):
+    from .plotting import mosaic
+
+    was_training = vae.training
+    vae.eval()
+    p = vae.decode(z.to(next(vae.parameters()).device)).squeeze(1).float().cpu().numpy()
+    vae.train(was_training)
+    mosaic(run_dir / "samples" / f"step_{step:07d}.png", (p > 0.5).astype(np.uint8), ncols=8,
+           title=f"step {step} (threshold 0.5)", overwrite=True)
+
+
+def _model_from(source):
+    if isinstance(source, VAE):
+        return source
+    if isinstance(source, TrainResult):
+        return source.model
+    if isinstance(source, (str, os.PathLike)):
+        ckpt = load_checkpoint(source)
+        config = TrainConfig(**ckpt["config"])
+        vae = VAE(**config.model_kwargs())
+        try:
+            vae.load_state_dict(ckpt["model"])
+        except RuntimeError as exc:
+            raise ValueError(f"{source}: checkpoint weights do not fit its config ({exc})") from None
+        return vae
+    raise TypeError(f"sample() takes a run folder, a checkpoint path, a VAE or a TrainResult, "
+                    f"got {type(source).__name__}")
+
+
+@torch.no_grad()
+def sample(source, n, seed=None, binarize="threshold", *, batch_size=256, device=None):
+    """Generate ``n`` binary images from a trained VAE: ``x = decoder(z)``, ``z ~ N(0, I)``.
+
+    Parameters
+    ----------
+    source : run folder, checkpoint path, :class:`~microvae.nn.VAE` or :class:`TrainResult`
+    n : int
+    seed : int, optional
+        Seeds the latent draws (and the Bernoulli draws). ``None``: fresh randomness.
+    binarize : {"threshold", "bernoulli"}
+        ``"threshold"``: pore where the decoded pore probability exceeds 0.5. ``"bernoulli"``:
+        each pixel drawn independently from its probability.
+    batch_size : int
+        Images decoded at once.
+    device : str or torch.device, optional
+        Default: the model's device.
+
+    Returns
+    -------
+    ndarray of uint8, shape ``(n, S, S)``, 1 = pore.
+    """
+    if binarize not in ("threshold", "bernoulli"):
+        raise ValueError(f"binarize must be 'threshold' or 'bernoulli', got {binarize!r}")
+    if int(n) < 1 or int(n) != n:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    vae = _model_from(source)
+    device = torch.device(device) if device is not None else next(vae.parameters()).device
+    was_training = vae.training
+    vae.to(device).eval()
+    gen = torch.Generator()
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    out = np.empty((int(n), vae.image_size, vae.image_size), dtype=np.uint8)
+    try:
+        for start in range(0, int(n), batch_size):
+            m = min(batch_size, int(n) - start)
+            z = torch.randn(m, vae.latent, generator=gen)
+            p = vae.decode(z.to(device)).squeeze(1).float().cpu()
+            x = (p > 0.5) if binarize == "threshold" else torch.bernoulli(p, generator=gen)
+            out[start:start + m] = x.to(torch.uint8).numpy()
+    finally:
+        vae.train(was_training)
+    return out

@@ -1,0 +1,193 @@
+"""Training loop, checkpoints, resume, sampling and the train/sample CLI."""
+import json
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+
+from microvae import train as T
+from microvae.cli import main
+
+# A tiny model and quarter-scale style net: seconds per test on a CPU.
+TINY = dict(image_size=16, channels=(4, 8), hidden=16, latent=4, style_width=0.0625, batch_size=4, steps=6,
+            log_every=2, checkpoint_every=3, sample_every=0)
+
+
+def blobs(n, size=16, porosity=0.3, sigma=1.5, seed=0):
+    """Binary images of thresholded smoothed noise (1 = pore)."""
+    rng = np.random.default_rng(seed)
+    field = ndi.gaussian_filter(rng.standard_normal((n, size, size)), sigma=(0, sigma, sigma), mode="wrap")
+    thresholds = np.quantile(field.reshape(n, -1), 1 - porosity, axis=1)[:, None, None]
+    return (field > thresholds).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return blobs(12)
+
+
+def _params(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_presets_and_overrides():
+    quick = T.load_config("quick")
+    assert quick.image_size == 64 and T.load_config("quick", image_size=128).image_size == 128
+    paper = T.load_config("paper")
+    assert (paper.image_size, paper.batch_size, paper.lr, paper.steps, paper.latent, paper.hidden) == \
+        (128, 20, 1e-3, 200_000, 16, 256)
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        T.load_config("fast")
+    with pytest.raises(ValueError, match=r"unknown training setting\(s\) \['learning_rate'\]"):
+        T.load_config("quick", learning_rate=0.1)
+    with pytest.raises(ValueError, match="style_mode must be one of"):
+        T.load_config("quick", style_mode="sometimes")
+    with pytest.raises(ValueError, match="w_st must be a finite number"):
+        T.load_config("quick", w_st=float("nan"))
+
+
+def test_train_writes_run_folder(tmp_path, images):
+    result = T.train_vae(images, preset="quick", out_dir=tmp_path / "run", seed=1, progress=False,
+                         **{**TINY, "sample_every": 3})
+    run = tmp_path / "run"
+    assert result.run_dir == run and result.step == 6 and not result.model.training
+    assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.pt", "metrics.jsonl", "samples"}
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    for r in rows:
+        assert {"loss", "recon", "kl", "style", "mc", "seconds_per_step"} <= set(r)
+        assert r["loss"] == pytest.approx(r["recon"] + r["kl"] + 1e4 * r["style"] + r["mc"], rel=1e-5)
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["image_size"] == 16 and config["data"]["n"] == len(images)
+    ckpt = T.load_checkpoint(run)
+    assert ckpt["step"] == 6 and len(ckpt["rng"]) == 1
+
+
+def test_resume_continues_exactly(tmp_path, images):
+    straight = T.train_vae(images, out_dir=tmp_path / "a", seed=2, progress=False, **TINY)
+    T.train_vae(images, out_dir=tmp_path / "b", seed=2, progress=False, **{**TINY, "steps": 3})
+    resumed = T.train_vae(images, out_dir=tmp_path / "b", seed=2, progress=False, resume=True, **TINY)
+    torch.testing.assert_close(_params(resumed.model), _params(straight.model), rtol=0, atol=0)
+    rows = {}
+    for name in "ab":
+        for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            del r["seconds_per_step"]
+            rows.setdefault(name, {})[r["step"]] = r
+    # b also logged the end of its first leg (step 3), so its step-4 row averages one step only.
+    assert sorted(rows["a"]) == [2, 4, 6] and sorted(rows["b"]) == [2, 3, 4, 6]
+    assert rows["a"][2] == rows["b"][2] and rows["a"][6] == rows["b"][6]
+
+
+def test_resume_drops_metrics_after_the_checkpoint(tmp_path, images):
+    T.train_vae(images, out_dir=tmp_path / "r", seed=3, progress=False, **{**TINY, "steps": 4})
+    ckpt_step = T.load_checkpoint(tmp_path / "r")["step"]
+    assert ckpt_step == 4
+    with open(tmp_path / "r" / "metrics.jsonl", "a") as fh:  # as if it crashed after logging step 8
+        fh.write(json.dumps({"step": 8, "loss": 1.0}) + "\n")
+    T.train_vae(images, out_dir=tmp_path / "r", seed=3, progress=False, resume=True, **TINY)
+    steps = [json.loads(r)["step"] for r in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6]
+
+
+def test_run_folder_is_never_overwritten_and_resume_is_checked(tmp_path, images):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="not empty"):
+        T.train_vae(images, out_dir=run, progress=False, **TINY)
+    assert (run / "mine.txt").read_text() == "keep"
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        T.train_vae(images, out_dir=run, progress=False, resume=True, **TINY)
+    T.train_vae(images, out_dir=tmp_path / "ok", seed=0, progress=False, **{**TINY, "steps": 2})
+    with pytest.raises(ValueError, match="w_st=10000.0 vs 5.0"):
+        T.train_vae(images, out_dir=tmp_path / "ok", seed=0, progress=False, resume=True, **{**TINY, "w_st": 5.0})
+    with pytest.raises(ValueError, match="training images differ"):
+        T.train_vae(blobs(12, seed=9), out_dir=tmp_path / "ok", seed=0, progress=False, resume=True, **TINY)
+    with pytest.raises(ValueError, match="seed=0, got seed=1"):
+        T.train_vae(images, out_dir=tmp_path / "ok", seed=1, progress=False, resume=True, **TINY)
+
+
+def test_bad_training_input(tmp_path, images):
+    with pytest.raises(ValueError, match="must be binary"):
+        T.train_vae(images * 3, out_dir=tmp_path / "x", progress=False, **TINY)
+    with pytest.raises(ValueError, match="image_size=32"):
+        T.train_vae(images, out_dir=tmp_path / "x", progress=False, **{**TINY, "image_size": 32})
+    with pytest.raises(ValueError, match="at least batch_size=20"):
+        T.train_vae(images, out_dir=tmp_path / "x", progress=False, **{**TINY, "batch_size": 20})
+    with pytest.raises(ValueError, match="out_dir is required"):
+        T.train_vae(images, **TINY)
+    with pytest.raises(ValueError, match="NaN"):
+        T.train_vae(np.where(images > 0, np.nan, 0.0), out_dir=tmp_path / "x", progress=False, **TINY)
+    assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_checkpoint(tmp_path, images):
+    T.train_vae(images, out_dir=tmp_path / "run", progress=False, **{**TINY, "steps": 2})
+    path = tmp_path / "run" / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        T.sample(tmp_path / "run", 2)
+    torch.save({"something": 1}, path)
+    with pytest.raises(ValueError, match="not a microvae VAE checkpoint"):
+        T.load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        T.sample(tmp_path / "nothing", 2)
+
+
+@pytest.mark.parametrize("mode", ["paired", "all_pairs", "prior", "none"])
+def test_style_modes_train(tmp_path, images, mode):
+    result = T.train_vae(images, out_dir=tmp_path / mode, progress=False, **{**TINY, "style_mode": mode, "steps": 2})
+    row = result.history[-1]
+    assert np.isfinite(row["loss"])
+    assert ("style" in row) == (mode != "none")
+    if mode != "none":
+        assert row["style"] > 0 and 0 < row["mc"] <= 1
+
+
+def test_sample(tmp_path, images):
+    result = T.train_vae(images, out_dir=tmp_path / "run", progress=False, **{**TINY, "steps": 2})
+    a = T.sample(tmp_path / "run", 5, seed=4)
+    assert a.shape == (5, 16, 16) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
+    np.testing.assert_array_equal(a, T.sample(tmp_path / "run" / "checkpoint.pt", 5, seed=4))
+    np.testing.assert_array_equal(a, T.sample(result, 5, seed=4, batch_size=2))
+    b = T.sample(result.model, 5, seed=4, binarize="bernoulli")
+    assert b.shape == a.shape and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="binarize must be"):
+        T.sample(result, 2, binarize="round")
+    with pytest.raises(ValueError, match="positive integer"):
+        T.sample(result, 0)
+    with pytest.raises(TypeError, match="takes a run folder"):
+        T.sample(42, 2)
+
+
+def test_cli_train_resume_sample(tmp_path, capsys):
+    np.save(tmp_path / "imgs.npy", blobs(6, size=64, sigma=3))
+    args = ["train", str(tmp_path / "imgs.npy"), "-o", str(tmp_path / "run"), "--no-progress", "--seed", "5",
+            "--batch-size", "4", "--steps", "2", "--style-mode", "all_pairs", "--sample-every", "0"]
+    assert main(args) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    assert main(args) == 2  # the run folder is taken
+    assert "not empty" in capsys.readouterr().err
+    assert main(args[:-6] + ["--steps", "3", "--style-mode", "all_pairs", "--resume"]) == 0
+    assert T.load_checkpoint(tmp_path / "run")["step"] == 3
+    out = tmp_path / "gen.npz"
+    assert main(["sample", str(tmp_path / "run"), "-n", "7", "-o", str(out), "--seed", "1",
+                 "--mosaic", str(tmp_path / "gen.png")]) == 0
+    with np.load(out) as z:
+        assert z["images"].shape == (7, 64, 64) and z["images"].dtype == np.uint8
+    assert (tmp_path / "gen.png").stat().st_size > 0
+    assert main(["sample", str(tmp_path / "run"), "-n", "7", "-o", str(out)]) == 2  # no silent overwrite
+    assert "exists" in capsys.readouterr().err
+
+
+def test_cli_errors_are_one_line(tmp_path, images, capsys):
+    np.save(tmp_path / "imgs.npy", images)
+    assert main(["train", str(tmp_path / "imgs.npy"), "-o", str(tmp_path / "run"), "--preset", "huge"]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "imgs.npy"), "-o", str(tmp_path / "run"), "--slices", "3"]) == 2
+    assert "--slices applies to a 3D volume" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "missing"), "-n", "3", "-o", str(tmp_path / "s.npy")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
