@@ -1,0 +1,6 @@
+"""MRF baseline generator (Bostanabad et al. 2016): a classification tree learns P(pore | causal
+neighbourhood) from training images, a compiled raster scan draws new ones. 1 = pore."""
+from .features import causal_offsets, neighbourhood_table, noncausal_offsets
+from .model import MRF, export_tree, match_porosity
+
+__all__ = ["MRF", "match_porosity", "export_tree", "causal_offsets", "noncausal_offsets", "neighbourhood_table"]

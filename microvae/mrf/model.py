@@ -1,0 +1,529 @@
+"""The supervised causal MRF of Bostanabad et al. (2016), the paper's baseline generator."""
+import io as _io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .._validate import as_binary_batch, as_generator
+from . import _sampler
+from .features import (causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions,
+                       valid_window)
+
+__all__ = ["MRF", "export_tree", "match_porosity"]
+
+_FORMAT = "microvae.mrf"
+_FORMAT_VERSION = 1
+_TREE_FIELDS = ("left", "right", "feature", "threshold", "proba")
+_SCORINGS = ("s2", "log_loss", "accuracy")
+
+
+def export_tree(estimator):
+    """Flatten a fitted binary ``DecisionTreeClassifier`` into the arrays the kernels walk.
+
+    Returns
+    -------
+    dict
+        ``left``, ``right`` (int64, -1 at leaves), ``feature`` (int64), ``threshold``
+        (float64) and ``proba`` (float64, P(class 1 = pore) at each node, computed exactly as
+        ``predict_proba`` normalizes the node's class weights).
+    """
+    classes = [int(c) for c in estimator.classes_]
+    if classes != [0, 1]:
+        raise ValueError(f"the tree must be fitted on both phases 0 and 1, got classes {classes}")
+    t = estimator.tree_
+    value = t.value[:, 0, :]
+    total = value.sum(axis=1)
+    total[total == 0.0] = 1.0
+    return {"left": t.children_left.astype(np.int64), "right": t.children_right.astype(np.int64),
+            "feature": np.where(t.children_left >= 0, t.feature, 0).astype(np.int64),
+            "threshold": t.threshold.astype(np.float64), "proba": value[:, 1] / total}
+
+
+def _image_seeds(n, seed):
+    """Two independent 64-bit seeds per image (sampling, porosity matching). Drawn as one block,
+    so image ``k`` gets the same seeds whatever ``n`` is (``sample(10)[:5] == sample(5)``)."""
+    return as_generator(seed).integers(0, 2 ** 64, size=(n, 2), dtype=np.uint64, endpoint=False)
+
+
+def default_burn_in(S):
+    """Sampled rows/columns discarded beside the seeded margins by default: ``2 S + 8``."""
+    return 2 * S + 8
+
+
+def canvas_pad(S, burn_in, gibbs_S, sweeps):
+    """Margins of the sampling canvas around the output window: ``(pad, bottom)``. ``pad``
+    (top, left, right) holds the causal reach plus the burn-in; with Gibbs sweeps, both must also
+    cover the Gibbs reach, since the non-causal neighbourhood reaches below the window."""
+    gibbs_reach = gibbs_S if sweeps else 0
+    return max(S + burn_in, gibbs_reach), gibbs_reach
+
+
+def _raster(seeds, shape, margins, S, causal_tree, tiles, noise_porosity, gibbs_S=None, gibbs_tree=None, sweeps=0):
+    """Compiled sampling of ``len(seeds)`` images of ``shape`` (:func:`_sampler.sample_images`)."""
+    out_h, out_w = shape
+    pad, bottom = margins
+    width = out_w + 2 * pad
+    causal = _sampler.flatten_tree(causal_tree, causal_offsets(S), width)
+    gibbs = _sampler.flatten_tree(gibbs_tree, noncausal_offsets(gibbs_S), width) if sweeps else causal
+    return _sampler.sample_images(seeds, out_h, out_w, pad, bottom, S, tiles, noise_porosity, *causal, *gibbs, sweeps)
+
+
+def match_porosity(images, porosity, seed=None):
+    """Bring each image to a target porosity by flipping pixels on the pore/solid interface.
+
+    Parameters
+    ----------
+    images : array_like
+        Binary batch ``(N, H, W)`` or one image; 1 = pore.
+    porosity : float or array_like of shape ``(N,)``
+        Target pore fraction(s) in [0, 1]; image ``k`` ends with exactly
+        ``round(porosity[k] * H * W)`` pore pixels.
+    seed : int or numpy Generator, optional
+        Breaks ties between equally good candidate pixels.
+
+    Returns
+    -------
+    ndarray of uint8, shape ``(N, H, W)``
+        A corrected copy.
+
+    Notes
+    -----
+    Only the phase in surplus is flipped, never both, so exactly ``|target - count|`` pixels
+    change. Candidates are surplus-phase pixels with a 4-neighbour of the other phase; those
+    with the most 8-neighbours of the other phase flip first (filling notches or trimming
+    spurs), which keeps the morphology and the two-point statistics as close as possible to the
+    uncorrected image while removing a porosity bias. Boundaries are not periodic.
+    """
+    batch, nd = as_binary_batch(images)
+    if nd != 2:
+        raise ValueError("match_porosity takes 2D images (N, H, W)")
+    targets = np.broadcast_to(np.asarray(porosity, dtype=np.float64), (len(batch),))
+    if not np.all(np.isfinite(targets)) or np.any((targets < 0) | (targets > 1)):
+        raise ValueError("target porosity must lie in [0, 1]")
+    return _match(batch.copy(), targets, _image_seeds(len(batch), seed)[:, 1])
+
+
+def _match(batch, targets, seeds):
+    counts = np.rint(targets * batch.shape[1] * batch.shape[2]).astype(np.int64)
+    _sampler.match_counts(batch, counts, seeds)
+    return batch
+
+
+class MRF:
+    """Supervised causal Markov random field for binary 2D microstructures (1 = pore).
+
+    The model of Bostanabad, Bui, Chen et al. (2016, Acta Mater. 103:89), the baseline of
+    Cang et al. (2018): the probability that a pixel is pore given its causal neighbourhood
+    (:func:`~microvae.mrf.features.causal_offsets`: the ``S`` rows above over columns
+    ``j - S .. j + S`` and the ``S`` pixels to the left) is learned by a classification tree,
+    and new images are drawn pixel by pixel in raster order.
+
+    Parameters
+    ----------
+    S : int, optional
+        Neighbourhood half-width. ``None`` (default) chooses it from ``S_range`` by
+        cross-validation.
+    S_range : sequence of int
+        Candidates for ``S`` (default 2..10).
+    cv : int
+        Folds of the cross-validation. Folds split by image (pixels of one image are strongly
+        correlated, so a pixel-level split would reward memorization).
+    cv_samples : int
+        Pixels drawn (seeded, uniformly over images and positions) for the cross-validation;
+        the same pixels serve every candidate ``S``. Subsampling keeps the search fast: the tree
+        fit costs grow faster than linearly in the number of rows.
+    cv_scoring : {"log_loss", "accuracy"}
+        Held-out score maximized over ``S_range``. ``"log_loss"`` (default): mean
+        log-likelihood of the held-out pixels, the criterion that matters for a model sampled
+        from its probabilities; ``"accuracy"``: fraction of pixels whose likelier phase is
+        right, as in Bostanabad et al. On sandstone, accuracy is ~0.97 for every ``S`` because
+        most pixels repeat their left neighbour, and it picks ``S`` = 2-3, too small to
+        reproduce the grain-scale correlations. Held-out probabilities are clipped to
+        ``[1e-3, 1 - 1e-3]`` (a pure leaf would otherwise score minus infinity).
+    max_samples : int or None
+        Training pixels for the final trees (seeded subsample); ``None`` uses every pixel with a
+        complete neighbourhood.
+    min_samples_leaf : int
+        Minimum training pixels per leaf (Bostanabad et al.: ~20); bounds how extreme and how
+        noisy the leaf probabilities can be.
+    criterion : {"entropy", "gini", "log_loss"}
+        Split criterion of the trees.
+    max_depth : int, optional
+        Depth limit of the trees (none by default).
+    gibbs_S : int or None
+        Half-width of the square non-causal neighbourhood of the second tree, used by
+        ``sample(..., gibbs_sweeps=k)``. ``None`` skips it (and the Gibbs option).
+    n_tiles : int
+        Training images kept (seeded choice) to seed the margins of sampled images.
+
+    Attributes
+    ----------
+    S_ : int
+        The half-width used.
+    cv_scores_ : dict or None
+        ``{S: (mean, std)}`` of the held-out score per candidate, when ``S`` was chosen.
+    causal_tree_, gibbs_tree_ : dict
+        The exported trees (:func:`export_tree`); ``gibbs_tree_`` is ``None`` without Gibbs.
+    estimator_, gibbs_estimator_ :
+        The scikit-learn trees (only after ``fit``; not saved). They are grown on weighted unique
+        rows, so their own ``min_samples_leaf`` is 1 and the leaf size is a weight fraction.
+    porosity_ : float
+        Mean porosity of the training images.
+    train_porosities_ : ndarray
+        Porosity of every training image.
+    image_shape_ : tuple
+        Shape of the training images.
+    tiles_ : ndarray of uint8
+        Training images kept for seeding margins.
+    """
+
+    def __init__(self, S=None, *, S_range=range(2, 11), cv=3, cv_samples=60_000, cv_scoring="s2", cv_images=32,
+                 max_samples=300_000, min_samples_leaf=20, criterion="entropy", max_depth=None, gibbs_S=2,
+                 n_tiles=32):
+        self.S = S
+        self.S_range = tuple(S_range)
+        self.cv = cv
+        self.cv_samples = cv_samples
+        self.cv_scoring = cv_scoring
+        self.cv_images = cv_images
+        self.max_samples = max_samples
+        self.min_samples_leaf = min_samples_leaf
+        self.criterion = criterion
+        self.max_depth = max_depth
+        self.gibbs_S = gibbs_S
+        self.n_tiles = n_tiles
+
+    def _config(self):
+        return {"S": self.S, "S_range": list(self.S_range), "cv": self.cv, "cv_samples": self.cv_samples,
+                "cv_scoring": self.cv_scoring, "cv_images": self.cv_images, "max_samples": self.max_samples,
+                "min_samples_leaf": self.min_samples_leaf, "criterion": self.criterion,
+                "max_depth": self.max_depth, "gibbs_S": self.gibbs_S, "n_tiles": self.n_tiles}
+
+    def _check_config(self):
+        def positive_int(name, value, minimum=1, allow_none=False):
+            if value is None and allow_none:
+                return
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
+                                 f"got {value!r}")
+
+        positive_int("S", self.S, allow_none=True)
+        if self.S is None:
+            if not self.S_range:
+                raise ValueError("S_range is empty; give candidates for S or a fixed S")
+            for s in self.S_range:
+                positive_int("every S_range entry", s)
+            positive_int("cv", self.cv, minimum=2)
+            positive_int("cv_samples", self.cv_samples, minimum=self.cv)
+            positive_int("cv_images", self.cv_images)
+        if self.cv_scoring not in _SCORINGS:
+            raise ValueError(f"cv_scoring must be one of {_SCORINGS}, got {self.cv_scoring!r}")
+        positive_int("max_samples", self.max_samples, allow_none=True)
+        positive_int("min_samples_leaf", self.min_samples_leaf)
+        positive_int("max_depth", self.max_depth, allow_none=True)
+        positive_int("gibbs_S", self.gibbs_S, allow_none=True)
+        positive_int("n_tiles", self.n_tiles)
+        if self.criterion not in ("entropy", "gini", "log_loss"):
+            raise ValueError(f"criterion must be 'entropy', 'gini' or 'log_loss', got {self.criterion!r}")
+
+    def _grow(self, X, y, seed):
+        """A tree on the table ``(X, y)``, grown on its collapsed duplicate rows
+        (:func:`~microvae.mrf.features.collapse_duplicates`); ``min_samples_leaf`` is enforced on
+        the pixel counts (the weights), so it means what it means on the full table."""
+        from sklearn.tree import DecisionTreeClassifier
+
+        Xu, yu, counts = collapse_duplicates(X, y)
+        # Weights are integers: a leaf weight >= n - 0.5 is a leaf of >= n pixels, immune to rounding.
+        fraction = min(0.5, (self.min_samples_leaf - 0.5) / len(y))
+        tree = DecisionTreeClassifier(criterion=self.criterion, min_samples_leaf=1, min_weight_fraction_leaf=fraction,
+                                      max_depth=self.max_depth, random_state=seed)
+        return tree.fit(Xu, yu, sample_weight=counts)
+
+    def fit(self, images, *, seed=None):
+        """Learn the neighbourhood model from training images.
+
+        Parameters
+        ----------
+        images : array_like
+            Binary ``(N, H, W)`` (or one ``(H, W)`` image), 1 = pore, both phases present.
+            Every image must be larger than the neighbourhood.
+        seed : int or numpy Generator, optional
+            Drives the pixel subsamples, the tree tie-breaking and the choice of seed tiles:
+            the same seed and data give the same model.
+
+        Returns
+        -------
+        self
+        """
+        self._check_config()
+        batch, nd = as_binary_batch(images)
+        if nd != 2:
+            raise ValueError("MRF models 2D images; pass a batch (N, H, W) of slices")
+        phases = np.unique(batch)
+        if phases.size != 2:
+            raise ValueError(f"training images hold only phase {int(phases[0])}; the MRF needs both pore (1) "
+                             "and solid (0) pixels")
+        rng = as_generator(seed)
+        shape = batch.shape[1:]
+        if self.S is None:
+            self.S_, self.cv_scores_ = self._select_S(batch, rng)
+        else:
+            self.S_, self.cv_scores_ = int(self.S), None
+        self.estimator_, self.causal_tree_ = self._fit_tree(batch, causal_offsets(self.S_), rng)
+        if self.gibbs_S is not None:
+            self.gibbs_estimator_, self.gibbs_tree_ = self._fit_tree(batch, noncausal_offsets(self.gibbs_S), rng)
+        else:
+            self.gibbs_estimator_, self.gibbs_tree_ = None, None
+        self.train_porosities_ = batch.reshape(len(batch), -1).mean(axis=1)
+        self.porosity_ = float(self.train_porosities_.mean())
+        self.image_shape_ = tuple(int(v) for v in shape)
+        keep = np.sort(rng.choice(len(batch), size=min(self.n_tiles, len(batch)), replace=False))
+        self.tiles_ = batch[keep].copy()
+        return self
+
+    def _fit_tree(self, batch, offsets, rng):
+        positions = sample_positions(batch.shape[1:], len(batch), offsets, self.max_samples, seed=rng)
+        X, y = neighbourhood_table(batch, offsets, positions)
+        if np.unique(y).size != 2:
+            raise ValueError("the training pixels hold a single phase; add images with both phases")
+        est = self._grow(X, y, int(rng.integers(2 ** 31)))
+        return est, export_tree(est)
+
+    def _select_S(self, batch, rng):
+        """Held-out score of every candidate ``S``: folds of whole images, one shared pixel subsample."""
+        from sklearn.model_selection import GroupKFold
+
+        from ..correlations import s2
+
+        candidates = sorted(set(int(s) for s in self.S_range))
+        if len(batch) < self.cv:
+            raise ValueError(f"choosing S by {self.cv}-fold cross-validation needs at least {self.cv} training "
+                             f"images (got {len(batch)}); pass a fixed S or a smaller cv")
+        shape = batch.shape[1:]
+        positions = sample_positions(shape, len(batch), causal_offsets(max(candidates)), self.cv_samples, seed=rng)
+        splits = list(GroupKFold(n_splits=self.cv).split(positions, groups=positions[:, 0]))
+        tree_seed = int(rng.integers(2 ** 31))
+        if self.cv_scoring == "s2":
+            sample_seeds = _image_seeds(self.cv_images, rng)[:, 0]
+            held_out = [np.unique(positions[test, 0]) for _, test in splits]
+            reference = [s2(batch[idx]).mean(axis=0) for idx in held_out]
+        scores = {}
+        for s in candidates:
+            X, y = neighbourhood_table(batch, causal_offsets(s), positions)
+            fold_scores = []
+            for f, (train, test) in enumerate(splits):
+                if np.unique(y[train]).size != 2:
+                    raise ValueError("a cross-validation fold holds a single phase; add training images "
+                                     "or pass a fixed S")
+                est = self._grow(X[train], y[train], tree_seed)
+                if self.cv_scoring == "s2":
+                    tiles = batch[np.setdiff1d(np.arange(len(batch)), held_out[f])[:self.n_tiles]]
+                    fake = _raster(sample_seeds, shape, canvas_pad(s, default_burn_in(s), None, 0), s, export_tree(est), tiles, float(y[train].mean()))
+                    fold_scores.append(-float(np.sqrt(np.mean((s2(fake).mean(axis=0) - reference[f]) ** 2))))
+                else:
+                    fold_scores.append(_score(self.cv_scoring, est.predict_proba(X[test])[:, 1], y[test]))
+            scores[s] = (float(np.mean(fold_scores)), float(np.std(fold_scores)))
+        best = max(candidates, key=lambda s: (scores[s][0], -s))
+        return best, scores
+
+    def _check_fitted(self):
+        if not hasattr(self, "causal_tree_"):
+            raise ValueError("this MRF is not fitted yet; call fit(images) or MRF.load(path)")
+
+    def sample(self, n, size=128, seed=None, *, margin="real", burn_in=None, gibbs_sweeps=0, porosity=None,
+               batch_size=256, progress=False):
+        """Draw new images by a raster scan of the causal model.
+
+        Parameters
+        ----------
+        n : int
+            Number of images.
+        size : int or (int, int)
+            Side (or ``(height, width)``) of the images, any size.
+        seed : int or numpy Generator, optional
+            Same seed, same images, whatever the thread count and ``batch_size``; image ``k``
+            does not depend on ``n``.
+        margin : {"real", "noise"}
+            How the strips the first sampled pixels condition on are seeded: ``"real"``
+            (default) with a periodically wrapped training image at a random offset (stored
+            in the model), ``"noise"`` with independent pixels at the training porosity.
+            Neither strip is part of the output.
+        burn_in : int, optional
+            Sampled rows/columns discarded next to the seeded strips (default ``2 S + 8``),
+            so that the output carries no copy of the seed and little of its influence.
+        gibbs_sweeps : int
+            Raster-order Gibbs sweeps over the output with the non-causal tree after the scan
+            (default 0). Each redraws every pixel from P(pixel | its full square neighbourhood)
+            and smooths the top-left-to-bottom-right anisotropy of the raster scan. The
+            conditionals are estimated independently, so this is a pseudo-Gibbs sampler: it
+            refines towards the non-causal model, not the causal one.
+        porosity : None, "train" or float
+            Porosity matching after sampling (:func:`match_porosity`): ``None`` (default)
+            keeps the images as drawn; ``"train"`` gives each image the porosity of a
+            training image drawn at random (keeps the spread of the training set, meaningful
+            when ``size`` equals the training image size); a float sets every image to that
+            porosity. Removes the porosity drift of the raster scan at the price of
+            interface pixels that no longer follow the model exactly.
+        batch_size : int
+            Images per compiled call (memory and progress granularity only).
+        progress : bool
+            Show a progress bar (tqdm).
+
+        Returns
+        -------
+        ndarray of uint8, shape ``(n, height, width)``
+            1 = pore.
+        """
+        self._check_fitted()
+        n = _as_int("n", n, minimum=1)
+        if isinstance(size, (tuple, list)):
+            if len(size) != 2:
+                raise ValueError(f"size must be an int or (height, width), got {size!r}")
+            out_h, out_w = (_as_int("size", v, minimum=1) for v in size)
+        else:
+            out_h = out_w = _as_int("size", size, minimum=1)
+        if margin not in ("real", "noise"):
+            raise ValueError(f"margin must be 'real' or 'noise', got {margin!r}")
+        gibbs_sweeps = _as_int("gibbs_sweeps", gibbs_sweeps, minimum=0)
+        if gibbs_sweeps and self.gibbs_tree_ is None:
+            raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
+        burn_in = default_burn_in(self.S_) if burn_in is None else _as_int("burn_in", burn_in, minimum=0)
+        batch_size = _as_int("batch_size", batch_size, minimum=1)
+        seeds = _image_seeds(n, seed)
+        targets = self._porosity_targets(porosity, seeds[:, 1], (out_h, out_w))
+        margins = canvas_pad(self.S_, burn_in, self.gibbs_S, gibbs_sweeps)
+        tiles = self.tiles_ if margin == "real" else np.zeros((0, 1, 1), dtype=np.uint8)
+        out = np.empty((n, out_h, out_w), dtype=np.uint8)
+        from tqdm import tqdm
+
+        with tqdm(total=n, desc="MRF sample", unit="img", disable=not progress) as bar:
+            for start in range(0, n, batch_size):
+                stop = min(n, start + batch_size)
+                out[start:stop] = _raster(seeds[start:stop, 0], (out_h, out_w), margins, self.S_, self.causal_tree_,
+                                          tiles, self.porosity_, self.gibbs_S, self.gibbs_tree_, gibbs_sweeps)
+                if targets is not None:
+                    _match(out[start:stop], targets[start:stop], seeds[start:stop, 1])
+                bar.update(stop - start)
+        return out
+
+    def _porosity_targets(self, porosity, seeds, shape):
+        """Per-image target porosities (``None``: no matching); ``"train"`` picks training images by
+        the per-image seeds, so the choice for image ``k`` does not depend on the batch."""
+        if porosity is None:
+            return None
+        if isinstance(porosity, str):
+            if porosity != "train":
+                raise ValueError(f"porosity must be None, 'train' or a number in [0, 1], got {porosity!r}")
+            if tuple(shape) != self.image_shape_:
+                warnings.warn(f"porosity='train' draws porosities of {self.image_shape_} training images for "
+                              f"{tuple(shape)} samples; their spread differs with the window size",
+                              stacklevel=3)
+            return self.train_porosities_[seeds % np.uint64(len(self.train_porosities_))]
+        value = float(porosity)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"target porosity must lie in [0, 1], got {porosity!r}")
+        return np.full(len(seeds), value)
+
+    def save(self, path, *, overwrite=False):
+        """Write the fitted model to one ``.npz`` file (atomically; no pickle).
+
+        Holds the exported trees, the seed tiles, the training porosities and the
+        configuration with its format version, enough to sample without scikit-learn.
+        Refuses to replace an existing file unless ``overwrite=True``.
+        """
+        from ..io import atomic_write, provenance
+
+        self._check_fitted()
+        meta = provenance(self._config())
+        meta.update(format=_FORMAT, format_version=_FORMAT_VERSION, S_=self.S_, porosity_=self.porosity_,
+                    image_shape_=list(self.image_shape_),
+                    cv_scores_=None if self.cv_scores_ is None else {str(k): v for k, v in self.cv_scores_.items()})
+        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                  "train_porosities": self.train_porosities_,
+                  "tiles": np.packbits(self.tiles_, axis=-1), "tiles_shape": np.asarray(self.tiles_.shape)}
+        for prefix, tree in (("causal", self.causal_tree_), ("gibbs", self.gibbs_tree_)):
+            if tree is not None:
+                arrays.update({f"{prefix}_{k}": tree[k] for k in _TREE_FIELDS})
+        buf = _io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`; a file of another kind gives a ``ValueError``."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such model file: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except Exception as exc:  # zip/npy parsers raise many types for corrupt files
+            raise ValueError(f"{path}: not a readable MRF model file ({type(exc).__name__}: {exc})") from None
+        try:
+            meta = json.loads(arrays["meta"].tobytes().decode())
+            if meta.get("format") != _FORMAT:
+                raise ValueError(f"{path}: not an MRF model (format {meta.get('format')!r})")
+            if meta.get("format_version") != _FORMAT_VERSION:
+                raise ValueError(f"{path}: MRF model format version {meta.get('format_version')!r} is not "
+                                 f"supported (this microvae reads version {_FORMAT_VERSION})")
+            model = cls(**meta["parameters"])
+            model.S_ = int(meta["S_"])
+            model.porosity_ = float(meta["porosity_"])
+            model.image_shape_ = tuple(meta["image_shape_"])
+            scores = meta["cv_scores_"]
+            model.cv_scores_ = None if scores is None else {int(k): tuple(v) for k, v in scores.items()}
+            model.train_porosities_ = arrays["train_porosities"]
+            shape = tuple(int(v) for v in arrays["tiles_shape"])
+            model.tiles_ = np.ascontiguousarray(np.unpackbits(arrays["tiles"], axis=-1, count=shape[-1]))
+            model.causal_tree_ = _load_tree(arrays, "causal", len(causal_offsets(model.S_)))
+            model.gibbs_tree_ = (None if model.gibbs_S is None else
+                                 _load_tree(arrays, "gibbs", len(noncausal_offsets(model.gibbs_S))))
+            model.estimator_ = model.gibbs_estimator_ = None
+            if model.tiles_.shape != shape:
+                raise ValueError("seed tiles do not match their recorded shape")
+        except ValueError as exc:
+            if str(exc).startswith(str(path)):
+                raise
+            raise ValueError(f"{path}: corrupt MRF model file ({exc})") from None
+        except (KeyError, TypeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: corrupt MRF model file ({type(exc).__name__}: {exc})") from None
+        return model
+
+    def __repr__(self):
+        fitted = f", S_={self.S_}" if hasattr(self, "S_") else ""
+        return f"MRF(S={self.S!r}{fitted}, min_samples_leaf={self.min_samples_leaf}, gibbs_S={self.gibbs_S!r})"
+
+
+def _load_tree(arrays, prefix, n_features):
+    tree = {k: np.ascontiguousarray(arrays[f"{prefix}_{k}"]) for k in _TREE_FIELDS}
+    n = len(tree["left"])
+    if n == 0 or any(len(v) != n for v in tree.values()):
+        raise ValueError(f"{prefix} tree arrays are empty or differ in length")
+    for k in ("left", "right", "feature"):
+        if tree[k].dtype != np.int64:
+            raise ValueError(f"{prefix} tree array {k} has dtype {tree[k].dtype}, expected int64")
+    leaf = tree["left"] < 0
+    # The kernels index without bounds checks: reject anything that could walk off the arrays.
+    if (np.any(tree["right"][leaf] >= 0) or np.any(tree["right"][~leaf] < 0)
+            or np.any(tree["left"] >= n) or np.any(tree["right"] >= n)
+            or np.any(tree["left"][~leaf] <= np.flatnonzero(~leaf))
+            or np.any(tree["right"][~leaf] <= np.flatnonzero(~leaf))
+            or np.any((tree["feature"][~leaf] < 0) | (tree["feature"][~leaf] >= n_features))
+            or not np.all(np.isfinite(tree["proba"])) or np.any((tree["proba"] < 0) | (tree["proba"] > 1))):
+        raise ValueError(f"{prefix} tree is inconsistent")
+    return tree
+
+
+def _score(scoring, p, y):
+    if scoring == "accuracy":
+        return float(np.mean((p > 0.5) == (y == 1)))
+    q = np.clip(p, 1e-3, 1 - 1e-3)
+    return float(np.mean(np.where(y == 1, np.log(q), np.log1p(-q))))
+
+
+def _as_int(name, value, minimum):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
