@@ -825,8 +825,9 @@ def _figures(run, auth_images, table, split, gen, props, cells, s2_curves, confi
     fig, axes = _figure(1, len(quantities), figsize=(3.2 * len(quantities), 2.8), squeeze=False)
     for ax, q in zip(axes[0], quantities):
         sets = [("authentic", table[q])] + [(n, g["table"][q][g["usable"]]) for n, g in gen.items()]
-        lo = min(np.nanmin(v) for _, v in sets)
-        hi = max(np.nanmax(v) for _, v in sets)
+        # Bins span the bulk of all sets; a few extreme samples would otherwise squash the rest.
+        lo = min(np.nanpercentile(v, 0.5) for _, v in sets)
+        hi = max(np.nanpercentile(v, 99.5) for _, v in sets)
         bins = np.linspace(lo, hi, 31) if hi > lo else 10
         for name, v in sets:
             ax.hist(v, bins=bins, density=True, histtype="step", lw=1.5, color=_COLORS.get(name), label=name)
@@ -968,8 +969,10 @@ def paper_differences(cfg):
             out.append(f"{key} {cfg[key]} instead of {paper[key]}")
     for group in ("predictor", "vae", "label"):
         for key, value in cfg[group].items():
-            if paper[group].get(key) != value:
-                out.append(f"{group}.{key} {value} instead of {paper[group].get(key)}")
+            if key not in paper[group]:
+                out.append(f"{group}.{key} {value} (the paper preset keeps its default)")
+            elif paper[group][key] != value:
+                out.append(f"{group}.{key} {value} instead of {paper[group][key]}")
     return [o.replace("[", "(").replace("]", ")") for o in out]
 
 

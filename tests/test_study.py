@@ -293,3 +293,53 @@ def test_non_finite_labels_are_left_out(tmp_path):
         kept = npz["images"]
         assert np.isfinite(npz["label_k"]).all()
     assert len(kept) == 24 and (kept.reshape(24, -1).mean(axis=1) <= 0.5).all()
+
+
+# ---------------------------------------------------------------------- the real pipeline
+
+def test_reproduce_smoke_with_real_labels_vae_and_mrf(tmp_path):
+    """End to end with the real labeller, VAE and MRF on the embedded data, shrunk to seconds."""
+    out = tmp_path / "run"
+    paths = study.reproduce(
+        None, preset="quick", out_dir=out, seed=1, threads=1, log=lambda m: None,
+        image_size=32, n_train=12, n_val=8, n_test=8, n_generated=12, added=(4, 12), draws=2,
+        predictor=dict(channels=(2, 2, 2, 2), hidden=4, max_epochs=2),
+        vae=dict(steps=2, batch_size=4, checkpoint_every=1, sample_every=0),
+        mrf=dict(model=dict(S=2, max_samples=5000, gibbs_S=None, n_tiles=4)),
+        synthetic=dict(radius=3.0))
+    res = json.loads(paths["results"].read_text())
+    assert res["data"]["source"] == "embedded"
+    assert set(res["generated_usable"]) == {"vae", "mrf"}
+    assert len(res["augmented"]) == 2 * (2 + 1) and len(res["baseline"]["E"]) == 2
+    for q in ("porosity", "E", "D", "k"):
+        assert np.isfinite(res["distribution"]["authentic"][q]["mean"])
+    # Physical ranges of the real labels: E/E1 and D/D2 in (0, 1), porosity ~0.2.
+    auth = res["distribution"]["authentic"]
+    assert 0 < auth["E"]["mean"] < 1 and 0 < auth["D"]["mean"] < 1 and 0.1 < auth["porosity"]["mean"] < 0.35
+    assert (out / "models" / "mrf" / "mrf.npz").is_file()
+    assert (out / "models" / "vae" / "checkpoint.pt").is_file()
+    with np.load(out / "generated" / "vae.npz") as npz:
+        assert npz["images"].shape == (12, 32, 32)
+    assert "the paper's finding that VAE augmentation beats MRF augmentation" in paths["report"].read_text()
+
+
+def test_reproduce_cli_errors_are_one_line(tmp_path, capsys):
+    from microvae.cli import main
+
+    (tmp_path / "keep.txt").write_text("x")
+    assert main(["reproduce", "-o", str(tmp_path), "--added", "1,x"]) == 2
+    assert capsys.readouterr().err.strip() == ("microvae reproduce: error: --added takes comma-separated integers, "
+                                               "got '1,x'")
+    assert main(["reproduce", "-o", str(tmp_path), "--added", "50,2000"]) == 2
+    assert "added" in capsys.readouterr().err
+    assert main(["reproduce", "-o", str(tmp_path), "--split", "10,10"]) == 2
+    assert "--split" in capsys.readouterr().err
+    assert main(["reproduce", "-o", str(tmp_path), "--split", "10,10,10"]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    image = np.zeros((40, 40), dtype=np.uint8)
+    image[::2] = 1
+    np.save(tmp_path / "one.npy", image)
+    assert main(["reproduce", str(tmp_path / "one.npy"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "smaller than the study's image size 64" in err
+    assert (tmp_path / "keep.txt").read_text() == "x" and not (tmp_path / "out").exists()
