@@ -457,6 +457,15 @@ def disks_s2(r, radius, porosity, phase="void"):
     return _phase_s2(porosity ** 2 * np.exp(rho * lens_area(r, radius)), porosity, phase)
 
 
+def _boolean_model_s3(r, s, t, porosity, rho, pair_overlap, triple_overlap, phase):
+    """S3 of a Poisson boolean model: the void needs the union of the three exclusion
+    regions empty, ``phi³ exp(rho [sum of pair overlaps - triple overlap])``."""
+    pairs = [pair_overlap(v) for v in (r, s, t)]
+    s3v = porosity ** 3 * np.exp(rho * (pairs[0] + pairs[1] + pairs[2] - triple_overlap))
+    s2v = [porosity ** 2 * np.exp(rho * v) for v in pairs]
+    return _phase_s3(s3v, *s2v, porosity, phase)
+
+
 def disks_s3(r, s, t, radius, porosity, phase="void"):
     """Three-point correlation of overlapping disks for the triangle with sides r, s, t.
 
@@ -464,11 +473,8 @@ def disks_s3(r, s, t, radius, porosity, phase="void"):
     and ``A3`` the area common to the three disks (computed exactly from circular arcs).
     """
     r, s, t = _triangle_sides(r, s, t)
-    rho = disks_density(radius, porosity)
-    a = [lens_area(v, radius) for v in (r, s, t)]
-    s3v = porosity ** 3 * np.exp(rho * (a[0] + a[1] + a[2] - triple_disk_area(r, s, t, radius)))
-    s2v = [porosity ** 2 * np.exp(rho * v) for v in a]
-    return _phase_s3(s3v, *s2v, porosity, phase)
+    return _boolean_model_s3(r, s, t, porosity, disks_density(radius, porosity),
+                             lambda d: lens_area(d, radius), triple_disk_area(r, s, t, radius), phase)
 
 
 def spheres_s2(r, radius, porosity, phase="void"):
@@ -483,8 +489,5 @@ def spheres_s3(r, s, t, radius, porosity, phase="void"):
     Void phase: ``phi³ exp(rho [V(r) + V(s) + V(t) - V3(r, s, t)])``.
     """
     r, s, t = _triangle_sides(r, s, t)
-    rho = spheres_density(radius, porosity)
-    v = [lens_volume(x, radius) for x in (r, s, t)]
-    s3v = porosity ** 3 * np.exp(rho * (v[0] + v[1] + v[2] - triple_sphere_volume(r, s, t, radius)))
-    s2v = [porosity ** 2 * np.exp(rho * x) for x in v]
-    return _phase_s3(s3v, *s2v, porosity, phase)
+    return _boolean_model_s3(r, s, t, porosity, spheres_density(radius, porosity),
+                             lambda d: lens_volume(d, radius), triple_sphere_volume(r, s, t, radius), phase)
