@@ -1,0 +1,130 @@
+"""``label``: porosity, three-point parameters and strong-contrast properties of image sets."""
+import numpy as np
+
+from .._validate import as_binary_batch
+from .strong_contrast import diffusivity, elastic_moduli, permeability, validity, youngs_modulus
+from .three_point import three_point_parameters
+
+__all__ = ["label", "LABEL_KEYS"]
+
+#: Keys of the mapping returned by :func:`label`, in column order.
+LABEL_KEYS = ("porosity", "zeta2", "eta2", "K", "G", "E", "D", "k", "valid")
+
+_BATCH_PIXELS = 2 ** 22
+
+
+def _batches(images, ndim, batch_size):
+    """Yield ``(uint8 batch, spatial ndim, number of images)`` in batches of bounded size.
+
+    Zarr/HDF5 arrays and other stores (anything with ``shape`` and slicing that is not a
+    NumPy array) are read one batch at a time, never whole.
+    """
+    stored = not isinstance(images, np.ndarray) and hasattr(images, "shape") and hasattr(images, "__getitem__")
+    if stored:
+        shape = tuple(images.shape)
+        nd = len(shape) - 1
+        if nd not in (2, 3) or (ndim is not None and nd != ndim):
+            raise ValueError(f"a stored array must have shape (N, H, W) or (N, D, H, W); got {shape}")
+        count, spatial = shape[0], shape[1:]
+
+        def get(i, j):
+            return as_binary_batch(np.asarray(images[i:j]), ndim=nd)[0]
+    else:
+        batch, nd = as_binary_batch(images, ndim=ndim)
+        count, spatial = len(batch), batch.shape[1:]
+
+        def get(i, j):
+            return batch[i:j]
+    step = batch_size or max(1, _BATCH_PIXELS // int(np.prod(spatial)))
+    for start in range(0, count, step):
+        yield get(start, start + step), nd, count
+
+
+def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=None, extrapolate=True,
+          harmonics=None, ndim=None, batch_size=None, workers=-1, progress=False):
+    """Physics-based labels of binary microstructures (1 = pore), one value per image.
+
+    For each image: porosity φ2; the pore phase's three-point parameters ζ2, η2 (exact FFT
+    harmonic method, :func:`~microvae.properties.three_point_parameters`); effective bulk and
+    shear moduli of the rock with empty pores (third-order strong contrast); Young's modulus
+    and diffusivity rescaled by the rock's and the pore's; and the two-point void bound on the
+    permeability. Formulas and the corrections to the paper: PHYSICS.md and
+    :mod:`microvae.properties.strong_contrast`.
+
+    Parameters
+    ----------
+    images : array_like
+        ``(H, W)``, ``(N, H, W)`` 2D images or ``(N, D, H, W)`` volumes; binary, 1 = pore. Zarr
+        or HDF5 arrays (anything with ``shape`` and slicing) are read batch by batch.
+    d : {3, 2}
+        Dimension of the medium the formulas describe. ``3`` (default): 2D images are planar
+        sections of an isotropic 3D material (the paper's setting; S2 and S3 of a section are
+        the 3D functions), volumes are 3D. ``2``: a genuinely two-dimensional medium.
+    K1, G1 : float
+        Bulk and shear moduli of the rock (default 4.3 and 3.8 GPa).
+    voxel_size : float
+        Pixel length; the permeability is reported in its square.
+    periodic, margin, extrapolate, harmonics :
+        Estimator options of :func:`~microvae.properties.three_point_parameters`;
+        ``periodic`` also selects the S2 estimator of the permeability. Use
+        ``periodic=False`` for crops of larger samples.
+    ndim : {None, 2, 3}
+        Spatial dimension; pass 3 for a single volume ``(D, H, W)``.
+    batch_size : int, optional
+        Images per batch (default: about 4 million pixels per batch).
+    workers : int
+        FFT threads (``-1``: all cores).
+    progress : bool
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    dict of str -> ndarray
+        Equal-length arrays, in the order of :data:`LABEL_KEYS`:
+
+        - ``porosity``: φ2;
+        - ``zeta2``, ``eta2``: three-point parameters of the pore phase;
+        - ``K``, ``G``: effective bulk and shear moduli, units of ``K1`` (2D moduli for d = 2);
+        - ``E``: Young's modulus over the rock's, E/E1;
+        - ``D``: diffusivity over the pore's, De/D2 (non-conducting rock);
+        - ``k``: permeability bound, (pixel × ``voxel_size``)²; the S2 integral is cut at half
+          the smallest side;
+        - ``valid``: False where a formula leaves its range (a single phase, ζ2 or η2 outside
+          [0, 1], or for d = 2 a connected pore phase, ``ζ2 >= 1/2`` or ``ζ2 + η2 >= 1``,
+          where the moduli are reported as 0). Never a silent negative modulus.
+    """
+    if d not in (2, 3):
+        raise ValueError(f"d must be 2 or 3, got {d!r}")
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    parts = {key: [] for key in LABEL_KEYS}
+    bar = None
+    for batch, nd, count in _batches(images, ndim, None if batch_size is None else int(batch_size)):
+        if progress and bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=count, desc="label", unit="img")
+        out = _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers)
+        for key in LABEL_KEYS:
+            parts[key].append(out[key])
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    return {key: np.concatenate(parts[key]) for key in LABEL_KEYS}
+
+
+def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers):
+    from ..correlations import s2
+
+    phi = batch.reshape(len(batch), -1).mean(axis=1)
+    zeta, eta = three_point_parameters(batch, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
+                                       harmonics=harmonics, ndim=nd, workers=workers)
+    k_eff, g_eff = elastic_moduli(phi, zeta, eta, d, K1, G1)
+    curves = s2(batch, periodic=periodic, ndim=nd, workers=workers)
+    ok = validity(phi, zeta, eta, d)
+    return {"porosity": phi, "zeta2": zeta, "eta2": eta, "K": k_eff, "G": g_eff,
+            "E": youngs_modulus(phi, zeta, eta, d, K1, G1), "D": diffusivity(phi, zeta, d),
+            "k": permeability(curves, phi, voxel_size=voxel_size), "valid": ok}

@@ -1,0 +1,188 @@
+"""Effective properties from microstructural parameters: third-order strong-contrast
+approximations for the elastic moduli and the diffusivity, and the two-point void bound on the
+permeability (PHYSICS.md, with the corrections to the paper it lists).
+
+Conventions: rock = phase 1 (bulk and shear moduli ``K1``, ``G1``), pore = phase 2 (porosity
+``φ2``, empty: ``K2 = G2 = 0``, diffusivity ``D2``). ``zeta2`` and ``eta2`` are the
+three-point parameters of the pore phase. All functions take scalars or arrays (broadcast
+together) and return float64.
+"""
+import numpy as np
+
+__all__ = ["elastic_moduli", "youngs_modulus", "diffusivity", "permeability", "rock_youngs_modulus",
+           "validity"]
+
+
+def _arrays(*values):
+    return np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
+
+
+def _check_d(d):
+    if d not in (2, 3):
+        raise ValueError(f"d must be 2 or 3, got {d!r}")
+
+
+def _check_moduli(K1, G1):
+    if not (np.isfinite(K1) and np.isfinite(G1) and K1 > 0 and G1 > 0):
+        raise ValueError(f"rock moduli must be positive and finite, got K1={K1}, G1={G1}")
+
+
+def rock_youngs_modulus(K1=4.3, G1=3.8, d=3):
+    """Young's modulus of the rock: ``9KG/(3K+G)`` (d = 3) or ``4KG/(K+G)`` (d = 2)."""
+    _check_d(d)
+    _check_moduli(K1, G1)
+    return 9 * K1 * G1 / (3 * K1 + G1) if d == 3 else 4 * K1 * G1 / (K1 + G1)
+
+
+def elastic_moduli(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8):
+    """Effective bulk and shear moduli of rock with empty pores, third-order strong contrast.
+
+    Rock (phase 1) is the reference phase; the pores (phase 2) have zero moduli.
+
+    - d = 3: ``κe1 = φ2 κ21 / (1 - aK)``, ``μe1 = φ2 μ21 / (1 - aG)`` with
+      ``κ21 = -3K1/(4G1)``, ``μ21 = -6(K1+2G1)/(9K1+8G1)``, ``aK = 15 K1 φ1 ζ2/(9K1+8G1)``,
+      ``aG = 3φ1[(30G1² + 28G1K1 + 9K1²) ζ2 + 2(G1+3K1)² η2]/(9K1+8G1)²``; then
+      ``Ke = (K1 + 4G1 κe1/3)/(1 - κe1)``, ``Ge = (G1 + H1 μe1)/(1 - μe1)``,
+      ``H1 = G1(9K1+8G1)/(6(K1+2G1))``.
+    - d = 2 (2D moduli): ``Ke = K1 φ1 (1 - 2ζ2)/(1 - 2φ1ζ2 + φ2 K1/G1)``,
+      ``Ge = G1 φ1 (1 - ζ2 - η2)/(1 - φ1(ζ2+η2) + φ2 (K1+2G1)/K1)``. These reach zero at
+      ``ζ2 >= 1/2`` or ``ζ2 + η2 >= 1`` (a connected pore phase cuts the rock): the moduli are
+      then reported as 0 and :func:`validity` flags the image.
+
+    Parameters
+    ----------
+    porosity, zeta2, eta2 : float or array_like
+        Pore fraction φ2 and the pore phase's three-point parameters.
+    d : {3, 2}
+    K1, G1 : float
+        Rock bulk and shear moduli (default 4.3 and 3.8 GPa); results are in the same units.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Effective bulk modulus ``Ke`` and shear modulus ``Ge``.
+    """
+    _check_d(d)
+    _check_moduli(K1, G1)
+    phi2, z, e = _arrays(porosity, zeta2, eta2)
+    phi1 = 1 - phi2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if d == 3:
+            kappa21 = -3 * K1 / (4 * G1)
+            mu21 = -6 * (K1 + 2 * G1) / (9 * K1 + 8 * G1)
+            a_k = 15 * K1 * phi1 * z / (9 * K1 + 8 * G1)
+            a_g = 3 * phi1 * ((30 * G1 ** 2 + 28 * G1 * K1 + 9 * K1 ** 2) * z
+                              + 2 * (G1 + 3 * K1) ** 2 * e) / (9 * K1 + 8 * G1) ** 2
+            kappa_e = phi2 * kappa21 / (1 - a_k)
+            mu_e = phi2 * mu21 / (1 - a_g)
+            h1 = G1 * (9 * K1 + 8 * G1) / (6 * (K1 + 2 * G1))
+            k_eff = (K1 + 4 * G1 * kappa_e / 3) / (1 - kappa_e)
+            g_eff = (G1 + h1 * mu_e) / (1 - mu_e)
+        else:
+            k_eff = K1 * phi1 * (1 - 2 * z) / (1 - 2 * phi1 * z + phi2 * K1 / G1)
+            g_eff = G1 * phi1 * (1 - z - e) / (1 - phi1 * (z + e) + phi2 * (K1 + 2 * G1) / K1)
+    # A formula outside its range would give a negative modulus; report loss of rigidity.
+    return np.where(k_eff < 0, 0.0, k_eff), np.where(g_eff < 0, 0.0, g_eff)
+
+
+def youngs_modulus(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8, *, relative=True):
+    """Effective Young's modulus of rock with empty pores, rescaled by the rock's (E/E1).
+
+    ``E = 9 Ke Ge/(3Ke + Ge)`` (d = 3) or ``4 Ke Ge/(Ke + Ge)`` (d = 2) with ``Ke``, ``Ge`` from
+    :func:`elastic_moduli`; ``E1`` is the same expression for the rock. ``relative=False``
+    returns E in the units of ``K1``, ``G1``.
+    """
+    k_eff, g_eff = elastic_moduli(porosity, zeta2, eta2, d, K1, G1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if d == 3:
+            e_eff = 9 * k_eff * g_eff / (3 * k_eff + g_eff)
+        else:
+            e_eff = 4 * k_eff * g_eff / (k_eff + g_eff)
+    # K = G = 0 (no rigidity at all) is E = 0, not 0/0.
+    e_eff = np.where((k_eff == 0) & (g_eff == 0), 0.0, e_eff)
+    return e_eff / rock_youngs_modulus(K1, G1, d) if relative else e_eff
+
+
+def diffusivity(porosity, zeta2, d=3, D_ratio=0.0):
+    """Effective diffusivity (or conductivity) rescaled by the pore's, De/D2, third order.
+
+    Strong-contrast expansion with the pore phase as reference (q = 2, p = 1), which is the
+    one that stays finite for a non-diffusing rock::
+
+        De/D2 = [1 + (d-1) φ1 β12 - (d-1) φ2 ζ1 β12²] / [1 - φ1 β12 - (d-1) φ2 ζ1 β12²],
+
+    ``β12 = (D1 - D2)/(D1 + (d-1) D2)``, ``ζ1 = 1 - ζ2``. For ``D1 = 0``:
+    ``φ2(1 + ζ2)/(1 + 2φ1 + φ2 ζ2)`` (d = 3), ``φ2 ζ2/(2φ1 + φ2 ζ2)`` (d = 2). (The paper's
+    ``β12 = (D2 - D1)/(D2 + 2D1)`` is ``β21``; with it the formula diverges.)
+
+    Parameters
+    ----------
+    porosity, zeta2 : float or array_like
+    d : {3, 2}
+    D_ratio : float
+        Rock-to-pore diffusivity ratio D1/D2 (default 0: the rock does not conduct).
+    """
+    _check_d(d)
+    if not (np.isfinite(D_ratio) and D_ratio >= 0):
+        raise ValueError(f"D_ratio must be finite and >= 0, got {D_ratio}")
+    phi2, z = _arrays(porosity, zeta2)
+    phi1 = 1 - phi2
+    beta = (D_ratio - 1) / (D_ratio + d - 1)
+    third = (d - 1) * phi2 * (1 - z) * beta ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (1 + (d - 1) * phi1 * beta - third) / (1 - phi1 * beta - third)
+
+
+def permeability(s2, porosity, *, r=None, voxel_size=1.0):
+    """Two-point void bound on the permeability (Prager; Berryman and Milton), 3D.
+
+    ``k = 2/(3 φ1²) ∫_0^∞ [S2(r) - φ2²] r dr``, by the trapezoid rule over the tabulated
+    radii. The tabulated range must reach where ``S2`` has decayed to ``φ2²``: the integral
+    is cut there.
+
+    Parameters
+    ----------
+    s2 : array_like, shape ``(R,)`` or ``(N, R)``
+        Radial two-point correlation of the pore phase (e.g. from
+        :func:`microvae.correlations.s2`), at the distances ``r``.
+    porosity : float or array_like, shape ``(N,)``
+        φ2 (``s2[..., 0]`` when ``r`` starts at 0; passed explicitly so that any estimator of
+        S2 can be used).
+    r : array_like, optional
+        Increasing distances in pixels (default ``0, 1, ..., R-1``).
+    voxel_size : float
+        Length of a pixel; k is returned in its square (pixels² by default).
+
+    Returns
+    -------
+    float or ndarray
+        k, shape ``()`` or ``(N,)``.
+    """
+    s2 = np.asarray(s2, dtype=np.float64)
+    if s2.ndim not in (1, 2) or s2.shape[-1] < 2:
+        raise ValueError(f"s2 must have shape (R,) or (N, R) with R >= 2, got {s2.shape}")
+    r = np.arange(s2.shape[-1], dtype=np.float64) if r is None else np.asarray(r, dtype=np.float64)
+    if r.shape != s2.shape[-1:] or np.any(np.diff(r) <= 0) or r[0] < 0:
+        raise ValueError("r must be increasing, non-negative and match the last axis of s2")
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    phi2 = np.asarray(porosity, dtype=np.float64)
+    if s2.ndim == 2 and phi2.ndim == 1 and phi2.shape[0] != s2.shape[0]:
+        raise ValueError("porosity must have one value per S2 curve")
+    phi_col = phi2[..., None] if phi2.ndim else phi2
+    integral = np.trapezoid((s2 - phi_col ** 2) * r, r, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 2 / (3 * (1 - phi2) ** 2) * integral * voxel_size ** 2
+
+
+def validity(porosity, zeta2, eta2, d=3):
+    """Where the third-order formulas apply: both phases present, ``0 <= ζ2, η2 <= 1`` (the
+    bounds of the parameters), and in 2D a rock phase that still carries load
+    (``ζ2 < 1/2`` and ``ζ2 + η2 < 1``)."""
+    _check_d(d)
+    phi2, z, e = _arrays(porosity, zeta2, eta2)
+    ok = np.isfinite(phi2) & np.isfinite(z) & np.isfinite(e) & (phi2 > 0) & (phi2 < 1)
+    ok &= (z >= 0) & (z <= 1) & (e >= 0) & (e <= 1)
+    if d == 2:
+        ok &= (z < 0.5) & (z + e < 1)
+    return ok
