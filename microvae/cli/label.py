@@ -33,29 +33,148 @@ def register(sub):
     p.add_argument("--G1", type=float, default=3.8, help="shear modulus of the rock (default 3.8 GPa)")
     p.add_argument("--voxel-size", type=float, default=1.0, help="pixel length; k is reported in its square")
     p.add_argument("--periodic", action=argparse.BooleanOptionalAction, default=True,
-                   help="periodic boundaries (default; right for periodic synthetic media) or the "
-                        "mean-padded estimator for crops of larger samples")
-    p.add_argument("--chunk", type=int, default=1024, help="images per chunk (unit of progress and resume)")
+                   help="periodic boundaries (default; exact for periodic synthetic media); --no-periodic for "
+                        "crops of larger samples (mean-medium padding, interior average)")
+    p.add_argument("--margin", type=int, default=None,
+                   help="with --no-periodic: border excluded from the three-point average, pixels "
+                        "(default: side // 16)")
+    p.add_argument("--extrapolate", action=argparse.BooleanOptionalAction, default=True,
+                   help="remove the leading pixel-discretization error by resolution extrapolation (default)")
+    p.add_argument("--harmonics", type=int, default=None,
+                   help="d=3 on 2D images: highest harmonic of the angular expansion (default 12)")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="images per chunk, the unit of progress and resume (default: ~16 million pixels)")
     p.add_argument("--workers", type=int, default=None,
                    help="label chunks on a local Dask cluster with this many worker processes")
     p.add_argument("--scheduler", default=None, help="address of a running dask.distributed scheduler")
-    p.add_argument("-o", "--output", required=True, help="CSV, one row per image")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output and discard saved chunks")
+    p.add_argument("-o", "--output", required=True, help="CSV, one row per image (+ JSON sidecar)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output and discard chunks saved by an earlier run")
     p.set_defaults(func=_label)
 
 
+def _is_store(path):
+    from ..distributed import _STORE_SUFFIXES
+
+    return str(path).rstrip("/").lower().endswith(_STORE_SUFFIXES)
+
+
+def _sources(args):
+    """Per input: (sliceable images, positions or None, description for the sidecar)."""
+    import numpy as np
+
+    from ..distributed import open_store
+    from ..io import slices
+    from .common import read_images
+
+    axes = tuple(int(a) for a in args.axes.split(","))
+    out = []
+    for path in args.input:
+        if _is_store(path):
+            store = open_store(path, args.dataset)
+            if not (args.slice or args.volume):
+                out.append((store, None, repr(store)))
+                continue
+            data = store[:]
+            if data.ndim == 3 and args.volume:
+                data = data[None]
+            images, nd = (data, data.ndim - 1) if data.ndim == 4 else (data, 2)
+        else:
+            images, nd = read_images(args, path)
+        if args.slice is not None:
+            if nd != 3:
+                raise ValueError(f"--slice needs volumes; {path} holds 2D images of shape {images.shape[1:]} "
+                                 "(pass --volume if the file is one volume)")
+            stride = args.stride or args.slice
+            cut = [slices(vol, args.slice, stride=stride, axes=axes, return_positions=True) for vol in images]
+            pos = np.concatenate([np.column_stack([np.full(len(p), v), p]) for v, (_, p) in enumerate(cut)])
+            out.append((np.concatenate([c for c, _ in cut]), pos, str(path)))
+        else:
+            out.append((images, None, str(path)))
+    return out
+
+
+def _fingerprint(path):
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_dir():
+        files = [f for f in p.rglob("*") if f.is_file()]
+        return {"path": str(p.resolve()), "bytes": sum(f.stat().st_size for f in files),
+                "mtime": max((f.stat().st_mtime for f in files), default=0.0)}
+    st = p.stat()
+    return {"path": str(p.resolve()), "bytes": st.st_size, "mtime": st.st_mtime}
+
+
+def _client(args):
+    if args.scheduler and args.workers:
+        raise ValueError("give either --scheduler (an existing cluster) or --workers (a local one), not both")
+    if args.scheduler:
+        from distributed import Client
+
+        return Client(args.scheduler)
+    if args.workers:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        from distributed import Client, LocalCluster
+
+        return Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True))
+    return None
+
+
 def _label(args):
-    from ..distributed import label_inputs
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..distributed import label_chunks
     from ..io import save_table
 
-    table, params = label_inputs(
-        args.input, output=args.output, overwrite=args.overwrite,
-        read_options=dict(pore_value=args.pore_value, key=args.key, dataset=args.dataset, shape=args.shape,
-                          dtype=args.dtype, volume=args.volume, slice_size=args.slice,
-                          axes=tuple(int(a) for a in args.axes.split(",")), stride=args.stride),
-        label_options=dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic),
-        chunk=args.chunk, workers=args.workers, scheduler=args.scheduler, progress=True)
-    save_table(args.output, table, params, overwrite=args.overwrite)
-    n = len(table["porosity"])
-    flagged = int(n - table["valid"].sum())
-    print(f"wrote labels of {n} images to {args.output} ({flagged} flagged outside the formulas' validity)")
+    output = Path(args.output)
+    sidecar = output.with_name(output.name + ".json")
+    if not args.overwrite:
+        for p in (output, sidecar):
+            if p.exists():
+                raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+    sources = _sources(args)
+    label_options = dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic,
+                         margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)
+    params = {"inputs": [_fingerprint(p) for p in args.input], "sources": [desc for _, _, desc in sources],
+              "pore_value": args.pore_value, "key": args.key, "dataset": args.dataset, "volume": args.volume,
+              "slice": args.slice, "axes": args.axes, "stride": args.stride, "chunk": args.chunk,
+              **{k: v for k, v in label_options.items()}}
+    parts_dir = output.with_name(output.name + ".parts")
+    client = _client(args)
+    try:
+        labels = label_chunks([src for src, _, _ in sources], parts_dir, params, chunk_size=args.chunk,
+                              client=client, progress=True, overwrite=args.overwrite, **label_options)
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None and args.workers:
+                cluster.close()
+    table = {"file": [], "image": []}
+    with_pos = any(pos is not None for _, pos, _ in sources)
+    if with_pos:
+        table.update({"volume": [], "axis": [], "plane": [], "row": [], "col": []})
+    for f, ((_, pos, _), lab) in enumerate(zip(sources, labels)):
+        n = len(lab["porosity"])
+        table["file"].append(np.full(n, f))
+        table["image"].append(np.arange(n))
+        if with_pos:
+            pos = pos if pos is not None else np.full((n, 5), -1)
+            for c, key in enumerate(("volume", "axis", "plane", "row", "col")):
+                table[key].append(pos[:, c])
+    table = {k: np.concatenate(v) for k, v in table.items()}
+    merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
+    merged["valid"] = merged["valid"].astype(np.int64)
+    table.update(merged)
+    params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
+                              "K and G in the units of K1, G1; valid: 1 inside the formulas' range")
+    save_table(output, table, params, overwrite=args.overwrite)
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    n = len(merged["porosity"])
+    flagged = int(n - merged["valid"].sum())
+    print(f"wrote labels of {n} images to {output} ({flagged} flagged outside the formulas' validity)")

@@ -133,12 +133,19 @@ def diffusivity(porosity, zeta2, d=3, D_ratio=0.0):
         return (1 + (d - 1) * phi1 * beta - third) / (1 - phi1 * beta - third)
 
 
-def permeability(s2, porosity, *, r=None, voxel_size=1.0):
+def permeability(s2, porosity, *, r=None, voxel_size=1.0, cutoff="zero"):
     """Two-point void bound on the permeability (Prager; Berryman and Milton), 3D.
 
     ``k = 2/(3 φ1²) ∫_0^∞ [S2(r) - φ2²] r dr``, by the trapezoid rule over the tabulated
-    radii. The tabulated range must reach where ``S2`` has decayed to ``φ2²``: the integral
-    is cut there.
+    radii.
+
+    The weight ``r`` makes the integral sensitive to the tail, where an S2 estimated from a
+    finite image is biased: with the image's own porosity, ``S2(r) - φ̂2²`` is low by
+    ``Var(φ̂2)`` at every r, which integrates to ``-Var(φ̂2) R²/2`` over a range R (about -3
+    pixels² at R = 64 for 128² sandstone crops, as large as k itself). By default the integral
+    therefore stops where ``S2`` first falls to ``φ2²`` (linear interpolation of the crossing),
+    the usual truncation for a monotonically decaying ``χ = S2 - φ2²``; this drops the small
+    negative lobe that packed grains show beyond it.
 
     Parameters
     ----------
@@ -146,12 +153,14 @@ def permeability(s2, porosity, *, r=None, voxel_size=1.0):
         Radial two-point correlation of the pore phase (e.g. from
         :func:`microvae.correlations.s2`), at the distances ``r``.
     porosity : float or array_like, shape ``(N,)``
-        φ2 (``s2[..., 0]`` when ``r`` starts at 0; passed explicitly so that any estimator of
-        S2 can be used).
+        φ2, passed explicitly so that any estimator of S2 can be used.
     r : array_like, optional
-        Increasing distances in pixels (default ``0, 1, ..., R-1``).
+        Increasing distances in pixels, starting at 0 (default ``0, 1, ..., R-1``).
     voxel_size : float
         Length of a pixel; k is returned in its square (pixels² by default).
+    cutoff : "zero", float or None
+        ``"zero"`` (default): up to the first zero of ``χ``; a number: up to that distance
+        (pixels); ``None``: the whole tabulated range.
 
     Returns
     -------
@@ -162,17 +171,46 @@ def permeability(s2, porosity, *, r=None, voxel_size=1.0):
     if s2.ndim not in (1, 2) or s2.shape[-1] < 2:
         raise ValueError(f"s2 must have shape (R,) or (N, R) with R >= 2, got {s2.shape}")
     r = np.arange(s2.shape[-1], dtype=np.float64) if r is None else np.asarray(r, dtype=np.float64)
-    if r.shape != s2.shape[-1:] or np.any(np.diff(r) <= 0) or r[0] < 0:
-        raise ValueError("r must be increasing, non-negative and match the last axis of s2")
+    if r.shape != s2.shape[-1:] or np.any(np.diff(r) <= 0) or r[0] != 0:
+        raise ValueError("r must be increasing, start at 0 and match the last axis of s2")
     if not (np.isfinite(voxel_size) and voxel_size > 0):
         raise ValueError(f"voxel_size must be positive, got {voxel_size}")
     phi2 = np.asarray(porosity, dtype=np.float64)
     if s2.ndim == 2 and phi2.ndim == 1 and phi2.shape[0] != s2.shape[0]:
         raise ValueError("porosity must have one value per S2 curve")
-    phi_col = phi2[..., None] if phi2.ndim else phi2
-    integral = np.trapezoid((s2 - phi_col ** 2) * r, r, axis=-1)
+    chi = np.atleast_2d(s2 - (phi2[..., None] if phi2.ndim else phi2) ** 2)
+    if cutoff is None:
+        end = np.full(len(chi), r[-1])
+    elif isinstance(cutoff, str):
+        if cutoff != "zero":
+            raise ValueError(f"cutoff must be 'zero', a distance or None, got {cutoff!r}")
+        # First radius after 0 where χ <= 0; the crossing lies in the interval before it.
+        below = chi[:, 1:] <= 0
+        first = np.where(below.any(axis=1), below.argmax(axis=1) + 1, len(r) - 1)
+        lo, hi = np.maximum(first - 1, 0), first
+        c_lo = chi[np.arange(len(chi)), lo]
+        c_hi = chi[np.arange(len(chi)), hi]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(below.any(axis=1), np.clip(c_lo / (c_lo - c_hi), 0.0, 1.0), 1.0)
+        end = r[lo] + frac * (r[hi] - r[lo])
+    else:
+        if not (np.isfinite(cutoff) and cutoff > 0):
+            raise ValueError(f"cutoff must be a positive distance, got {cutoff}")
+        end = np.full(len(chi), min(float(cutoff), r[-1]))
+    # Trapezoid rule of χ r on [0, end]: whole intervals, then the part of the last one.
+    f = chi * r
+    seg = 0.5 * (f[:, 1:] + f[:, :-1]) * np.diff(r)
+    whole = r[1:] <= end[:, None]
+    integral = np.sum(np.where(whole, seg, 0.0), axis=1)
+    k_last = np.minimum(whole.sum(axis=1), len(r) - 2)
+    rows = np.arange(len(chi))
+    r0, r1 = r[k_last], r[k_last + 1]
+    part = np.clip(end - r0, 0.0, None) * (end < r1)
+    f_end = f[rows, k_last] + (f[rows, k_last + 1] - f[rows, k_last]) * part / (r1 - r0)
+    integral += 0.5 * (f[rows, k_last] + f_end) * part
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 2 / (3 * (1 - phi2) ** 2) * integral * voxel_size ** 2
+        k = 2 / (3 * (1 - phi2) ** 2) * integral.reshape(np.shape(s2)[:-1]) * voxel_size ** 2
+    return k
 
 
 def validity(porosity, zeta2, eta2, d=3):

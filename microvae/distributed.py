@@ -1,0 +1,324 @@
+"""Labeling at scale: the same :func:`microvae.properties.label` kernel mapped over chunks of
+an image stack with Dask (``dask.distributed``), from NumPy, Dask, Zarr or HDF5 arrays.
+
+Pointing it at a real cluster: start a scheduler and workers (``dask scheduler`` /
+``dask worker ADDRESS``, or a deployment such as dask-jobqueue or dask-kubernetes), make
+microvae importable on every worker (same version), keep the data where workers can read it
+(a shared file system or object store path for Zarr/HDF5; workers open the store themselves
+and read only their chunk), then ``label_dask(path, client=Client(ADDRESS))`` or
+``microvae label ... --scheduler ADDRESS``. Each task labels one chunk with the FFT threads of
+its worker; use one thread per worker process for CPU-bound labeling
+(``dask worker --nthreads 1 --nworkers N``).
+"""
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["label_dask", "open_store", "label_chunks"]
+
+_STORE_SUFFIXES = (".zarr", ".h5", ".hdf5", ".he5")
+_CHUNK_PIXELS = 2 ** 24
+
+
+def open_store(path, dataset=None):
+    """Open a Zarr or HDF5 array lazily (read-only) for labeling.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Zarr store (directory ending in ``.zarr``) or an HDF5 file (``.h5``, ``.hdf5``).
+    dataset : str, optional
+        Array path inside a Zarr group or HDF5 file; optional when the file holds one array.
+
+    Returns
+    -------
+    _StoreArray
+        Picklable handle with ``shape`` and slicing; each access reopens the file, so it can
+        be sent to Dask workers.
+    """
+    return _StoreArray(path, dataset)
+
+
+class _StoreArray:
+    """A Zarr/HDF5 array by path: ``shape`` and ``[i:j]`` reads, reopening the file each time."""
+
+    def __init__(self, path, dataset=None):
+        self.path = str(path)
+        if not Path(self.path).exists():
+            raise FileNotFoundError(f"no such file or folder: {self.path}")
+        self.kind = "zarr" if self.path.rstrip("/").lower().endswith(".zarr") else "hdf5"
+        if self.kind == "hdf5" and not self.path.lower().endswith(_STORE_SUFFIXES[1:]):
+            raise ValueError(f"{self.path}: not a Zarr (.zarr) or HDF5 (.h5, .hdf5) store")
+        self.dataset = dataset if dataset is not None else self._only_array()
+        with self._open() as arr:
+            self.shape = tuple(arr.shape)
+            self.dtype = arr.dtype
+
+    def _only_array(self):
+        if self.kind == "zarr":
+            import zarr
+
+            node = zarr.open(self.path, mode="r")
+            if isinstance(node, zarr.Array):
+                return ""
+            names = [name for name, _ in node.arrays()]
+        else:
+            import h5py
+
+            names = []
+            with h5py.File(self.path, "r") as fh:
+                fh.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        if len(names) != 1:
+            raise ValueError(f"{self.path} holds arrays {names}; choose one with dataset= (--dataset)")
+        return names[0]
+
+    def _open(self):
+        return _Opened(self)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, index):
+        with self._open() as arr:
+            return np.asarray(arr[index])
+
+    def __repr__(self):
+        return f"{self.kind} array {self.path}{'::' + self.dataset if self.dataset else ''} {self.shape}"
+
+
+class _Opened:
+    """Context manager yielding the underlying zarr/h5py array of a :class:`_StoreArray`."""
+
+    def __init__(self, store):
+        self.store = store
+        self.file = None
+
+    def __enter__(self):
+        if self.store.kind == "zarr":
+            import zarr
+
+            node = zarr.open(self.store.path, mode="r")
+            arr = node if not self.store.dataset else node[self.store.dataset]
+        else:
+            import h5py
+
+            self.file = h5py.File(self.store.path, "r")
+            if self.store.dataset not in self.file:
+                self.file.close()
+                raise ValueError(f"{self.store.path}: no dataset {self.store.dataset!r}")
+            arr = self.file[self.store.dataset]
+        if not hasattr(arr, "shape") or len(arr.shape) not in (3, 4):
+            raise ValueError(f"{self.store.path}: expected an array of shape (N, H, W) or (N, D, H, W), "
+                             f"got {getattr(arr, 'shape', type(arr).__name__)}")
+        return arr
+
+    def __exit__(self, *exc):
+        if self.file is not None:
+            self.file.close()
+
+
+def _as_source(data, dataset):
+    """A sliceable source with ``shape`` (NumPy, Dask, Zarr, h5py or a store path)."""
+    if isinstance(data, (str, os.PathLike)):
+        return _StoreArray(data, dataset)
+    module = type(data).__module__.split(".")[0]
+    if module == "h5py":
+        # h5py objects do not pickle; reopen by file name inside each task.
+        return _StoreArray(data.file.filename, data.name)
+    if module == "dask":
+        return data
+    if module == "zarr":
+        return data
+    arr = np.asarray(data)
+    if arr.ndim == 2:
+        arr = arr[None]
+    return arr
+
+
+def _chunk_ranges(n, spatial, chunk_size):
+    step = chunk_size or max(1, _CHUNK_PIXELS // int(np.prod(spatial)))
+    return [(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _task_args(source, start, stop):
+    """Arguments of :func:`_label_slice`: arrays in memory travel as the chunk itself, stores
+    as the handle (the worker reads its own slice)."""
+    if isinstance(source, np.ndarray):
+        return source[start:stop], 0, stop - start
+    return source, start, stop
+
+
+def _label_slice(source, start, stop, label_kwargs):
+    """Task body: read images ``start:stop`` (where the task runs) and label them."""
+    from .properties import label
+
+    batch = np.asarray(source[start:stop])
+    return label(batch, ndim=batch.ndim - 1, **label_kwargs)
+
+
+def _label_block(block, label_kwargs):
+    from .properties import label
+
+    block = np.asarray(block)
+    return label(block, ndim=block.ndim - 1, **label_kwargs)
+
+
+def _concat(results):
+    from .properties import LABEL_KEYS
+
+    return {key: np.concatenate([r[key] for r in results]) for key in LABEL_KEYS}
+
+
+def label_dask(data, client=None, *, dataset=None, chunk_size=None, **label_kwargs):
+    """Label an image stack chunk by chunk on a Dask cluster; same results as :func:`label`.
+
+    Parameters
+    ----------
+    data : array_like, dask array, zarr array, h5py dataset, or path
+        Images ``(N, H, W)`` or volumes ``(N, D, H, W)``, binary with 1 = pore. A path opens a
+        Zarr store or HDF5 file (:func:`open_store`); stores are read by the workers, one
+        chunk each, so nothing but labels passes through the client.
+    client : dask.distributed.Client, optional
+        Cluster to run on. Default: the current default client if one exists, else Dask's
+        local threaded scheduler.
+    dataset : str, optional
+        Array path inside a Zarr group or HDF5 file.
+    chunk_size : int, optional
+        Images per task (default: about 16 million pixels per task). For a Dask array the
+        existing chunks along axis 0 are used unless this is given.
+    **label_kwargs
+        Passed to :func:`microvae.properties.label` (``d``, ``K1``, ``G1``, ``voxel_size``,
+        ``periodic``, ...).
+
+    Returns
+    -------
+    dict of str -> ndarray
+        As :func:`microvae.properties.label`, rows in input order.
+    """
+    import dask
+
+    for key in ("ndim", "progress", "batch_size"):
+        if key in label_kwargs:
+            raise TypeError(f"label_dask does not take {key}=")
+    source = _as_source(data, dataset)
+    shape = tuple(source.shape)
+    if len(shape) not in (3, 4):
+        raise ValueError(f"data must have shape (N, H, W) or (N, D, H, W), got {shape}")
+    if type(source).__module__.split(".")[0] == "dask":
+        if chunk_size is not None or any(len(c) != 1 for c in source.chunks[1:]):
+            source = source.rechunk({0: chunk_size or "auto", **{a: -1 for a in range(1, len(shape))}})
+        tasks = [dask.delayed(_label_block)(block, label_kwargs) for block in source.to_delayed().ravel()]
+    else:
+        tasks = [dask.delayed(_label_slice)(*_task_args(source, i, j), label_kwargs)
+                 for i, j in _chunk_ranges(shape[0], shape[1:], chunk_size)]
+    if client is None:
+        client = _default_client()
+    results = dask.compute(*tasks, scheduler=client) if client is not None else dask.compute(*tasks)
+    return _concat(results)
+
+
+def _default_client():
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None, progress=False,
+                 overwrite=False, **label_kwargs):
+    """Label several sources chunk by chunk, saving each finished chunk so a rerun resumes.
+
+    Parameters
+    ----------
+    sources : list of array_like
+        Sliceable image stacks (NumPy arrays in memory or :func:`open_store` handles).
+    parts_dir : str or Path
+        Folder for the finished chunks and a manifest of ``parameters``. Chunks found there
+        from a run with the same parameters are not recomputed; a folder from other
+        parameters is an error unless ``overwrite``.
+    parameters : dict
+        JSON-serializable description of the inputs and options (compared on resume).
+    chunk_size : int, optional
+        Images per chunk.
+    client : dask.distributed.Client, optional
+        Run the chunks on this cluster; without, in this process.
+    progress : bool
+        Progress bar over images.
+    overwrite : bool
+        Discard saved chunks.
+    **label_kwargs
+        Passed to :func:`microvae.properties.label`.
+
+    Returns
+    -------
+    list of dict
+        Labels per source, in order.
+    """
+    from .io import atomic_write
+
+    parts_dir = Path(parts_dir)
+    manifest = {"parameters": parameters, "label": label_kwargs, "chunk_size": chunk_size}
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if parts_dir.exists() and overwrite:
+        shutil.rmtree(parts_dir)
+    manifest_path = parts_dir / "manifest.json"
+    if manifest_path.exists():
+        saved = json.loads(manifest_path.read_text())
+        if saved.get("digest") != digest:
+            raise ValueError(f"{parts_dir} holds chunks of a run with other inputs or parameters; "
+                             "pass --overwrite (overwrite=True) to discard them")
+    else:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(manifest_path, lambda fh: json.dump({"digest": digest, **manifest}, fh, indent=2, default=str),
+                     mode="w", overwrite=True)
+
+    jobs = []
+    for s, source in enumerate(sources):
+        shape = tuple(source.shape)
+        for i, j in _chunk_ranges(shape[0], shape[1:], chunk_size):
+            jobs.append((s, i, j, parts_dir / f"part-{s:04d}-{i:012d}.npz"))
+    todo = [job for job in jobs if not job[3].exists()]
+    total = sum(j - i for _, i, j, _ in jobs)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=total - sum(j - i for _, i, j, _ in todo), desc="label", unit="img")
+
+    def save(path, result):
+        atomic_write(path, lambda fh: np.savez(fh, **result), overwrite=True)
+
+    if client is None:
+        for s, i, j, path in todo:
+            save(path, _label_slice(sources[s], i, j, label_kwargs))
+            if bar is not None:
+                bar.update(j - i)
+    else:
+        from distributed import as_completed
+
+        remote = []
+        for s, i, j, path in todo:
+            remote.append(client.submit(_label_slice, *_task_args(sources[s], i, j), label_kwargs, pure=False))
+        where = {fut.key: job for fut, job in zip(remote, todo)}
+        for fut in as_completed(remote):
+            s, i, j, path = where[fut.key]
+            save(path, fut.result())
+            if bar is not None:
+                bar.update(j - i)
+    if bar is not None:
+        bar.close()
+    out = []
+    for s in range(len(sources)):
+        parts = []
+        for js, _, _, path in jobs:
+            if js == s:
+                with np.load(path) as npz:
+                    parts.append({key: npz[key] for key in npz.files})
+        out.append(_concat(parts))
+    return out
