@@ -35,8 +35,7 @@ from torch import nn
 
 from ._validate import as_binary_batch
 from .io import atomic_write, provenance
-from .nn.losses import kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
-from .nn.losses import gram_matrices
+from .nn.losses import gram_matrices, kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
 from .nn.style import DEFAULT_LAYERS, VGGStyleNet
 from .nn.vae import VAE
 
@@ -54,12 +53,20 @@ class TrainConfig:
 
     Model: ``image_size``, ``channels`` (encoder stage widths), ``hidden``, ``latent``,
     ``kernel_size``. Loss: ``recon`` ("sse" | "bce"), weights ``w_kl``, ``w_st``, ``w_mc``,
-    ``style_mode`` (module docstring). Style network: ``style_layers``, ``style_weights``
+    ``style_mode`` (module docstring), ``style_normalize`` (below). Style network: ``style_layers``, ``style_weights``
     ("random" | "imagenet" | path), ``style_width`` (channel multiplier, random weights only),
     ``style_seed``. Optimization: ``batch_size`` (global), ``lr`` (Adam), ``steps``. Output:
     ``log_every``, ``checkpoint_every``, ``sample_every`` (steps; 0 disables mosaics).
     Speed: ``backend`` of the loss kernels, ``channels_last`` and ``bf16`` (bfloat16 autocast of
     the style network's forward; the Grams are still accumulated in float32).
+
+    ``style_normalize=True`` (default) makes the weights independent of the style network and of
+    the image size: the Grams of layer ``l`` are divided by the RMS Frobenius norm of the authentic
+    Grams at that layer (so each layer's style term is a relative squared error and the layers of
+    the style vector weigh alike), and the style and mode-collapse terms are multiplied by the
+    number of pixels, as the reconstruction term sums over pixels:
+    ``L = L_recon + w_kl L_KL + H W (w_st L_ST + w_mc L_MC)``. ``False`` gives the unnormalized
+    ``L_recon + w_kl L_KL + w_st L_ST + w_mc L_MC`` with Grams ``F F^T / (C H W)``.
     """
 
     preset: str = "custom"
@@ -70,9 +77,10 @@ class TrainConfig:
     kernel_size: int = 4
     recon: str = "sse"
     w_kl: float = 1.0
-    w_st: float = 1.0e4
-    w_mc: float = 1.0
+    w_st: float = 1.0
+    w_mc: float = 0.1
     style_mode: str = "paired"
+    style_normalize: bool = True
     style_layers: tuple = DEFAULT_LAYERS
     style_weights: str = "random"
     style_width: float = 1.0
@@ -266,40 +274,98 @@ def _prepare_run_dir(run_dir, resume, rank):
         run_dir.mkdir(parents=True, exist_ok=True)
 
 
+class _Session:
+    """The state of a training run in one process (model, optimizer, random generator, style
+    network and the cached authentic Grams) and its training step."""
+
+    def __init__(self, images, config, seed, device, rank=0, world=1):
+        if config.batch_size % world:
+            raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} processes")
+        self.local_batch = config.batch_size // world
+        if config.uses_mode_collapse and self.local_batch < 2:
+            raise ValueError("the mode-collapse loss needs at least 2 images per process per step")
+        self.config, self.device, self.rank, self.world = config, device, rank, world
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.vae = VAE(**config.model_kwargs())
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.vae.to(device, memory_format=self.memory_format)
+        self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=config.lr)
+        # One CPU generator drives batches and latent noise, so a run is reproducible on any device
+        # and resumes exactly; each process draws its own batches.
+        self.gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
+        self.style_net, self.ref_grams, self.style_fingerprint, self.layer_scales = None, None, None, None
+        if config.uses_style_net:
+            self.style_net = VGGStyleNet(config.style_layers, config.style_weights, config.style_width,
+                                         config.style_seed).to(device, memory_format=self.memory_format)
+            self.style_fingerprint = self.style_net.fingerprint()
+            self.ref_grams = _authentic_grams(self.style_net, images, device, config)
+            if config.style_normalize:
+                rms = [float(g.square().sum(dim=(1, 2)).mean().sqrt()) for g in self.ref_grams]
+                if not all(r > 0 for r in rms):
+                    raise ValueError("a style layer has all-zero Gram matrices on the authentic images; "
+                                     "choose other style_layers")
+                self.layer_scales = [1.0 / r for r in rms]
+                self.ref_grams = [g * a for g, a in zip(self.ref_grams, self.layer_scales)]
+        self.style_factor = config.image_size ** 2 if config.style_normalize else 1.0
+        self.module = _Generator(self.vae)
+        if world > 1:
+            self.module = nn.parallel.DistributedDataParallel(
+                self.module, device_ids=[device.index] if device.type == "cuda" else None)
+        self.images = torch.from_numpy(images)
+
+    def step(self):
+        """One optimization step on a random batch; returns the loss terms (0-dim tensors, detached)."""
+        config, device, b = self.config, self.device, self.local_batch
+        idx = torch.randperm(len(self.images), generator=self.gen)[:b]
+        x = self.images[idx].to(device=device, dtype=torch.float32).unsqueeze(1)
+        x = x.contiguous(memory_format=self.memory_format)
+        eps = torch.randn(b, config.latent, generator=self.gen).to(device)
+        z_prior = None
+        if self.style_net is not None and config.style_mode == "prior":
+            z_prior = torch.randn(b, config.latent, generator=self.gen).to(device)
+            # Random pairing of prior draws with authentic images.
+            idx = idx[torch.randperm(b, generator=self.gen)]
+        logits, mu, logvar, prior_logits = self.module(x, eps, z_prior)
+        terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
+        loss = terms["recon"] + config.w_kl * terms["kl"]
+        if self.style_net is not None:
+            generated = torch.sigmoid(prior_logits if prior_logits is not None else logits)
+            idx = idx.to(device)
+            terms["style"], terms["mc"] = _style_terms(self.style_net, generated, [g[idx] for g in self.ref_grams],
+                                                       self.layer_scales, config)
+            loss = loss + self.style_factor * (config.w_st * terms["style"] + config.w_mc * terms["mc"])
+        terms["loss"] = loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {k: v.detach() for k, v in terms.items()}
+
+    def rng_states(self):
+        """Generator states of all processes (collective under DDP)."""
+        state = self.gen.get_state()
+        if self.world == 1:
+            return [state]
+        # NCCL gathers CUDA tensors only; gloo takes CPU ones (device is then the CPU).
+        local = state.to(self.device)
+        parts = [torch.empty_like(local) for _ in range(self.world)]
+        dist.all_gather(parts, local)
+        return [p.cpu() for p in parts]
+
+
 def _train(images, config, run_dir, seed, resume, device, progress, rank, world):
-    if config.batch_size % world:
-        raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} processes")
-    local_batch = config.batch_size // world
-    if config.uses_mode_collapse and local_batch < 2:
-        raise ValueError("the mode-collapse loss needs at least 2 images per process per step")
     _prepare_run_dir(run_dir, resume, rank)
     fingerprint = _data_fingerprint(images)
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        vae = VAE(**config.model_kwargs())
-    vae.to(device)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    vae.to(memory_format=memory_format)
-    optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
-    # One CPU generator drives batches and latent noise, so a run is reproducible on any device
-    # and resumes exactly; each process draws its own batches.
-    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
-
-    style_net, ref_grams, style_fp = None, None, None
-    if config.uses_style_net:
-        style_net = VGGStyleNet(config.style_layers, config.style_weights, config.style_width,
-                                config.style_seed).to(device, memory_format=memory_format)
-        style_fp = style_net.fingerprint()
-        ref_grams = _authentic_grams(style_net, images, device, config)
+    session = _Session(images, config, seed, device, rank, world)
+    vae = session.vae
 
     start, history = 0, []
     if resume:
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        _check_resumable(ckpt, config, seed, fingerprint, style_fp, world)
+        _check_resumable(ckpt, config, seed, fingerprint, session.style_fingerprint, world)
         vae.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        gen.set_state(ckpt["rng"][rank])
+        session.optimizer.load_state_dict(ckpt["optimizer"])
+        session.gen.set_state(ckpt["rng"][rank])
         start = int(ckpt["step"])
         if start > config.steps:
             raise ValueError(f"the checkpoint is at step {start}, beyond steps={config.steps}")
@@ -309,62 +375,32 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
                      lambda fh: json.dump({**provenance({"seed": seed, "world_size": world}),
                                            "config": config.to_dict(), "data": fingerprint}, fh, indent=2),
                      overwrite=True, mode="w")
-
-    module = _Generator(vae)
-    if world > 1:
-        module = nn.parallel.DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None)
-    images_t = torch.from_numpy(images)
     fixed_z = torch.randn(16, config.latent, generator=torch.Generator().manual_seed(seed))
 
     def save(step):
-        rng = [gen.get_state()]
-        if world > 1:
-            rng = [torch.empty_like(rng[0]) for _ in range(world)]
-            dist.all_gather(rng, gen.get_state().to(device)) if device.type == "cuda" else dist.all_gather(rng, gen.get_state())
-            rng = [r.cpu() for r in rng]
+        rng = session.rng_states()
         if rank == 0:
-            _save_checkpoint(run_dir / CHECKPOINT, vae, optimizer, step, config, seed, rng, fingerprint, style_fp)
+            _save_checkpoint(run_dir / CHECKPOINT, vae, session.optimizer, step, config, seed, rng, fingerprint,
+                             session.style_fingerprint)
 
     from tqdm import tqdm
 
     bar = tqdm(total=config.steps, initial=start, disable=not progress or rank != 0, unit="step",
                desc="train VAE", dynamic_ncols=True)
-    sums, t0 = {}, time.perf_counter()
+    sums, last_logged, t0 = {}, start, time.perf_counter()
     vae.train()
     for step in range(start + 1, config.steps + 1):
-        idx = torch.randperm(len(images_t), generator=gen)[:local_batch]
-        x = images_t[idx].to(device=device, dtype=torch.float32).unsqueeze(1).contiguous(memory_format=memory_format)
-        eps = torch.randn(local_batch, config.latent, generator=gen).to(device)
-        z_prior = None
-        if config.uses_style_net and config.style_mode == "prior":
-            z_prior = torch.randn(local_batch, config.latent, generator=gen).to(device)
-            # Random pairing of prior draws with authentic images.
-            idx = idx[torch.randperm(local_batch, generator=gen)]
-        logits, mu, logvar, prior_logits = module(x, eps, z_prior)
-        terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
-        loss = terms["recon"] + config.w_kl * terms["kl"]
-        if style_net is not None:
-            generated = torch.sigmoid(prior_logits if prior_logits is not None else logits)
-            st, mc = _style_terms(style_net, generated, [g[idx.to(g.device)] for g in ref_grams], config)
-            terms["style"], terms["mc"] = st, mc
-            loss = loss + config.w_st * st + config.w_mc * mc
-        terms["loss"] = loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + v.detach()
+        for k, v in session.step().items():
+            sums[k] = sums.get(k, 0.0) + v
         if step % config.log_every == 0 or step == config.steps:
-            n = step - (history[-1]["step"] if history else start)
+            n = step - last_logged
             row = {"step": step, **{k: float(v) / n for k, v in sums.items()},
                    "seconds_per_step": (time.perf_counter() - t0) / n}
             if not all(math.isfinite(v) for v in row.values()):
                 raise FloatingPointError(
                     f"training diverged at step {step} (loss terms {row}); the checkpoint of the last saved step is "
                     "intact: lower lr or w_st and resume")
-            sums, t0 = {}, time.perf_counter()
+            sums, last_logged, t0 = {}, step, time.perf_counter()
             history.append(row)
             if rank == 0:
                 _append_metrics(run_dir / "metrics.jsonl", row)
@@ -375,20 +411,19 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
             save(step)
         bar.update(1)
     bar.close()
-    if start == config.steps and rank == 0:
-        save(start)
     vae.eval()
     return TrainResult(run_dir=run_dir, model=vae, config=config, step=config.steps, history=history)
 
 
-def _style_terms(style_net, generated, refs, config):
+def _style_terms(style_net, generated, refs, layer_scales, config):
     with torch.autocast(generated.device.type, dtype=torch.bfloat16, enabled=config.bf16):
         feats = style_net(generated)
-    if config.uses_mode_collapse:
-        mode = "paired" if config.style_mode == "prior" else config.style_mode
-        return style_and_mode_collapse(feats, refs, mode=mode, backend=config.backend)
+    # The prior ablation pairs each prior draw with one (random) authentic image.
     mode = "paired" if config.style_mode == "prior" else config.style_mode
-    return style_loss(feats, refs, mode=mode, backend=config.backend), torch.zeros((), device=generated.device)
+    if config.uses_mode_collapse:
+        return style_and_mode_collapse(feats, refs, mode=mode, backend=config.backend, layer_scales=layer_scales)
+    st = style_loss(feats, refs, mode=mode, backend=config.backend, layer_scales=layer_scales)
+    return st, torch.zeros((), device=generated.device)
 
 
 @torch.no_grad()

@@ -169,6 +169,22 @@ def test_style_loss_is_zero_for_identical_images_and_positive_otherwise():
     assert losses.style_loss(a, b).item() > 0
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_layer_scales_weigh_layers(backend):
+    gen, ref = _feats(3, seed=11), _feats(3, seed=12)
+    per_layer = [losses.style_loss([g], [r], backend=backend) for g, r in zip(gen, ref)]
+    scales = [2.0, 0.5, 3.0]
+    expected = sum(a * a * l for a, l in zip(scales, per_layer))
+    torch.testing.assert_close(losses.style_loss(gen, ref, backend=backend, layer_scales=scales), expected)
+    cached = losses.gram_matrices(ref, layer_scales=scales)
+    torch.testing.assert_close(losses.style_loss(gen, cached, backend=backend, layer_scales=scales), expected)
+    # A common factor on every layer leaves the cosines of the mode-collapse loss unchanged.
+    torch.testing.assert_close(losses.mode_collapse_loss(gen, backend=backend, layer_scales=[5.0] * 3),
+                               losses.mode_collapse_loss(gen, backend=backend))
+    with pytest.raises(ValueError, match="layer_scales must be 3 positive"):
+        losses.style_loss(gen, ref, layer_scales=[1.0, 0.0, 1.0])
+
+
 def test_losses_reject_bad_input():
     a = _feats(2)
     with pytest.raises(ValueError, match="2 layers but gen_feats 3"):

@@ -56,9 +56,12 @@ def test_train_writes_run_folder(tmp_path, images):
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4, 6]
+    c = result.config
     for r in rows:
         assert {"loss", "recon", "kl", "style", "mc", "seconds_per_step"} <= set(r)
-        assert r["loss"] == pytest.approx(r["recon"] + r["kl"] + 1e4 * r["style"] + r["mc"], rel=1e-5)
+        # style_normalize: the style terms are weighted by the number of pixels.
+        expected = r["recon"] + c.w_kl * r["kl"] + 16 * 16 * (c.w_st * r["style"] + c.w_mc * r["mc"])
+        assert r["loss"] == pytest.approx(expected, rel=1e-5)
     config = json.loads((run / "config.json").read_text())
     assert config["config"]["image_size"] == 16 and config["data"]["n"] == len(images)
     ckpt = T.load_checkpoint(run)
@@ -102,7 +105,7 @@ def test_run_folder_is_never_overwritten_and_resume_is_checked(tmp_path, images)
     with pytest.raises(FileNotFoundError, match="cannot resume"):
         T.train_vae(images, out_dir=run, progress=False, resume=True, **TINY)
     T.train_vae(images, out_dir=tmp_path / "ok", seed=0, progress=False, **{**TINY, "steps": 2})
-    with pytest.raises(ValueError, match="w_st=10000.0 vs 5.0"):
+    with pytest.raises(ValueError, match="w_st=1.0 vs 5.0"):
         T.train_vae(images, out_dir=tmp_path / "ok", seed=0, progress=False, resume=True, **{**TINY, "w_st": 5.0})
     with pytest.raises(ValueError, match="training images differ"):
         T.train_vae(blobs(12, seed=9), out_dir=tmp_path / "ok", seed=0, progress=False, resume=True, **TINY)
@@ -145,6 +148,23 @@ def test_style_modes_train(tmp_path, images, mode):
     assert ("style" in row) == (mode != "none")
     if mode != "none":
         assert row["style"] > 0 and 0 < row["mc"] <= 1
+
+
+def test_style_normalization(images):
+    """Normalized Grams: every layer of the cached authentic Grams has RMS Frobenius norm 1, and
+    the unnormalized run keeps the plain F F^T / (C H W) Grams."""
+    from microvae.nn.losses import gram_matrices
+
+    s = T._Session(images, T.load_config("quick", **TINY), seed=0, device=torch.device("cpu"))
+    for g in s.ref_grams:
+        assert g.square().sum(dim=(1, 2)).mean().sqrt().item() == pytest.approx(1.0, rel=1e-5)
+    raw = T._Session(images, T.load_config("quick", **TINY, style_normalize=False), seed=0, device=torch.device("cpu"))
+    x = torch.from_numpy(images).float().unsqueeze(1)
+    with torch.no_grad():
+        expected = gram_matrices(raw.style_net(x))
+    for g, e in zip(raw.ref_grams, expected):
+        torch.testing.assert_close(g, e)
+    assert raw.style_factor == 1.0 and s.style_factor == 16 * 16
 
 
 def test_sample(tmp_path, images):

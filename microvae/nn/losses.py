@@ -24,69 +24,82 @@ __all__ = ["gram_matrices", "style_loss", "mode_collapse_loss", "style_and_mode_
 STYLE_MODES = ops.STYLE_MODES
 
 
-def _flat(feat, name):
-    if not isinstance(feat, torch.Tensor) or feat.dim() != 4 or not feat.is_floating_point():
-        shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
-        raise ValueError(f"{name} must be floating (B, C, H, W) feature maps, got {shape}")
-    if feat.dtype in (torch.float16, torch.bfloat16):
-        feat = feat.float()
-    b, c, h, w = feat.shape
-    return feat.reshape(b, c, h * w), 1.0 / (c * h * w)
-
-
 def _layers(feats, name):
     if isinstance(feats, torch.Tensor) or not len(feats):
         raise ValueError(f"{name} must be a non-empty list of per-layer tensors")
     return list(feats)
 
 
-def gram_matrices(feats, backend="auto"):
+def _layer_scales(layer_scales, n):
+    if layer_scales is None:
+        return [1.0] * n
+    scales = [float(s) for s in layer_scales]
+    if len(scales) != n or not all(s > 0 and s < float("inf") for s in scales):
+        raise ValueError(f"layer_scales must be {n} positive finite numbers (one per layer), got {layer_scales}")
+    return scales
+
+
+def _flat_layers(feats, name, layer_scales):
+    """``[(F as (B, C, HW), Gram scale), ...]`` with the Gram scale ``layer_scale / (C H W)``."""
+    feats = _layers(feats, name)
+    out = []
+    for i, (feat, extra) in enumerate(zip(feats, _layer_scales(layer_scales, len(feats)))):
+        if not isinstance(feat, torch.Tensor) or feat.dim() != 4 or not feat.is_floating_point():
+            shape = tuple(feat.shape) if isinstance(feat, torch.Tensor) else type(feat).__name__
+            raise ValueError(f"{name}[{i}] must be floating (B, C, H, W) feature maps, got {shape}")
+        if feat.dtype in (torch.float16, torch.bfloat16):
+            feat = feat.float()
+        b, c, h, w = feat.shape
+        out.append((feat.reshape(b, c, h * w), extra / (c * h * w)))
+    return out
+
+
+def gram_matrices(feats, backend="auto", layer_scales=None):
     """Normalized Gram matrices ``F F^T / (C H W)`` of every layer.
 
     Parameters
     ----------
     feats : list of Tensor, each ``(B, C, H, W)``
     backend : {"auto", "torch", "cpp", "cuda"}
+    layer_scales : sequence of float, optional
+        Extra factor per layer on the Grams (default 1); see :func:`style_loss`.
 
     Returns
     -------
     list of Tensor, each ``(B, C, C)``, differentiable. Pass them as ``ref_feats`` to reuse the
     Grams of fixed (authentic) images instead of recomputing them.
     """
-    out = []
-    for i, feat in enumerate(_layers(feats, "feats")):
-        f, scale = _flat(feat, f"feats[{i}]")
-        out.append(ops.gram(f, backend=backend) * scale)
-    return out
+    return [ops.gram(f, backend=backend) * s for f, s in _flat_layers(feats, "feats", layer_scales)]
 
 
-def _ref_grams(ref_feats, gen_flat, backend):
+def _ref_grams(ref_feats, gen_flat, backend, layer_scales):
     refs = _layers(ref_feats, "ref_feats")
     if len(refs) != len(gen_flat):
         raise ValueError(f"ref_feats has {len(refs)} layers but gen_feats {len(gen_flat)}")
+    scales = _layer_scales(layer_scales, len(refs))
     out = []
     for i, (ref, (f, _)) in enumerate(zip(refs, gen_flat)):
         if isinstance(ref, torch.Tensor) and ref.dim() == 3:
             g = ref.to(f.dtype)
         else:
-            g = gram_matrices([ref], backend=backend)[0].to(f.dtype)
+            g = gram_matrices([ref], backend=backend, layer_scales=[scales[i]])[0].to(f.dtype)
         if g.shape[1:] != (f.shape[1], f.shape[1]):
             raise ValueError(f"layer {i}: reference has {g.shape[1]} channels, generated features {f.shape[1]}")
         out.append(g)
     return out
 
 
-def _style_terms(gen_feats, ref_feats, mode, backend):
+def _style_terms(gen_feats, ref_feats, mode, backend, layer_scales):
     if mode not in STYLE_MODES:
         raise ValueError(f"mode must be one of {STYLE_MODES}, got {mode!r}")
-    gen = [_flat(feat, f"gen_feats[{i}]") for i, feat in enumerate(_layers(gen_feats, "gen_feats"))]
-    refs = _ref_grams(ref_feats, gen, backend)
+    gen = _flat_layers(gen_feats, "gen_feats", layer_scales)
+    refs = _ref_grams(ref_feats, gen, backend, layer_scales)
     losses, grams = zip(*(ops.style_layer(f, r, mode=mode, scale=s, backend=backend)
                           for (f, s), r in zip(gen, refs)))
     return torch.stack(losses).sum(), list(grams)
 
 
-def style_loss(gen_feats, ref_feats, mode="paired", backend="auto"):
+def style_loss(gen_feats, ref_feats, mode="paired", backend="auto", layer_scales=None):
     """Style (morphology) loss between generated and reference images, summed over layers.
 
     Parameters
@@ -95,32 +108,38 @@ def style_loss(gen_feats, ref_feats, mode="paired", backend="auto"):
         Style-network features of the generated images.
     ref_feats : list of Tensor
         Per layer either features ``(P, C_l, H', W')`` of the reference images or their Gram
-        matrices ``(P, C_l, C_l)`` from :func:`gram_matrices` (cache these for fixed images).
+        matrices ``(P, C_l, C_l)`` from :func:`gram_matrices` (cache these for fixed images;
+        computed with the same ``layer_scales``).
     mode : {"paired", "all_pairs"}
         ``"paired"`` (default; paper §3.2): generated image ``b`` is compared with reference
         ``b`` (``P = B``), ``mean_b sum_l ||G_l[b] - R_l[b]||_F^2``. ``"all_pairs"`` (paper
         Eq. 8): every generated image with every reference,
         ``mean_{s,p} sum_l ||G_l[s] - R_l[p]||_F^2``, in O(B + P) time.
     backend : {"auto", "torch", "cpp", "cuda"}
+    layer_scales : sequence of float, optional
+        Factor ``a_l`` on the Grams of layer ``l`` (default 1), which weighs that layer's loss by
+        ``a_l^2`` (and its share of the style vector by ``a_l``). The trainer uses
+        ``a_l = 1 / rms_p ||R_l[p]||_F`` so that each layer's term is a relative error.
 
     Returns
     -------
     Tensor, 0-dim. The paper's Eq. 8 sums over pairs; this is the mean over them (Eq. 8 divided
     by the number of pairs), so the weight ``w_st`` does not depend on the batch size.
     """
-    return _style_terms(gen_feats, ref_feats, mode, backend)[0]
+    return _style_terms(gen_feats, ref_feats, mode, backend, layer_scales)[0]
 
 
-def mode_collapse_loss(gen_feats, backend="auto"):
+def mode_collapse_loss(gen_feats, backend="auto", layer_scales=None):
     """Mode-collapse loss (paper Eq. 9): mean squared cosine similarity of the style vectors.
 
     ``2/(B(B-1)) sum_{i<j} (s_i . s_j / |s_i||s_j|)^2``, where ``s_i`` concatenates the
-    normalized Grams of image ``i`` over all layers. Needs ``B >= 2``.
+    normalized Grams of image ``i`` over all layers (each times its ``layer_scales`` factor).
+    Needs ``B >= 2``.
     """
-    return ops.mode_collapse(gram_matrices(gen_feats, backend=backend), backend=backend)
+    return ops.mode_collapse(gram_matrices(gen_feats, backend=backend, layer_scales=layer_scales), backend=backend)
 
 
-def style_and_mode_collapse(gen_feats, ref_feats, mode="paired", backend="auto"):
+def style_and_mode_collapse(gen_feats, ref_feats, mode="paired", backend="auto", layer_scales=None):
     """Style and mode-collapse losses together, sharing the generated images' Grams.
 
     Same arguments as :func:`style_loss`. Each layer's Gram is computed once and serves both
@@ -130,7 +149,7 @@ def style_and_mode_collapse(gen_feats, ref_feats, mode="paired", backend="auto")
     -------
     (style, mc) : tuple of 0-dim Tensors
     """
-    style, grams = _style_terms(gen_feats, ref_feats, mode, backend)
+    style, grams = _style_terms(gen_feats, ref_feats, mode, backend, layer_scales)
     return style, ops.mode_collapse(grams, backend=backend)
 
 
