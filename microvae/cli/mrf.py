@@ -14,10 +14,11 @@ def register(sub):
                     help="neighbourhood half-width (default: chosen by cross-validation over --S-range)")
     pf.add_argument("--S-range", default="2:11", help="candidates for S as start:stop (stop excluded) or a list "
                                                        "1,2,3 (default 2:11)")
-    pf.add_argument("--cv-scoring", choices=("s2", "log_loss", "accuracy"), default="s2",
-                    help="criterion for choosing S (default s2: held-out two-point correlation of sampled images)")
+    pf.add_argument("--cv-scoring", choices=("morphology", "log_loss", "accuracy"), default="morphology",
+                    help="criterion for choosing S (default morphology: held-out S2, lineal-path and cluster "
+                         "functions of sampled images)")
     pf.add_argument("--min-samples-leaf", type=int, default=20, help="minimum training pixels per tree leaf")
-    pf.add_argument("--max-samples", type=int, default=300_000,
+    pf.add_argument("--max-samples", type=int, default=1_000_000,
                     help="training pixels per tree (seeded subsample; 0 = all)")
     pf.add_argument("--gibbs-S", type=int, default=2, help="half-width of the Gibbs tree's square neighbourhood "
                                                            "(0 = no Gibbs tree)")
