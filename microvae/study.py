@@ -920,7 +920,7 @@ def render_report(results):
         "(one when all samples are added); the baseline is repeated with the same CNN seeds.",
     ]
     if data.get("sampling"):
-        lines.append(f"- Sampling of the data: {json.dumps(data['sampling'])}.")
+        lines.append(f"- Samples: {_sampling_text(data['sampling'])}.")
     reduced = paper_differences(cfg)
     if reduced:
         lines.append("- Departures from the paper's protocol (preset `paper`): " + "; ".join(reduced) + ".")
@@ -958,6 +958,17 @@ def render_report(results):
     lines += ["", "Full configuration, per-draw values and the split are in `results.json`; label tables in "
               "`labels/`.", ""]
     return "\n".join(lines)
+
+
+def _sampling_text(note):
+    if "volume_shape" in note:
+        overlap = note["in_plane_overlap_px"]
+        return (f"{note['kind']} of a {'×'.join(map(str, note['volume_shape']))} volume on a grid of step "
+                f"{note['stride']} px ({note['grid_samples']} candidates; "
+                + ("tiles do not overlap within a plane" if overlap == 0 else
+                   f"**tiles overlap by {overlap} px**, so neighbouring samples in different splits are correlated")
+                + ")")
+    return f"{note['kind']} ({note['grid_samples']} candidates)"
 
 
 def paper_differences(cfg):

@@ -59,11 +59,13 @@ def _reproduce(args):
     if args.vae_steps is not None:
         overrides["vae"] = {"steps": args.vae_steps}
 
-    images, nd, source = None, 2, None
+    images, nd, source, pore_value = None, 2, None, args.pore_value
     if args.input is not None:
         images, nd = read_images(args)
         source = str(args.input)
-    result = reproduce(images, ndim=nd, source=source, pore_value=args.pore_value, preset=args.preset,
+        if pore_value is not None and float(pore_value).is_integer():
+            pore_value = int(pore_value)
+    result = reproduce(images, ndim=nd, source=source, pore_value=pore_value, preset=args.preset,
                        out_dir=args.out or f"study_{args.preset}", seed=args.seed, resume=args.resume,
                        overwrite=args.overwrite, threads=args.threads, device=args.device,
                        **overrides)
