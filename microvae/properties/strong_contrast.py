@@ -79,8 +79,12 @@ def elastic_moduli(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8):
             k_eff = (K1 + 4 * G1 * kappa_e / 3) / (1 - kappa_e)
             g_eff = (G1 + h1 * mu_e) / (1 - mu_e)
         else:
-            k_eff = K1 * phi1 * (1 - 2 * z) / (1 - 2 * phi1 * z + phi2 * K1 / G1)
-            g_eff = G1 * phi1 * (1 - z - e) / (1 - phi1 * (z + e) + phi2 * (K1 + 2 * G1) / K1)
+            k_num, k_den = K1 * phi1 * (1 - 2 * z), 1 - 2 * phi1 * z + phi2 * K1 / G1
+            g_num, g_den = G1 * phi1 * (1 - z - e), 1 - phi1 * (z + e) + phi2 * (K1 + 2 * G1) / K1
+            # Past ζ2 = 1/2 (ζ2 + η2 = 1) the rock no longer carries load; the denominators can
+            # change sign further on, which must not resurrect a positive modulus.
+            k_eff = np.where((k_num > 0) & (k_den > 0), k_num / k_den, 0.0)
+            g_eff = np.where((g_num > 0) & (g_den > 0), g_num / g_den, 0.0)
     # A formula outside its range would give a negative modulus; report loss of rigidity.
     return np.where(k_eff < 0, 0.0, k_eff), np.where(g_eff < 0, 0.0, g_eff)
 

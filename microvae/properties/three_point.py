@@ -63,19 +63,27 @@ _CHUNK_BYTES = 48 * 2 ** 20
 def slice_harmonic_coefficients(l, m_max):
     """Cosine coefficients ``a_m`` of ``|sin θ| P_l(cos θ) = Σ_m a_m cos(mθ)``, ``m = 0..m_max``.
 
-    ``a_m = (2/π) ∫_{-1}^{1} P_l(u) T_m(u) du`` (T_m Chebyshev), evaluated exactly by
-    Gauss-Legendre quadrature of sufficient order; odd m vanish (the weight has period π).
+    ``sin θ P_l(cos θ)`` is a finite sine series ``Σ_k b_k sin kθ`` (k <= l + 1), so
+    ``a_m = (2/π) Σ_k b_k ∫_0^π sin kθ cos mθ dθ`` in closed form; odd m vanish (the weight has
+    period π) and so do ``m < l`` (``a_m ∝ ∫ P_l T_m du``).
     """
     if l not in (2, 4):
         raise ValueError(f"l must be 2 or 4, got {l!r}")
-    m_max = int(m_max)
-    x, w = np.polynomial.legendre.leggauss((l + m_max) // 2 + 2)
-    p_l = np.polynomial.legendre.legval(x, [0] * l + [1])
-    m = np.arange(m_max + 1)
-    t_m = np.cos(m[:, None] * np.arccos(x))
-    a = 2 / np.pi * (t_m * p_l) @ w
+    x, w = np.polynomial.legendre.leggauss(32)
+    theta = np.pi * (x + 1) / 2
+    f = np.sin(theta) * np.polynomial.legendre.legval(np.cos(theta), [0] * l + [1])
+    k = np.arange(1, l + 2)
+    b = 2 / np.pi * (np.sin(np.outer(k, theta)) * f) @ (w * np.pi / 2)
+    m = np.arange(int(m_max) + 1)
+
+    def sin_cos(j):
+        # ∫_0^π sin(u) dθ-type term: (1 - cos(jπ)) / j, zero for j = 0.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(j == 0, 0.0, (1 - np.cos(np.pi * j)) / np.where(j == 0, 1, j))
+    integral = 0.5 * (sin_cos(k[:, None] + m) + sin_cos(k[:, None] - m))
+    a = 2 / np.pi * b @ integral
     a[1::2] = 0.0
-    a[np.abs(a) < 1e-15] = 0.0
+    a[np.abs(a) < 1e-14] = 0.0
     return a
 
 
@@ -220,10 +228,12 @@ def harmonic_kernel(shape, m):
     """Real-space form of the 2D harmonic kernel on a periodic grid, FFT order.
 
     Returns the complex kernel ``k`` with ``(k ⋆ I)(x) = Σ_r k(r) I(x + r) = (R_m I)(x)``
-    (``R_m``: multiplier ``e^{imφ_q}``, zero at q = 0) for a periodic image of ``shape``.
-    Away from the origin ``k(r) ≈ (m / 2π) i^m e^{imφ} / |r|²``, the continuum kernel of the
-    method, normalized to unit multiplier; near the origin it is the lattice's exact
-    counterpart. Used to check the factorization against brute-force pair sums.
+    (``R_m``: multiplier ``e^{imφ_q}``, zero at q = 0) for a periodic image of ``shape``: the
+    continuum kernel ``(m / 2π) i^m e^{imφ} / |r|²`` (normalized to unit multiplier)
+    restricted to the frequencies of the lattice. Its pair sums are the continuum integrals
+    of the band-limited interpolant of S3; pointwise it is not the continuum kernel (the
+    square lattice aliases the angular factor into m ± 4j). Used to check the factorization
+    against brute-force pair sums.
     """
     shape = tuple(int(n) for n in shape)
     if len(shape) != 2:
