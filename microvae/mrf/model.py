@@ -68,6 +68,7 @@ def _raster(seeds, shape, margins, S, causal_tree, tiles, noise_porosity, gibbs_
     width = out_w + 2 * pad
     causal = _sampler.flatten_tree(causal_tree, causal_offsets(S), width)
     gibbs = _sampler.flatten_tree(gibbs_tree, noncausal_offsets(gibbs_S), width) if sweeps else causal
+
     def chunk(lo, hi):
         return _sampler.sample_images(seeds[lo:hi], out_h, out_w, pad, bottom, S, tiles, noise_porosity,
                                       *causal, *gibbs, sweeps)
@@ -104,7 +105,10 @@ def match_porosity(images, porosity, seed=None):
     batch, nd = as_binary_batch(images)
     if nd != 2:
         raise ValueError("match_porosity takes 2D images (N, H, W)")
-    targets = np.broadcast_to(np.asarray(porosity, dtype=np.float64), (len(batch),))
+    targets = np.asarray(porosity, dtype=np.float64)
+    if targets.ndim > 1 or (targets.ndim == 1 and len(targets) != len(batch)):
+        raise ValueError(f"porosity must be one value or one per image ({len(batch)}), got shape {targets.shape}")
+    targets = np.broadcast_to(targets, (len(batch),))
     if not np.all(np.isfinite(targets)) or np.any((targets < 0) | (targets > 1)):
         raise ValueError("target porosity must lie in [0, 1]")
     return _match(batch.copy(), targets, _image_seeds(len(batch), seed)[:, 1])
@@ -119,8 +123,8 @@ def _match(batch, targets, seeds):
 class MRF:
     """Supervised causal Markov random field for binary 2D microstructures (1 = pore).
 
-    The model of Bostanabad, Bui, Chen et al. (2016, Acta Mater. 103:89), the baseline of
-    Cang et al. (2018): the probability that a pixel is pore given its causal neighbourhood
+    The model of Bostanabad, Bui, Xie, Apley and Chen (2016, Acta Mater. 103, 89-102), the
+    baseline of Cang et al. (2018): the probability that a pixel is pore given its causal neighbourhood
     (:func:`~microvae.mrf.features.causal_offsets`: the ``S`` rows above over columns
     ``j - S .. j + S`` and the ``S`` pixels to the left) is learned by a classification tree,
     and new images are drawn pixel by pixel in raster order.

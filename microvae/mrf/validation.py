@@ -43,16 +43,14 @@ def lineal_path(images, r_max=None):
     ndarray of float64, shape ``(N, r_max + 1)``
     """
     batch, r_max = _axis_batch(images, r_max)
-    out = np.empty((len(batch), r_max + 1))
-    for axis in (1, 2):
-        run = batch.astype(bool)
-        n = batch.shape[axis]
+    out = np.zeros((len(batch), r_max + 1))
+    for pore in (batch.astype(bool), batch.astype(bool).transpose(0, 2, 1)):
+        run = pore
         for r in range(r_max + 1):
             if r:
                 # Segments of length r: those of length r - 1 extended by the next pixel.
-                run = run.take(np.arange(n - r), axis=axis) & batch.take(np.arange(r, n), axis=axis).astype(bool)
-            part = run.reshape(len(batch), -1).mean(axis=1)
-            out[:, r] = part / 2 if axis == 1 else out[:, r] + part / 2
+                run = run[:, :, :-1] & pore[:, :, r:]
+            out[:, r] += run.mean(axis=(1, 2)) / 2
     return out
 
 
@@ -86,12 +84,11 @@ def cluster_function(images, r_max=None, connectivity=4):
     structure[1] = ndimage.generate_binary_structure(2, 1 if connectivity == 4 else 2)
     labels, _ = ndimage.label(batch, structure=structure)
     out = np.zeros((len(batch), r_max + 1))
-    for axis in (1, 2):
-        n = batch.shape[axis]
+    for lab in (labels, labels.transpose(0, 2, 1)):
+        n = lab.shape[2]
         for r in range(r_max + 1):
-            a = labels.take(np.arange(n - r), axis=axis)
-            b = labels.take(np.arange(r, n), axis=axis)
-            out[:, r] += ((a == b) & (a > 0)).reshape(len(batch), -1).mean(axis=1) / 2
+            a, b = lab[:, :, :n - r], lab[:, :, r:]
+            out[:, r] += ((a == b) & (a > 0)).mean(axis=(1, 2)) / 2
     return out
 
 
