@@ -9,8 +9,7 @@ import numpy as np
 
 from .._validate import as_binary_batch, as_generator
 from . import _sampler
-from .features import (causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions,
-                       valid_window)
+from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
 
 __all__ = ["MRF", "export_tree", "match_porosity"]
 
