@@ -105,6 +105,18 @@ def test_cli_writes_csv_and_sidecar(tmp_path, grains, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def test_cli_reads_hdf5_stores_chunk_by_chunk(tmp_path, grains):
+    h5py = pytest.importorskip("h5py")
+    src = tmp_path / "stack.h5"
+    with h5py.File(src, "w") as fh:
+        fh.create_dataset("a", data=grains[:5])
+        fh.create_dataset("b", data=grains)
+    out = tmp_path / "h5.csv"
+    assert main(["label", str(src), "-o", str(out)]) == 2  # two arrays: which one?
+    assert main(["label", str(src), "--dataset", "b", "--chunk", "9", "-o", str(out)]) == 0
+    np.testing.assert_allclose(_read_csv(out)["eta2"], label(grains)["eta2"], rtol=1e-12)
+
+
 def test_cli_slices_volumes_along_three_axes(tmp_path):
     vol = synthetic.overlapping_spheres((48, 48, 48), 4, 0.4, n=1, seed=6)[0]
     src = tmp_path / "vol.npy"
