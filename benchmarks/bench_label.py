@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from microvae import synthetic
@@ -58,7 +57,6 @@ def test_fft_harmonic_method_vs_quadrature_path(benchmark, slices128):
 
 _VOLUME_SCRIPT = """
 import json, resource, time
-import numpy as np
 from microvae import synthetic
 from microvae.properties import label
 vol = synthetic.overlapping_spheres((128, 128, 128), 8, 0.2, n=1, seed=0)
