@@ -149,7 +149,7 @@ def parameters_from_functions(s2, s3, porosity, d=3, *, r_max, breakpoints=(), l
         sl = slice(start, start + per)
         rr, ss = r_all[sl, None], s_all[sl, None]
         t = np.sqrt(np.maximum(rr * rr + ss * ss - 2 * rr * ss * cos, 0.0))
-        rr, ss = np.broadcast_arrays(rr, ss)
+        rr, ss, t = np.broadcast_arrays(rr, ss, t)
         integrand = s3(rr, ss, t) - (s2_r[sl] * s2_s[sl] / phi)[:, None]
         if local:
             integrand = integrand - phi * (s2(t) - phi * phi)
