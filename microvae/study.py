@@ -41,7 +41,7 @@ from ._validate import as_binary_batch
 from .io import _json_default, atomic_write, provenance, save_table
 
 __all__ = ["StudyConfig", "PRESETS", "make_config", "run_study", "reproduce", "plan_cells", "draw_indices",
-           "split_indices", "cell_indices", "authentic_pool", "embedded_dataset", "VAEGenerator", "MRFGenerator",
+           "split_indices", "cell_indices", "pairwise_correlation", "authentic_pool", "embedded_dataset", "VAEGenerator", "MRFGenerator",
            "default_labeller", "summarize"]
 
 PRESETS = {
@@ -697,6 +697,24 @@ def _compare(ref, other):
             "wasserstein_rel": w / sd if sd > 0 else math.nan}
 
 
+def pairwise_correlation(images, max_images=200):
+    """Mean Pearson correlation of the pixels of two different images of a set (first
+    ``max_images`` images, all pairs).
+
+    About 0 for independent samples of a homogeneous medium; near 1 when a generator draws the
+    same picture again and again (mode collapse), whatever the porosity of each draw.
+    """
+    x = np.asarray(images[:max_images], dtype=np.float64).reshape(min(len(images), max_images), -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1)
+    x = x[norm > 0] / norm[norm > 0, None]
+    if len(x) < 2:
+        return math.nan
+    gram = x @ x.T
+    n = len(x)
+    return float((gram.sum() - np.trace(gram)) / (n * (n - 1)))
+
+
 def _distribution(auth_images, table, split, gen, props):
     """Porosity, property and S2 match of every generated set to the authentic images (Fig. 8a).
 
@@ -711,6 +729,7 @@ def _distribution(auth_images, table, split, gen, props):
     out = {"quantities": quantities,
            "authentic": {"n": int(len(auth_images)), **{q: _stats(table[q]) for q in quantities}},
            "authentic_flagged_invalid": int((~table["valid"]).sum()) if "valid" in table else None,
+           "authentic_pairwise_correlation": pairwise_correlation(auth_images),
            "reference": {"what": "authentic test vs authentic training + validation",
                          **{q: _compare(table[q][fit], table[q][split["test"]]) for q in quantities}},
            "generators": {}}
@@ -719,7 +738,8 @@ def _distribution(auth_images, table, split, gen, props):
         usable, gt = g["usable"], g["table"]
         s2_curves[name] = s2(g["images"])
         entry = {"n": int(len(g["images"])), "n_usable": int(len(usable)),
-                 "s2_max_abs_diff_of_mean": float(np.abs(s2_curves[name].mean(axis=0) - auth_mean).max())}
+                 "s2_max_abs_diff_of_mean": float(np.abs(s2_curves[name].mean(axis=0) - auth_mean).max()),
+                 "pairwise_correlation": pairwise_correlation(g["images"])}
         if "valid" in gt:
             entry["n_flagged_invalid"] = int((~gt["valid"]).sum())
         for q in quantities:
@@ -944,7 +964,11 @@ def render_report(results):
             s = e[q]
             lines.append(f"| {g.upper()} | {s['n']} | {q} | {_pm(s, 4)} | {s['ks']:.3f} ({_num(s['ks_pvalue'], 2)}) | "
                          f"{_num(s['wasserstein_rel'], 3)} |")
-    lines += [""]
+    lines += ["", "Diversity: mean pixel-wise correlation between two different images of a set (about 0 for "
+              "independent samples, near 1 when a generator repeats one picture, i.e. mode collapse): "
+              f"authentic {_num(dist.get('authentic_pairwise_correlation'), 3)}"
+              + "".join(f", {g.upper()} {_num(e.get('pairwise_correlation'), 3)}" for g, e in dist["generators"].items())
+              + ".", ""]
     for g, e in dist["generators"].items():
         extra = f"; {e['n_flagged_invalid']} flagged outside the formulas' validity" if "n_flagged_invalid" in e else ""
         lines.append(f"- {g.upper()}: {e['n_usable']} of {e['n']} samples with finite labels{extra}; largest "

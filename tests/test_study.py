@@ -133,6 +133,18 @@ def test_cells_record_their_draws(tiny_run):
     assert cell["n_train"] == 12 + 6
 
 
+def test_pairwise_correlation_detects_mode_collapse():
+    rng = np.random.default_rng(0)
+    independent = (rng.random((50, 32, 32)) < 0.3).astype(np.uint8)
+    # Sampling error of the mean over 1225 pairs of 1024-pixel images: ~1e-3.
+    assert abs(study.pairwise_correlation(independent)) < 0.01
+    one = independent[:1]
+    collapsed = np.repeat(one, 20, axis=0)
+    collapsed[::2] &= (rng.random((10, 32, 32)) < 0.9)  # different porosities, same picture
+    assert study.pairwise_correlation(collapsed) > 0.8
+    assert np.isnan(study.pairwise_correlation(np.zeros((5, 8, 8), dtype=np.uint8)))
+
+
 # ---------------------------------------------------------------------- outputs
 
 def test_results_json_schema_and_consistency(tiny_run):
@@ -158,6 +170,7 @@ def test_results_json_schema_and_consistency(tiny_run):
     # The MRF stand-in is shifted by +0.15 porosity: its distribution must match worse.
     assert dist["generators"]["mrf"]["porosity"]["wasserstein"] > dist["generators"]["vae"]["porosity"]["wasserstein"]
     assert dist["generators"]["mrf"]["porosity"]["mean"] > dist["authentic"]["porosity"]["mean"] + 0.05
+    assert dist["generators"]["vae"]["pairwise_correlation"] < 0.2  # independent noise, no collapse
     assert res["digest"] == json.loads((tiny_run["paths"]["dir"] / "config.json").read_text())["digest"]
     assert isinstance(res["verdict"]["matches_paper"], bool)
 
