@@ -7,5 +7,6 @@ that measures how much generated data helps a structure-property CNN.
 Convention everywhere: binary images with **1 = pore** (void), 0 = solid (rock).
 """
 from ._version import __version__
+from .properties import label
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "label"]

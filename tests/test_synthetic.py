@@ -34,6 +34,10 @@ def test_triple_overlaps_exact_limits():
     np.testing.assert_allclose(synthetic.triple_disk_area(1.5, 1.5, 0, R), synthetic.lens_area(1.5, R), rtol=1e-13)
     np.testing.assert_allclose(synthetic.triple_sphere_volume(1.5, 1.5, 0, R), synthetic.lens_volume(1.5, R),
                                rtol=1e-6)
+    # Nearly coincident centres (1e-10 apart) are still the lens of the pair.
+    r, s = 1e-3, 1e-10
+    t = np.sqrt(r * r + s * s - 2 * r * s * np.cos(np.pi - 1e-3))
+    np.testing.assert_allclose(synthetic.triple_disk_area(r, s, t, 1.0), synthetic.lens_area(r, 1.0), atol=1e-7)
     # An equilateral triangle with side 2R sqrt(3)/... beyond 2R apart: no overlap.
     assert synthetic.triple_disk_area(4.1, 4.1, 4.1, R) == 0.0
     assert synthetic.triple_sphere_volume(4.1, 4.1, 4.1, R) == 0.0

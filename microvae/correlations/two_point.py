@@ -3,6 +3,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
+from threadpoolctl import threadpool_limits
 
 from .._validate import as_binary_batch
 
@@ -174,7 +175,10 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
         spec = scipy.fft.rfftn(part, s=grid, axes=axes, workers=workers)
         power = spec.real ** 2 + spec.imag ** 2
         if use_matrix:
-            out[start:start + chunk] = power.reshape(len(part), -1) @ K
+            # The product is small next to the FFTs; multithreaded BLAS here only oversubscribes
+            # the cores when s2 is itself called from worker threads (measured 10x slower).
+            with threadpool_limits(1, user_api="blas"):
+                out[start:start + chunk] = power.reshape(len(part), -1) @ K
             continue
         corr = scipy.fft.irfftn(power, s=grid, axes=axes, workers=workers)
         if radial:
