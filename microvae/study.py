@@ -21,8 +21,9 @@ A run folder holds ``config.json``, the cached stages (``authentic.npz``,
 ``generated/<name>.npz``, ``models/``), one JSON file per finished training cell
 (``cells/``), and the outputs: ``results.json``, ``report.md``, ``figures/*.png`` and the
 label tables (``labels/*.csv``). Every file is written atomically and carries the run's
-digest (a hash of the configuration and the authentic images), so ``resume=True`` reuses
-exactly the stages and cells of the same study and refuses a folder made by another.
+digest (a hash of the configuration, the generators' resolved settings and the authentic
+images), so ``resume=True`` reuses exactly the stages and cells of the same study and
+refuses a folder made by another.
 """
 import contextlib
 import hashlib
@@ -208,7 +209,8 @@ def plan_cells(config, pool_sizes=None):
     config : StudyConfig
     pool_sizes : dict, optional
         Generator name -> number of usable (finite-labeled) generated samples; defaults to
-        ``n_generated``. A size at or above the pool size is run once, with the whole pool.
+        ``n_generated``. A size at or above the pool size is run once, with the whole pool; a
+        generator without usable samples gets no cells.
 
     Returns
     -------
@@ -220,6 +222,8 @@ def plan_cells(config, pool_sizes=None):
               "cnn_seed": _seed(config.seed, "cnn", d)} for d in range(config.draws)]
     for g in config.generators:
         pool = (pool_sizes or {}).get(g, config.n_generated)
+        if pool == 0:
+            continue
         for m in config.added:
             n_draws = 1 if m >= pool else config.draws
             for d in range(n_draws):
@@ -241,8 +245,9 @@ def cell_indices(cell, split, usable, seed):
     return np.asarray(split["train"]), gen_idx
 
 
-def _digest(config, images):
-    h = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
+def _digest(config, images, generator_settings):
+    h = hashlib.sha256(json.dumps([config.to_dict(), generator_settings], sort_keys=True,
+                                  default=_json_default).encode())
     h.update(np.ascontiguousarray(images).tobytes())
     h.update(repr(images.shape).encode())
     return h.hexdigest()[:16]
@@ -376,6 +381,13 @@ class VAEGenerator:
     def __init__(self, preset="quick", sample=None, device=None, **overrides):
         self.preset, self.sample, self.device, self.overrides = preset, dict(sample or {}), device, overrides
 
+    def settings(self, image_size):
+        """The resolved training configuration and sampling options (recorded, part of the run digest)."""
+        from . import train
+
+        config = train.load_config(self.preset, **{**self.overrides, "image_size": image_size})
+        return {"train": config.to_dict(), "sample": self.sample}
+
     def __call__(self, images, n, *, seed, workdir):
         from . import train
 
@@ -406,6 +418,16 @@ class MRFGenerator:
 
     def __init__(self, model=None, sample=None):
         self.model, self.sample = dict(model or {}), dict(sample or {})
+
+    def settings(self, image_size):
+        """The resolved MRF configuration and sampling options (recorded, part of the run digest)."""
+        import inspect
+
+        from .mrf import MRF
+
+        mrf = MRF(**self.model)
+        params = [p for p in inspect.signature(MRF).parameters if hasattr(mrf, p)]
+        return {"model": {p: getattr(mrf, p) for p in params}, "sample": self.sample}
 
     def __call__(self, images, n, *, seed, workdir):
         from .mrf import MRF
@@ -534,10 +556,15 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     missing = [g for g in config.generators if g not in generators]
     if missing:
         raise ValueError(f"no generator given for {missing}")
-    digest = _digest(config, pool)
+    # Generators that can describe their resolved settings (the real ones) make them part of the
+    # study's identity: a changed default upstream must not be resumed as if it were the same run.
+    settings = {g: (generators[g].settings(size) if hasattr(generators[g], "settings") else {})
+                for g in config.generators}
+    digest = _digest(config, pool, settings)
     run = _RunDir(out_dir, digest, resume=resume, overwrite=overwrite)
     props = config.properties
-    run.write_json(run.MARKER, {"digest": digest, "config": config.to_dict(), "data": data or {},
+    run.write_json(run.MARKER, {"digest": digest, "config": config.to_dict(), "generator_settings": settings,
+                                "data": data or {},
                                 "provenance": provenance({})})
     timing = {}
 
@@ -593,7 +620,9 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
         timing[f"{name}_generate_s"] = t_gen
         timing[f"{name}_total_s"] = time.time() - t0
         if len(usable) < len(images_g):
-            log(f"{name}: {len(images_g) - len(usable)} samples have non-finite labels and are left out")
+            log(f"{name}: {len(images_g) - len(usable)} samples have non-finite labels (e.g. a single phase) "
+                "and are left out" + ("; none is left, so this generator gets no training cells" if not len(usable)
+                                      else ""))
 
     # ---- training cells
     t0 = time.time()
@@ -634,7 +663,7 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     figures = _figures(run, auth_images, table, split, gen, props, results, s2_curves, config)
     timing["report_s"] = time.time() - t0
     timing["total_s"] = time.time() - t_start
-    out = _results(config, digest, data, split, results, distribution, timing, figures,
+    out = _results(config, digest, data, split, results, distribution, timing, figures, settings,
                    {g: int(len(v["usable"])) for g, v in gen.items()})
     results_path = run.write_json("results.json", out)
     report_path = atomic_write(run.file("report.md"), lambda fh: fh.write(render_report(out)), overwrite=True,
@@ -690,6 +719,8 @@ def _compare(ref, other):
     ref = np.asarray(ref, dtype=np.float64)
     other = np.asarray(other, dtype=np.float64)
     ref, other = ref[np.isfinite(ref)], other[np.isfinite(other)]
+    if not len(ref) or not len(other):
+        return {"ks": math.nan, "ks_pvalue": math.nan, "wasserstein": math.nan, "wasserstein_rel": math.nan}
     ks = stats.ks_2samp(ref, other)
     w = float(stats.wasserstein_distance(ref, other))
     sd = float(ref.std(ddof=1))
@@ -802,12 +833,12 @@ def _verdict(summary, config):
     return out
 
 
-def _results(config, digest, data, split, cells, distribution, timing, figures, pool_sizes):
+def _results(config, digest, data, split, cells, distribution, timing, figures, settings, pool_sizes):
     props = config.properties
     baseline = [c for c in cells if c["generator"] is None]
     summary = summarize(cells, props)
     return {
-        "config": config.to_dict(), "digest": digest, "data": data or {},
+        "config": config.to_dict(), "generator_settings": settings, "digest": digest, "data": data or {},
         "split": {k: v.tolist() for k, v in split.items()},
         "generated_usable": pool_sizes,
         "baseline": {p: [c["r2"][p] for c in baseline] for p in props},
@@ -844,7 +875,8 @@ def _figures(run, auth_images, table, split, gen, props, cells, s2_curves, confi
     quantities = ["porosity", *props]
     fig, axes = _figure(1, len(quantities), figsize=(3.2 * len(quantities), 2.8), squeeze=False)
     for ax, q in zip(axes[0], quantities):
-        sets = [("authentic", table[q])] + [(n, g["table"][q][g["usable"]]) for n, g in gen.items()]
+        sets = [("authentic", table[q])] + [(n, g["table"][q][g["usable"]]) for n, g in gen.items()
+                                            if len(g["usable"])]
         # Bins span the bulk of all sets; a few extreme samples would otherwise squash the rest.
         lo = min(np.nanpercentile(v, 0.5) for _, v in sets)
         hi = max(np.nanpercentile(v, 99.5) for _, v in sets)

@@ -105,6 +105,7 @@ def test_plan_cells():
     assert len(seeds) == 2
     # A pool shrunk by non-finite labels turns a size into a single all-samples draw.
     assert len(study.plan_cells(config, {"vae": 6, "mrf": 24})) == 2 + (1 + 1) + (2 + 1)
+    assert len(study.plan_cells(config, {"vae": 0, "mrf": 24})) == 2 + (2 + 1)
 
 
 def test_no_test_or_validation_image_in_any_training_set(tiny_run):
@@ -317,7 +318,8 @@ def test_reproduce_smoke_with_real_labels_vae_and_mrf(tmp_path):
         None, preset="quick", out_dir=out, seed=1, threads=1, log=lambda m: None,
         image_size=32, n_train=12, n_val=8, n_test=8, n_generated=12, added=(4, 12), draws=2,
         predictor=dict(channels=(2, 2, 2, 2), hidden=4, max_epochs=2),
-        vae=dict(steps=2, batch_size=4, checkpoint_every=1, sample_every=0),
+        # Two training steps decode near-uniform probabilities; Bernoulli draws keep both phases.
+        vae=dict(steps=2, batch_size=4, checkpoint_every=1, sample_every=0, sample=dict(binarize="bernoulli")),
         mrf=dict(model=dict(S=2, max_samples=5000, gibbs_S=None, n_tiles=4)),
         synthetic=dict(radius=3.0))
     res = json.loads(paths["results"].read_text())
@@ -356,3 +358,21 @@ def test_reproduce_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "smaller than the study's image size 64" in err
     assert (tmp_path / "keep.txt").read_text() == "x" and not (tmp_path / "out").exists()
+
+
+def test_generator_without_usable_samples_gets_no_cells(tmp_path):
+    def blank(images, n, *, seed, workdir):
+        return np.zeros((n,) + images.shape[1:], dtype=np.uint8)  # one phase: labels undefined
+
+    def labeller(imgs):
+        out = porosity_labeller(imgs)
+        single = (out["porosity"] == 0) | (out["porosity"] == 1)
+        return {k: (np.where(single, np.nan, v) if k != "valid" else v) for k, v in out.items()}
+
+    config = study.make_config("quick", **{**TINY, "generators": ("vae",)})
+    paths = study.run_study(authentic(), labeller=labeller, generators={"vae": blank}, config=config,
+                            out_dir=tmp_path / "r", log=lambda m: None)
+    res = json.loads(paths["results"].read_text())
+    assert res["generated_usable"] == {"vae": 0} and res["augmented"] == []
+    assert res["distribution"]["generators"]["vae"]["n_usable"] == 0
+    assert "0 of 24 samples with finite labels" in paths["report"].read_text()
