@@ -20,10 +20,12 @@ numbers), so differences between generators are not confounded with initializati
 A run folder holds ``config.json``, the cached stages (``authentic.npz``,
 ``generated/<name>.npz``, ``models/``), one JSON file per finished training cell
 (``cells/``), and the outputs: ``results.json``, ``report.md``, ``figures/*.png`` and the
-label tables (``labels/*.csv``). Every file is written atomically and carries the run's
-digest (a hash of the configuration, the generators' resolved settings and the authentic
-images), so ``resume=True`` reuses exactly the stages and cells of the same study and
-refuses a folder made by another.
+label tables (``labels/*.csv``). Every file is written atomically and carries the key of
+its inputs (authentic images, split and label options; a generator's resolved settings; the
+CNN options and the cell's draw). ``resume=True`` reuses every stage and cell whose key
+still matches and recomputes the rest: an interrupted run continues where it stopped, more
+draws or sizes only add cells, and a changed VAE recomputes the VAE's samples and cells
+but not the MRF's. A folder holding a study of other authentic data is refused.
 """
 import contextlib
 import hashlib
@@ -245,12 +247,28 @@ def cell_indices(cell, split, usable, seed):
     return np.asarray(split["train"]), gen_idx
 
 
-def _digest(config, images, generator_settings):
-    h = hashlib.sha256(json.dumps([config.to_dict(), generator_settings], sort_keys=True,
-                                  default=_json_default).encode())
-    h.update(np.ascontiguousarray(images).tobytes())
-    h.update(repr(images.shape).encode())
+def _key(*parts):
+    """Short hash of arrays and JSON-able values: the identity of a stage's inputs."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(repr((part.shape, part.dtype.str)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=_json_default).encode())
     return h.hexdigest()[:16]
+
+
+def _stage_keys(config, images, settings):
+    """Keys of the stages: authentic labels and split, each generator's samples, the CNN
+    configuration, and the whole study. A stage is reused on resume only when its key
+    matches, so a change upstream (say the VAE's settings) recomputes exactly what depends on it."""
+    cfg = config.to_dict()
+    auth = _key(images, {k: cfg[k] for k in ("image_size", "n_train", "n_val", "n_test", "properties", "label",
+                                             "seed")})
+    gens = {g: _key(auth, g, cfg["n_generated"], settings.get(g, {})) for g in config.generators}
+    return {"authentic": auth, "generators": gens, "cnn": _key(cfg["predictor"]),
+            "study": _key(auth, gens, cfg)}
 
 
 # ---------------------------------------------------------------------- data
@@ -454,18 +472,23 @@ def default_generators(config, device=None):
 # ---------------------------------------------------------------------- the run folder
 
 class _RunDir:
-    """Atomic, digest-stamped files in the study's folder."""
+    """Atomic, key-stamped files in the study's folder.
+
+    On resume the folder must hold a study of the same authentic data, split and labels
+    (otherwise nothing in it could be reused); every cached stage is then reused only if its
+    key matches.
+    """
 
     MARKER = "config.json"
 
-    def __init__(self, path, digest, *, resume, overwrite):
-        self.path, self.digest, self.resume = Path(path), digest, resume
+    def __init__(self, path, keys, *, resume, overwrite):
+        self.path, self.digest, self.resume = Path(path), keys["study"], resume
         marker = self.path / self.MARKER
         if marker.exists():
-            old = json.loads(marker.read_text()).get("digest")
-            if resume and old != digest:
-                raise ValueError(f"{self.path} holds a different study (digest {old}, this one {digest}); "
-                                 "choose another output folder, or --overwrite to replace it")
+            old = json.loads(marker.read_text()).get("keys", {}).get("authentic")
+            if resume and old != keys["authentic"]:
+                raise ValueError(f"{self.path} holds a study of other authentic data, split or labels; choose "
+                                 "another output folder, or --overwrite to replace it")
             if not resume and not overwrite:
                 raise FileExistsError(f"{self.path} already holds a study; pass --resume to continue it "
                                       "or --overwrite to recompute it")
@@ -481,26 +504,30 @@ class _RunDir:
         text = json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
         return atomic_write(self.file(rel), lambda fh: fh.write(text), overwrite=True, mode="w")
 
-    def read_json(self, rel):
-        """A finished stage file of this study, or ``None``."""
+    def read_json(self, rel, key):
+        """A finished stage file with this key, or ``None``."""
         path = self.file(rel)
         if not (self.reuse and path.exists()):
             return None
         obj = json.loads(path.read_text())
-        return obj if obj.get("digest") == self.digest else None
+        return obj if obj.get("stage_key") == key else None
 
-    def write_npz(self, rel, **arrays):
-        return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, digest=self.digest, **arrays),
-                            overwrite=True)
+    def write_npz(self, rel, key, **arrays):
+        return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, key=key, **arrays), overwrite=True)
 
-    def read_npz(self, rel):
+    def read_npz(self, rel, key):
+        """The arrays of a finished stage file with this key, or ``None``."""
         path = self.file(rel)
         if not (self.reuse and path.exists()):
             return None
         with np.load(path, allow_pickle=False) as npz:
-            if str(npz["digest"]) != self.digest:
+            if "key" not in npz.files or str(npz["key"]) != key:
                 return None
-            return {k: npz[k] for k in npz.files if k != "digest"}
+            return {k: npz[k] for k in npz.files if k != "key"}
+
+    def stale(self, rel):
+        """True when a resumed folder holds this file but made with other inputs."""
+        return self.reuse and self.file(rel).exists()
 
 
 def _log(msg):
@@ -530,7 +557,9 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     out_dir : str or Path
         Run folder.
     resume : bool
-        Reuse the finished stages and cells of the same study in ``out_dir``.
+        Continue the study in ``out_dir``: reuse every finished stage and cell whose inputs are
+        unchanged, compute the others. The folder must hold a study of the same authentic
+        images, split and label options.
     overwrite : bool
         Allow replacing files of an existing folder (otherwise it must be new or empty).
     data : dict, optional
@@ -560,22 +589,22 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     # study's identity: a changed default upstream must not be resumed as if it were the same run.
     settings = {g: (generators[g].settings(size) if hasattr(generators[g], "settings") else {})
                 for g in config.generators}
-    digest = _digest(config, pool, settings)
-    run = _RunDir(out_dir, digest, resume=resume, overwrite=overwrite)
+    keys = _stage_keys(config, pool, settings)
+    digest = keys["study"]
+    run = _RunDir(out_dir, keys, resume=resume, overwrite=overwrite)
     props = config.properties
-    run.write_json(run.MARKER, {"digest": digest, "config": config.to_dict(), "generator_settings": settings,
-                                "data": data or {},
-                                "provenance": provenance({})})
+    run.write_json(run.MARKER, {"digest": digest, "keys": keys, "config": config.to_dict(),
+                                "generator_settings": settings, "data": data or {}, "provenance": provenance({})})
     timing = {}
 
     # ---- authentic labels and split
     t0 = time.time()
-    cached = run.read_npz("authentic.npz")
+    cached = run.read_npz("authentic.npz", keys["authentic"])
     if cached is None:
         log(f"labeling authentic images ({len(pool)} available, {config.n_train}/{config.n_val}/{config.n_test} needed)")
         auth_images, table = _label_authentic(pool, labeller, config)
         split = split_indices(len(auth_images), config.n_train, config.n_val, config.n_test, config.seed)
-        run.write_npz("authentic.npz", images=auth_images, **{f"label_{k}": v for k, v in table.items()},
+        run.write_npz("authentic.npz", keys["authentic"], images=auth_images, **{f"label_{k}": v for k, v in table.items()},
                       **{f"split_{k}": v for k, v in split.items()})
         _write_labels(run, "authentic", table, config, {"split": {k: v.tolist() for k, v in split.items()}})
     else:
@@ -590,16 +619,18 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     gen = {}
     for name in config.generators:
         t0 = time.time()
-        rel = f"generated/{name}.npz"
-        cached = run.read_npz(rel)
+        rel, gkey = f"generated/{name}.npz", keys["generators"][name]
+        cached = run.read_npz(rel, gkey)
         if cached is None:
             log(f"{name}: fitting on {len(fit_images)} authentic training + validation images and sampling "
-                f"{config.n_generated}")
-            workdir = run.file("models", name)
-            if not run.reuse and workdir.exists():
-                # Models and checkpoints of an earlier study in this folder must not be resumed.
+                f"{config.n_generated}" + (" (the cached samples were made with other inputs)" if run.stale(rel)
+                                           else ""))
+            workdir, workkey = run.file("models", name), run.file("models", f"{name}.key")
+            if workdir.exists() and not (run.reuse and workkey.exists() and workkey.read_text() == gkey):
+                # Models and checkpoints made with other inputs must not be resumed.
                 shutil.rmtree(workdir)
             workdir.mkdir(parents=True, exist_ok=True)
+            atomic_write(workkey, lambda fh: fh.write(gkey), overwrite=True, mode="w")
             images_g = generators[name](fit_images, config.n_generated, seed=_seed(config.seed, "generator", name),
                                         workdir=workdir)
             images_g, _ = as_binary_batch(images_g, ndim=2, name=f"{name} samples")
@@ -609,7 +640,7 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
             t_gen = time.time() - t0
             log(f"{name}: labeling {len(images_g)} samples")
             gtable = _as_label_table(labeller(images_g), len(images_g), props)
-            run.write_npz(rel, images=images_g, seconds=np.float64(t_gen),
+            run.write_npz(rel, gkey, images=images_g, seconds=np.float64(t_gen),
                           **{f"label_{k}": v for k, v in gtable.items()})
             _write_labels(run, name, gtable, config, {"generator": name})
         else:
@@ -629,11 +660,14 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     cells = plan_cells(config, {g: len(v["usable"]) for g, v in gen.items()})
     val_idx, test_idx = split["val"], split["test"]
     results = []
-    todo = [c for c in cells if run.read_json(f"cells/{c['key']}.json") is None]
+    for c in cells:
+        upstream = keys["authentic"] if c["generator"] is None else keys["generators"][c["generator"]]
+        c["stage_key"] = _key(upstream, keys["cnn"], c["added"], c["draw"], c["cnn_seed"])
+    todo = [c for c in cells if run.read_json(f"cells/{c['key']}.json", c["stage_key"]) is None]
     log(f"CNN: {len(cells)} training cells ({len(cells) - len(todo)} already done)")
     for c in cells:
         rel = f"cells/{c['key']}.json"
-        done = run.read_json(rel)
+        done = run.read_json(rel, c["stage_key"])
         if done is None:
             tc = time.time()
             auth_idx, chosen = cell_indices(c, split, {k: v["usable"] for k, v in gen.items()}, config.seed)
@@ -645,7 +679,7 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
             model = PropertyPredictor(config.predictor, names=props, seed=c["cnn_seed"], device=device)
             model.fit(x, y, auth_images[val_idx], y_auth[val_idx])
             scores = model.score(auth_images[test_idx], y_auth[test_idx])
-            done = dict(c, digest=digest, n_train=int(len(x)), generated_indices=chosen.tolist(),
+            done = dict(c, n_train=int(len(x)), generated_indices=chosen.tolist(),
                         r2=scores["r2"], rmse=scores["rmse"],
                         epochs=[h["epochs"] for h in model.history],
                         best_epoch=[h["best_epoch"] for h in model.history],

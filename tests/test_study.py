@@ -39,6 +39,9 @@ class NoiseGenerator:
     def __init__(self, shift=0.0):
         self.shift, self.seen, self.calls = shift, [], 0
 
+    def settings(self, image_size):
+        return {"shift": self.shift}
+
     def __call__(self, images, n, *, seed, workdir):
         self.calls += 1
         self.seen.append(images.copy())
@@ -236,15 +239,34 @@ def test_resume_skips_finished_work(tiny_run, tmp_path):
     assert res["baseline"] == tiny_run["results"]["baseline"]
 
 
+def test_resume_recomputes_only_what_changed(tiny_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run["paths"]["dir"], run_dir)
+    before = {p.name: p.stat().st_mtime_ns for p in (run_dir / "cells").iterdir()}
+    # One more draw per size, and the MRF stand-in's settings changed.
+    gens = {"vae": NoiseGenerator(), "mrf": NoiseGenerator(shift=0.3)}
+    config = study.make_config("quick", **{**TINY, "draws": 3})
+    paths = study.run_study(tiny_run["images"], labeller=porosity_labeller, generators=gens, config=config,
+                            out_dir=run_dir, resume=True, log=lambda m: None)
+    assert gens["vae"].calls == 0 and gens["mrf"].calls == 1
+    after = {p.name: p.stat().st_mtime_ns for p in (run_dir / "cells").iterdir()}
+    kept = {k for k in before if after[k] == before[k]}
+    assert kept == {"baseline_d00.json", "baseline_d01.json", "vae_m00006_d00.json", "vae_m00006_d01.json",
+                    "vae_m00024_d00.json"}
+    res = json.loads(paths["results"].read_text())
+    assert len(res["baseline"]["E"]) == 3 and res["baseline"]["E"][:2] == tiny_run["results"]["baseline"]["E"]
+    assert res["distribution"]["generators"]["mrf"]["porosity"]["mean"] > \
+        tiny_run["results"]["distribution"]["generators"]["mrf"]["porosity"]["mean"] + 0.05
+
+
 def test_existing_folder_is_protected(tiny_run, tmp_path):
     run_dir = tiny_run["paths"]["dir"]
     kwargs = dict(labeller=porosity_labeller, generators={"vae": NoiseGenerator(), "mrf": NoiseGenerator()},
                   log=lambda m: None)
     with pytest.raises(FileExistsError, match="--resume"):
         study.run_study(tiny_run["images"], config=tiny_run["config"], out_dir=run_dir, **kwargs)
-    other = study.make_config("quick", **{**TINY, "draws": 3})
-    with pytest.raises(ValueError, match="different study"):
-        study.run_study(tiny_run["images"], config=other, out_dir=run_dir, resume=True, **kwargs)
+    with pytest.raises(ValueError, match="other authentic data"):
+        study.run_study(authentic(seed=5), config=tiny_run["config"], out_dir=run_dir, resume=True, **kwargs)
     (tmp_path / "user.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not empty"):
         study.run_study(tiny_run["images"], config=tiny_run["config"], out_dir=tmp_path, **kwargs)
