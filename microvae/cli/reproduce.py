@@ -29,7 +29,8 @@ def register(sub):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default=None, help="torch device for the VAE and the CNN (e.g. cuda; default: "
                                                   "cuda for the VAE when available, cpu for the CNN)")
-    p.add_argument("--resume", action="store_true", help="continue the study in the run folder: reuse stages and cells whose inputs are unchanged")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the study in the run folder: reuse stages and cells whose inputs are unchanged")
     p.add_argument("--overwrite", action="store_true", help="recompute and replace an existing run folder's files")
     p.set_defaults(func=_reproduce)
 
