@@ -44,7 +44,8 @@ from ._validate import as_binary_batch
 from .io import _json_default, atomic_write, provenance, save_table
 
 __all__ = ["StudyConfig", "PRESETS", "make_config", "run_study", "reproduce", "plan_cells", "draw_indices",
-           "split_indices", "cell_indices", "pairwise_correlation", "authentic_pool", "embedded_dataset", "VAEGenerator", "MRFGenerator",
+           "split_indices", "cell_indices", "pairwise_correlation", "authentic_pool", "embedded_dataset",
+           "VAEGenerator", "MRFGenerator",
            "default_labeller", "summarize"]
 
 PRESETS = {
@@ -601,10 +602,12 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     t0 = time.time()
     cached = run.read_npz("authentic.npz", keys["authentic"])
     if cached is None:
-        log(f"labeling authentic images ({len(pool)} available, {config.n_train}/{config.n_val}/{config.n_test} needed)")
+        log(f"labeling authentic images ({len(pool)} available, "
+            f"{config.n_train}/{config.n_val}/{config.n_test} needed)")
         auth_images, table = _label_authentic(pool, labeller, config)
         split = split_indices(len(auth_images), config.n_train, config.n_val, config.n_test, config.seed)
-        run.write_npz("authentic.npz", keys["authentic"], images=auth_images, **{f"label_{k}": v for k, v in table.items()},
+        run.write_npz("authentic.npz", keys["authentic"], images=auth_images,
+                      **{f"label_{k}": v for k, v in table.items()},
                       **{f"split_{k}": v for k, v in split.items()})
         _write_labels(run, "authentic", table, config, {"split": {k: v.tolist() for k, v in split.items()}})
     else:
@@ -974,14 +977,14 @@ def headline_table(results):
         for m in cfg["added"]:
             s = summary.get(g, {}).get(str(m))
             if s:
-                lines.append(f"| {g.upper()} | {m} | {s[props[0]]['n']} | " + " | ".join(_pm(s[p]) for p in props) + " |")
+                lines.append(f"| {g.upper()} | {m} | {s[props[0]]['n']} | "
+                             + " | ".join(_pm(s[p]) for p in props) + " |")
     return "\n".join(lines)
 
 
 def render_report(results):
     """``report.md`` text from a ``results.json`` object (so the report never disagrees with it)."""
     cfg, dist, verdict = results["config"], results["distribution"], results["verdict"]
-    props = cfg["properties"]
     data = results.get("data") or {}
     pcfg = cfg["predictor"]
     lines = [
@@ -996,7 +999,8 @@ def render_report(results):
         f"- {cfg['image_size']}×{cfg['image_size']} px images, split {cfg['n_train']} train / {cfg['n_val']} "
         f"validation / {cfg['n_test']} test (seed {cfg['seed']}); labels: `microvae.label` with "
         + ", ".join(f"{k}={v}" for k, v in cfg["label"].items()) + ".",
-        f"- Generators ({', '.join(g.upper() for g in cfg['generators'])}) fitted on the {cfg['n_train'] + cfg['n_val']} "
+        f"- Generators ({', '.join(g.upper() for g in cfg['generators'])}) fitted on the "
+        f"{cfg['n_train'] + cfg['n_val']} "
         f"training + validation images; {cfg['n_generated']} samples each, labeled the same way.",
         f"- CNN: 4 × (conv 3×3 + ReLU + max-pool 2), channels {tuple(pcfg['channels'])}, FC {pcfg['hidden']}, "
         f"{'one multi-output network' if pcfg['joint'] else 'one network per property'}, MSE on standardized "
@@ -1033,7 +1037,8 @@ def render_report(results):
     lines += ["", "Diversity: mean pixel-wise correlation between two different images of a set (about 0 for "
               "independent samples, near 1 when a generator repeats one picture, i.e. mode collapse): "
               f"authentic {_num(dist.get('authentic_pairwise_correlation'), 3)}"
-              + "".join(f", {g.upper()} {_num(e.get('pairwise_correlation'), 3)}" for g, e in dist["generators"].items())
+              + "".join(f", {g.upper()} {_num(e.get('pairwise_correlation'), 3)}"
+                        for g, e in dist["generators"].items())
               + ".", ""]
     for g, e in dist["generators"].items():
         extra = f"; {e['n_flagged_invalid']} flagged outside the formulas' validity" if "n_flagged_invalid" in e else ""

@@ -152,7 +152,7 @@ def test_pairwise_correlation_detects_mode_collapse():
 # ---------------------------------------------------------------------- outputs
 
 def test_results_json_schema_and_consistency(tiny_run):
-    res, cfg = tiny_run["results"], tiny_run["config"]
+    res = tiny_run["results"]
     assert res["config"]["added"] == [6, 24]
     assert set(res["baseline"]) == {"E", "D", "k"}
     assert all(len(v) == 2 for v in res["baseline"].values())

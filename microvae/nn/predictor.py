@@ -58,7 +58,10 @@ class PropertyCNN(nn.Module):
         head = [nn.Flatten()]
         if dropout:
             head.append(nn.Dropout(dropout))
-        head += [nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs)] if hidden else [nn.Linear(flat, n_outputs)]
+        if hidden:
+            head += [nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs)]
+        else:
+            head.append(nn.Linear(flat, n_outputs))
         self.head = nn.Sequential(*head)
 
     def forward(self, x):
