@@ -538,7 +538,7 @@ def _log(msg):
 # ---------------------------------------------------------------------- the core
 
 def run_study(images, *, labeller, generators, config, out_dir, resume=False, overwrite=False, data=None,
-              device=None, log=_log):
+              device=None, threads=None, log=_log):
     """Run (or resume) the augmentation study on a pool of authentic images.
 
     Parameters
@@ -567,6 +567,8 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
         Description of the images' source, recorded in the outputs.
     device : str, optional
         torch device of the property CNN (default CPU, where training is bit-reproducible).
+    threads : int, optional
+        torch CPU threads for the whole run (restored afterwards; default: torch's setting).
     log : callable
         Receives progress lines.
 
@@ -575,6 +577,13 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
     dict
         Paths: ``{"dir", "results", "report", "figures"}``.
     """
+    with _torch_threads(threads) as restore_threads:
+        return _run_study(images, labeller, generators, config, out_dir, resume, overwrite, data, device, log,
+                          restore_threads)
+
+
+def _run_study(images, labeller, generators, config, out_dir, resume, overwrite, data, device, log,
+               restore_threads):
     from .nn.predictor import PropertyPredictor
 
     t_start = time.time()
@@ -636,6 +645,7 @@ def run_study(images, *, labeller, generators, config, out_dir, resume=False, ov
             atomic_write(workkey, lambda fh: fh.write(gkey), overwrite=True, mode="w")
             images_g = generators[name](fit_images, config.n_generated, seed=_seed(config.seed, "generator", name),
                                         workdir=workdir)
+            restore_threads()
             images_g, _ = as_binary_batch(images_g, ndim=2, name=f"{name} samples")
             if images_g.shape != (config.n_generated, size, size):
                 raise ValueError(f"generator {name} returned shape {images_g.shape}, expected "
@@ -1106,13 +1116,22 @@ def _verdict_text(v, cfg):
 
 @contextlib.contextmanager
 def _torch_threads(n):
+    """Run with ``n`` torch threads (``None``: leave as is) and restore the old count afterwards.
+
+    Yields a function that sets the count again. Generators need it: numba's OpenMP threading
+    layer shares torch's libgomp, and starting it (``numba.get_num_threads()`` is enough) resets
+    the process's OpenMP thread count, hence torch's.
+    """
     import torch
 
     old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(int(n))
+
+    def apply():
+        torch.set_num_threads(int(n) if n else old)
+
+    apply()
     try:
-        yield
+        yield apply
     finally:
         torch.set_num_threads(old)
 
@@ -1163,7 +1182,6 @@ def reproduce(images=None, *, ndim=2, source=None, pore_value=None, preset="quic
         data = {"description": f"{source or 'user images'}"
                                + (f" (pore value {pore_value})" if pore_value is not None else ""),
                 "source": source, "pore_value": pore_value, "sampling": note}
-    with _torch_threads(threads):
-        return run_study(pool, labeller=labeller or default_labeller(config),
-                         generators=generators or default_generators(config, device), config=config,
-                         out_dir=out_dir, resume=resume, overwrite=overwrite, data=data, device=device, log=log)
+    return run_study(pool, labeller=labeller or default_labeller(config),
+                     generators=generators or default_generators(config, device), config=config, out_dir=out_dir,
+                     resume=resume, overwrite=overwrite, data=data, device=device, threads=threads, log=log)

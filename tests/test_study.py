@@ -398,3 +398,28 @@ def test_generator_without_usable_samples_gets_no_cells(tmp_path):
     assert res["generated_usable"] == {"vae": 0} and res["augmented"] == []
     assert res["distribution"]["generators"]["vae"]["n_usable"] == 0
     assert "0 of 24 samples with finite labels" in paths["report"].read_text()
+
+
+def test_thread_count_survives_generators(tmp_path, monkeypatch):
+    """A generator that changes the process's thread count (numba's OpenMP layer does, through
+    the libgomp it shares with torch) must not change the CNN's."""
+    from microvae.nn.predictor import PropertyPredictor
+
+    seen = []
+    fit = PropertyPredictor.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(PropertyPredictor, "fit", recording_fit)
+
+    def greedy(images, n, *, seed, workdir):
+        torch.set_num_threads(2)
+        return NoiseGenerator()(images, n, seed=seed, workdir=workdir)
+
+    config = study.make_config("quick", **{**TINY, "generators": ("vae",), "added": (6,), "draws": 1})
+    study.run_study(authentic(), labeller=porosity_labeller, generators={"vae": greedy}, config=config,
+                    out_dir=tmp_path / "r", threads=1, log=lambda m: None)
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == 1  # restored to the module fixture's setting
