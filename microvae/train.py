@@ -53,7 +53,14 @@ class TrainConfig:
 
     Model: ``image_size``, ``channels`` (encoder stage widths), ``hidden``, ``latent``,
     ``kernel_size``. Loss: ``recon`` ("sse" | "bce"), weights ``w_kl``, ``w_st``, ``w_mc``,
-    ``style_mode`` (module docstring), ``style_normalize`` (below). Style network: ``style_layers``, ``style_weights``
+    ``kl_warmup`` (steps over which the KL weight rises linearly from 0 to ``w_kl``; 0 = none),
+    ``style_start`` and ``style_warmup`` (the style and mode-collapse terms are off for the first
+    ``style_start`` steps, then their weights rise linearly to ``w_st``, ``w_mc`` over
+    ``style_warmup`` steps),
+    ``style_mode`` (module docstring), ``style_normalize`` (below), ``style_encoder_grad`` (whether
+    the style terms' gradient reaches the encoder through ``z ~ q(z | x)``; ``False`` decodes the
+    sample a second time from a detached ``z`` so the style terms train the decoder only).
+    Style network: ``style_layers``, ``style_weights``
     ("random" | "imagenet" | path), ``style_width`` (channel multiplier, random weights only),
     ``style_seed``. Optimization: ``batch_size`` (global), ``lr`` (Adam), ``steps``. Output:
     ``log_every``, ``checkpoint_every``, ``sample_every`` (steps; 0 disables mosaics).
@@ -77,10 +84,14 @@ class TrainConfig:
     kernel_size: int = 4
     recon: str = "sse"
     w_kl: float = 1.0
-    w_st: float = 1.0
-    w_mc: float = 0.1
+    kl_warmup: int = 0
+    style_start: int = 0
+    style_warmup: int = 0
+    w_st: float = 0.05
+    w_mc: float = 0.001
     style_mode: str = "paired"
     style_normalize: bool = True
+    style_encoder_grad: bool = True
     style_layers: tuple = DEFAULT_LAYERS
     style_weights: str = "random"
     style_width: float = 1.0
@@ -112,7 +123,7 @@ class TrainConfig:
         for name in ("batch_size", "steps", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("checkpoint_every", "sample_every"):
+        for name in ("checkpoint_every", "sample_every", "kl_warmup", "style_start", "style_warmup"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.uses_mode_collapse and self.batch_size < 2:
@@ -138,14 +149,16 @@ class TrainConfig:
 
 # Presets. "paper": the paper's sizes (128^2 images, 4 stages, 16-d latent, batch 20, Adam 1e-3,
 # 200k iterations) for a GPU. "quick": 64^2 images, narrower VAE and a quarter-width random
-# style network, sized by measurement to finish in under 10 minutes on a 2-core CPU (see
-# docs/vae.md). w_st: the normalized Grams are small numbers (squared Frobenius distances of
-# order 1e-4..1e-2), while the reconstruction term sums over all pixels; the weights below put the
-# style gradient on the same footing as the reconstruction gradient (measured in docs/vae.md).
+# style network, with the number of steps sized by measurement to finish within 10 minutes on
+# a 2-core CPU (docs/vae.md). The loss weights (TrainConfig defaults) were chosen on Berea
+# slices (docs/vae.md): stronger style or mode-collapse weights collapsed the posterior, and so
+# did the style terms from the first step (the decoder settles on one mean texture before it
+# learns to use z); the presets therefore let the plain VAE learn first.
 PRESETS = {
-    "paper": {"preset": "paper"},
-    "quick": {"preset": "quick", "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25, "steps": 1500,
-              "checkpoint_every": 250, "sample_every": 500},
+    "paper": {"preset": "paper", "kl_warmup": 5000, "style_start": 5000, "style_warmup": 5000},
+    "quick": {"preset": "quick", "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25, "steps": 400,
+              "kl_warmup": 150, "style_start": 150, "style_warmup": 100, "checkpoint_every": 100,
+              "sample_every": 100},
 }
 
 
@@ -198,20 +211,39 @@ def _pick_device(device):
     return torch.device("cpu")
 
 
+def _ramp(step, start, length):
+    """Weight factor at 1-based ``step``: 0 up to ``start``, then linear up to 1 over ``length`` steps."""
+    if step is None:
+        return 1.0
+    if length == 0:
+        return float(step > start)
+    return min(1.0, max(0.0, (step - start) / length))
+
+
 class _Generator(nn.Module):
     """The VAE's training forward: reconstruction logits, posterior parameters and the logits of
-    the prior draws (``prior`` style mode), in one module so DistributedDataParallel sees every
-    use of the decoder in a single forward."""
+    the images scored by the style terms, in one module so DistributedDataParallel sees every
+    use of the decoder in a single forward.
+
+    Style images: the decoded prior draws ``z_prior`` (``prior`` mode); else the decoded posterior
+    sample itself, or, with ``detach_style``, the same sample decoded again from a detached ``z``
+    so that the style gradient trains the decoder only."""
 
     def __init__(self, vae):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x, eps, z_prior=None):
+    def forward(self, x, eps, z_prior=None, detach_style=False):
         mu, logvar = self.vae.encode(x)
-        logits = self.vae.decode_logits(mu + torch.exp(0.5 * logvar) * eps)
-        prior_logits = None if z_prior is None else self.vae.decode_logits(z_prior)
-        return logits, mu, logvar, prior_logits
+        z = mu + torch.exp(0.5 * logvar) * eps
+        logits = self.vae.decode_logits(z)
+        if z_prior is not None:
+            style_logits = self.vae.decode_logits(z_prior)
+        elif detach_style:
+            style_logits = self.vae.decode_logits(z.detach())
+        else:
+            style_logits = logits
+        return logits, mu, logvar, style_logits
 
 
 def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, device=None, progress=True,
@@ -314,8 +346,9 @@ class _Session:
                 self.module, device_ids=[device.index] if device.type == "cuda" else None)
         self.images = torch.from_numpy(images)
 
-    def step(self):
-        """One optimization step on a random batch; returns the loss terms (0-dim tensors, detached)."""
+    def step(self, step=None):
+        """Optimization step number ``step`` (1-based; sets the warm-ups, ``None`` = past them) on
+        a random batch; returns the loss terms (0-dim tensors, detached)."""
         config, device, b = self.config, self.device, self.local_batch
         idx = torch.randperm(len(self.images), generator=self.gen)[:b]
         x = self.images[idx].to(device=device, dtype=torch.float32).unsqueeze(1)
@@ -326,15 +359,17 @@ class _Session:
             z_prior = torch.randn(b, config.latent, generator=self.gen).to(device)
             # Random pairing of prior draws with authentic images.
             idx = idx[torch.randperm(b, generator=self.gen)]
-        logits, mu, logvar, prior_logits = self.module(x, eps, z_prior)
+        detach = self.style_net is not None and not config.style_encoder_grad
+        logits, mu, logvar, style_logits = self.module(x, eps, z_prior, detach)
         terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
-        loss = terms["recon"] + config.w_kl * terms["kl"]
+        loss = terms["recon"] + _ramp(step, 0, config.kl_warmup) * config.w_kl * terms["kl"]
         if self.style_net is not None:
-            generated = torch.sigmoid(prior_logits if prior_logits is not None else logits)
+            generated = torch.sigmoid(style_logits)
             idx = idx.to(device)
             terms["style"], terms["mc"] = _style_terms(self.style_net, generated, [g[idx] for g in self.ref_grams],
                                                        self.layer_scales, config)
-            loss = loss + self.style_factor * (config.w_st * terms["style"] + config.w_mc * terms["mc"])
+            ramp = _ramp(step, config.style_start, config.style_warmup)
+            loss = loss + ramp * self.style_factor * (config.w_st * terms["style"] + config.w_mc * terms["mc"])
         terms["loss"] = loss
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -390,7 +425,7 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
     sums, last_logged, t0 = {}, start, time.perf_counter()
     vae.train()
     for step in range(start + 1, config.steps + 1):
-        for k, v in session.step().items():
+        for k, v in session.step(step).items():
             sums[k] = sums.get(k, 0.0) + v
         if step % config.log_every == 0 or step == config.steps:
             n = step - last_logged

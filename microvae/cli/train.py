@@ -1,4 +1,5 @@
 """``microvae train`` and ``microvae sample``: fit the morphology-aware VAE, draw new images."""
+import argparse
 
 
 def register(sub):
@@ -27,7 +28,13 @@ def register(sub):
     g.add_argument("--recon", choices=("sse", "bce"))
     g.add_argument("--style-weights", help="random (seeded, offline), imagenet (torchvision download) or a "
                                            "local torchvision-format VGG16 state-dict file")
+    g.add_argument("--style-width", type=float, help="channel multiplier of the random style network")
+    g.add_argument("--style-normalize", action=argparse.BooleanOptionalAction, default=None,
+                   help="per-layer relative style terms weighted by the pixel count (default on)")
     g.add_argument("--backend", choices=("auto", "torch", "cpp", "cuda"), help="loss kernels")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast of the style network (fast on GPUs and CPUs with AMX/AVX512-BF16)")
     g.add_argument("--checkpoint-every", type=int)
     g.add_argument("--sample-every", type=int)
     p.set_defaults(func=_train)
@@ -46,11 +53,12 @@ def register(sub):
 
 
 _OVERRIDES = ("steps", "image_size", "batch_size", "lr", "style_mode", "w_st", "w_mc", "recon", "style_weights",
-              "backend", "checkpoint_every", "sample_every")
+              "style_width", "style_normalize", "backend", "channels_last", "bf16", "checkpoint_every", "sample_every")
 
 
 def _train(args):
     from ..io import slices
+    from ..nn.style import StyleWeightsUnavailable
     from ..train import load_config, train_vae
     from .common import read_images
 
@@ -63,8 +71,11 @@ def _train(args):
         images = slices(images[0], size, args.slices, seed=args.seed)
     elif args.slices is not None:
         raise ValueError("--slices applies to a 3D volume input (use --volume for a single (D, H, W) stack)")
-    result = train_vae(images, preset=args.preset, out_dir=args.output, seed=args.seed, resume=args.resume,
-                       device=args.device, progress=not args.no_progress, **overrides)
+    try:
+        result = train_vae(images, preset=args.preset, out_dir=args.output, seed=args.seed, resume=args.resume,
+                           device=args.device, progress=not args.no_progress, **overrides)
+    except (FloatingPointError, StyleWeightsUnavailable) as exc:  # diverged, or offline: say so in one line
+        raise ValueError(str(exc)) from exc
     print(f"trained {result.step} steps; run folder {result.run_dir}")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["VGGStyleNet", "LAYER_INDEX", "DEFAULT_LAYERS"]
+__all__ = ["VGGStyleNet", "LAYER_INDEX", "DEFAULT_LAYERS", "StyleWeightsUnavailable"]
 
 # torchvision's VGG16 "D" configuration; "M" is a 2x2 max-pool.
 _VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -31,6 +31,12 @@ LAYER_INDEX = {"relu1_1": 1, "relu1_2": 3, "relu2_1": 6, "relu2_2": 8, "relu3_1"
 # The output of each of the first four conv blocks (before its pooling).
 DEFAULT_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 _MEAN = (0.485, 0.456, 0.406)
+
+
+class StyleWeightsUnavailable(RuntimeError):
+    """The ImageNet weights could not be obtained (no network and not cached)."""
+
+
 _STD = (0.229, 0.224, 0.225)
 
 
@@ -141,7 +147,7 @@ def _imagenet_state_dict():
     try:
         return VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=False)
     except (OSError, RuntimeError) as exc:  # URLError is an OSError; hub wraps some failures in RuntimeError
-        raise RuntimeError(
+        raise StyleWeightsUnavailable(
             "could not obtain the ImageNet VGG16 weights through torchvision (no network, and not in the torch hub "
             f"cache): {exc}. Use style weights='random' (offline) or a local torchvision-format file") from None
 
