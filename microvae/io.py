@@ -187,6 +187,11 @@ def binarize(image, threshold, pore_value="below"):
     raise ValueError(f"pore_value must be 'below' or 'above', got {pore_value!r}")
 
 
+# Read once at import: os.umask can only be read by setting it, which is not thread-safe later.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def atomic_write(path, write, *, overwrite=False, mode="wb"):
     """Write a file atomically: ``write(fh)`` fills a temporary file that is then renamed.
 
@@ -202,6 +207,8 @@ def atomic_write(path, write, *, overwrite=False, mode="wb"):
     try:
         with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
             write(fh)
+        # mkstemp creates the file private (0600); give it the permissions open() would have.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -102,6 +102,13 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temp file left behind
 
 
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    written = io.atomic_write(tmp_path / "atomic.bin", lambda fh: fh.write(b"x"))
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_binarize():
     img = np.array([[10, 200], [90, 120]])
     np.testing.assert_array_equal(io.binarize(img, 100), [[1, 0], [1, 0]])
