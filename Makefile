@@ -36,9 +36,9 @@ $(VENV)/.installed-$(EXTRAS): $(VENV)/.torch $(SOURCES)
 
 install: $(VENV)/.installed-$(EXTRAS)
 
+# The study on the embedded synthetic set; --resume makes a rerun reuse what is finished.
 demo: install
-	$(BIN)/microvae data synth grains -n 64 --size 128 --porosity 0.2 --radius 6 --seed 0 -o demo_out/grains.npz --overwrite
-	$(BIN)/microvae correlate demo_out/grains.npz --s2 -o demo_out/s2.csv --plot demo_out/s2.png --overwrite
+	$(BIN)/microvae reproduce --preset quick -o demo_out/study_quick --resume
 
 test: install
 	$(BIN)/python -m pytest

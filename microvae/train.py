@@ -156,9 +156,9 @@ class TrainConfig:
 # learns to use z); the presets therefore let the plain VAE learn first.
 PRESETS = {
     "paper": {"preset": "paper", "kl_warmup": 5000, "style_start": 5000, "style_warmup": 5000},
-    "quick": {"preset": "quick", "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25, "steps": 400,
-              "kl_warmup": 150, "style_start": 150, "style_warmup": 100, "checkpoint_every": 100,
-              "sample_every": 100},
+    "quick": {"preset": "quick", "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25, "steps": 1000,
+              "kl_warmup": 300, "style_start": 400, "style_warmup": 200, "checkpoint_every": 200,
+              "sample_every": 200},
 }
 
 
