@@ -348,7 +348,8 @@ class _Session:
 
     def step(self, step=None):
         """Optimization step number ``step`` (1-based; sets the warm-ups, ``None`` = past them) on
-        a random batch; returns the loss terms (0-dim tensors, detached)."""
+        a random batch; returns the loss terms (0-dim tensors, detached; no ``style``, ``mc``
+        before ``style_start``)."""
         config, device, b = self.config, self.device, self.local_batch
         idx = torch.randperm(len(self.images), generator=self.gen)[:b]
         x = self.images[idx].to(device=device, dtype=torch.float32).unsqueeze(1)
@@ -359,16 +360,18 @@ class _Session:
             z_prior = torch.randn(b, config.latent, generator=self.gen).to(device)
             # Random pairing of prior draws with authentic images.
             idx = idx[torch.randperm(b, generator=self.gen)]
-        detach = self.style_net is not None and not config.style_encoder_grad
-        logits, mu, logvar, style_logits = self.module(x, eps, z_prior, detach)
+        # Before style_start the style terms weigh nothing: skip the style network entirely.
+        ramp = _ramp(step, config.style_start, config.style_warmup)
+        styled = self.style_net is not None and ramp > 0
+        detach = styled and not config.style_encoder_grad
+        logits, mu, logvar, style_logits = self.module(x, eps, z_prior if styled else None, detach)
         terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
         loss = terms["recon"] + _ramp(step, 0, config.kl_warmup) * config.w_kl * terms["kl"]
-        if self.style_net is not None:
+        if styled:
             generated = torch.sigmoid(style_logits)
             idx = idx.to(device)
             terms["style"], terms["mc"] = _style_terms(self.style_net, generated, [g[idx] for g in self.ref_grams],
                                                        self.layer_scales, config)
-            ramp = _ramp(step, config.style_start, config.style_warmup)
             loss = loss + ramp * self.style_factor * (config.w_st * terms["style"] + config.w_mc * terms["mc"])
         terms["loss"] = loss
         self.optimizer.zero_grad(set_to_none=True)
@@ -422,20 +425,21 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
 
     bar = tqdm(total=config.steps, initial=start, disable=not progress or rank != 0, unit="step",
                desc="train VAE", dynamic_ncols=True)
-    sums, last_logged, t0 = {}, start, time.perf_counter()
+    # Per-term sums and counts: the style terms exist only for the steps that computed them.
+    sums, counts, last_logged, t0 = {}, {}, start, time.perf_counter()
     vae.train()
     for step in range(start + 1, config.steps + 1):
         for k, v in session.step(step).items():
-            sums[k] = sums.get(k, 0.0) + v
+            sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         if step % config.log_every == 0 or step == config.steps:
             n = step - last_logged
-            row = {"step": step, **{k: float(v) / n for k, v in sums.items()},
+            row = {"step": step, **{k: float(v) / counts[k] for k, v in sums.items()},
                    "seconds_per_step": (time.perf_counter() - t0) / n}
             if not all(math.isfinite(v) for v in row.values()):
                 raise FloatingPointError(
                     f"training diverged at step {step} (loss terms {row}); the checkpoint of the last saved step is "
                     "intact: lower lr or w_st and resume")
-            sums, last_logged, t0 = {}, step, time.perf_counter()
+            sums, counts, last_logged, t0 = {}, {}, step, time.perf_counter()
             history.append(row)
             if rank == 0:
                 _append_metrics(run_dir / "metrics.jsonl", row)

@@ -178,10 +178,22 @@ def test_kl_warmup_ramps_the_kl_weight(images):
 def test_style_terms_start_late_and_ramp_up(images):
     config = T.load_config("quick", **{**TINY, "style_start": 2, "style_warmup": 4, "w_st": 0.5, "w_mc": 0.1})
     s = T._Session(images, config, seed=0, device=torch.device("cpu"))
-    for step, weight in ((1, 0.0), (2, 0.0), (4, 0.5), (6, 1.0), (9, 1.0), (None, 1.0)):
+    for step in (1, 2):  # off: the style network is not even run
+        t = s.step(step)
+        assert "style" not in t and "mc" not in t
+        assert t["loss"].item() == pytest.approx(t["recon"].item() + t["kl"].item(), rel=1e-6)
+    for step, weight in ((4, 0.5), (6, 1.0), (9, 1.0), (None, 1.0)):
         t = s.step(step)
         style = s.style_factor * (0.5 * t["style"].item() + 0.1 * t["mc"].item())
         assert t["loss"].item() == pytest.approx(t["recon"].item() + t["kl"].item() + weight * style, rel=1e-6)
+
+
+def test_metrics_average_the_style_terms_over_the_steps_that_had_them(tmp_path, images):
+    result = T.train_vae(images, out_dir=tmp_path / "run", progress=False,
+                         **{**TINY, "style_start": 3, "log_every": 2, "steps": 6})
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6] and rows == result.history
+    assert "style" not in rows[0] and 0 < rows[1]["style"] and 0 < rows[2]["mc"] <= 1
 
 
 @pytest.mark.parametrize("encoder_grad", [False, True])
