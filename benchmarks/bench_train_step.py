@@ -40,19 +40,13 @@ def session(preset, **overrides):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_train_step(benchmark, preset, variant):
+    if variant == "bf16" and preset == "paper" and not (torch.cpu._is_avx512_bf16_supported()
+                                                        or torch.cpu._is_amx_tile_supported()):
+        pytest.skip("no native bfloat16 on this CPU: emulated, minutes per paper-size step")
     s = session(preset, **VARIANTS[variant])
     s.step()  # warm-up: allocator, oneDNN primitive caches
     terms = benchmark.pedantic(s.step, rounds=5 if preset == "quick" else 3)
     assert torch.isfinite(terms["loss"])
-
-
-def test_bf16_changes_the_losses_little():
-    """bfloat16 autocast of the style network: the loss terms of one batch agree with float32 to
-    about 1% (bfloat16 keeps 8 significant bits; the Grams are accumulated in float32)."""
-    a, b = session("quick"), session("quick", bf16=True)
-    ta, tb = a.step(), b.step()
-    for k in ("style", "mc"):
-        assert tb[k].item() == pytest.approx(ta[k].item(), rel=0.02)
 
 
 def profile(preset, steps=3):
