@@ -11,13 +11,14 @@ samples images from each, and compares them with held-out authentic slices:
 
 The authentic training set against the held-out set gives the sampling noise floor.
 
-    python benchmarks/vae_evidence.py --size 64 --steps 1500 --out evidence64
+    python benchmarks/vae_evidence.py --steps 1000 --seed 0 --out evidence64
 
 Needs ../shared/data/berea.zip (or --data). Writes ``OUT/results.json`` and ``OUT/<variant>``
 run folders with sample mosaics.
 """
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from scipy.stats import wasserstein_distance
 from microvae.correlations import s2
 from microvae.io import load, slices
 from microvae.plotting import mosaic
-from microvae.train import sample, train_vae
+from microvae.train import load_config, sample, train_vae
 
 VARIANTS = {
     "plain": {"style_mode": "none"},
@@ -59,7 +60,7 @@ def main(argv=None):
     p.add_argument("--n-train", type=int, default=200)
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--n-generated", type=int, default=1000)
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the quick preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -69,22 +70,29 @@ def main(argv=None):
 
     overrides = {}
     for item in args.set:
-        key, value = item.split("=", 1)
-        overrides[key] = json.loads(value) if value[:1] in "[{0123456789-.tf" else value
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--set takes KEY=VALUE, got {item!r}")
+        try:  # numbers, booleans, lists; anything else (backend=torch) is a string
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    steps = {} if args.steps is None else {"steps": args.steps}
     volume = load(args.data, pore_value=0)
     train = slices(volume, args.size, args.n_train, seed=args.seed + 1)
     test = slices(volume, args.size, args.n_test, seed=args.seed + 2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = {"command": "python benchmarks/vae_evidence.py " + " ".join(argv or __import__("sys").argv[1:]),
-               "size": args.size, "steps": args.steps, "seed": args.seed, "overrides": overrides,
+    results = {"command": "python benchmarks/vae_evidence.py " + " ".join(argv or sys.argv[1:]),
+               "size": args.size, "steps": args.steps or load_config("quick").steps, "seed": args.seed,
+               "overrides": overrides,
                "authentic_train": compare(train, test), "authentic_test": compare(test, test)}
     for name in args.variants.split(","):
         t0 = time.perf_counter()
         run = train_vae(train, preset="quick", out_dir=out / name, seed=args.seed, progress=False,
-                        image_size=args.size, steps=args.steps, **{**overrides, **VARIANTS[name]})
+                        image_size=args.size, **{**steps, **overrides, **VARIANTS[name]})
         generated = sample(run, args.n_generated, seed=args.seed + 3)
-        mosaic(out / f"{name}.png", generated[:32], title=f"{name} VAE, {args.steps} steps", overwrite=True)
+        mosaic(out / f"{name}.png", generated[:32], title=f"{name} VAE, {run.step} steps", overwrite=True)
         results[name] = {**compare(generated, test), "train_seconds": time.perf_counter() - t0,
                          "final_terms": run.history[-1]}
         print(name, json.dumps(results[name]), flush=True)
