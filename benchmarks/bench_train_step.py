@@ -15,26 +15,20 @@ Where the time goes (torch profiler, top operators of a few steps):
 """
 import sys
 
-import numpy as np
 import pytest
-import scipy.ndimage as ndi
 import torch
 
+from microvae.synthetic import gaussian_random_field
 from microvae.train import _Session, load_config
 
 VARIANTS = {"default": {}, "eager_losses": {"backend": "torch"}, "channels_last": {"channels_last": True},
             "bf16": {"bf16": True}}
 
 
-def images(n, size, seed=0):
-    rng = np.random.default_rng(seed)
-    field = ndi.gaussian_filter(rng.standard_normal((n, size, size)), sigma=(0, 2, 2), mode="wrap")
-    return (field > np.quantile(field, 0.8)).astype(np.uint8)
-
-
 def session(preset, **overrides):
     config = load_config(preset, **overrides)
-    return _Session(images(40, config.image_size), config, seed=0, device=torch.device("cpu"))
+    images = gaussian_random_field((config.image_size,) * 2, corr_length=3.0, porosity=0.2, n=40, seed=0)
+    return _Session(images, config, seed=0, device=torch.device("cpu"))
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

@@ -56,9 +56,10 @@ PRESETS = {
                                  joint=False),
                   vae=dict(preset="paper"), synthetic=dict(radius=8.0, porosity=0.2, porosity_spread=0.04)),
     # Within 20 minutes end to end on two CPU cores (measured: 9.3 min on the embedded set with
-    # two free cores, 16.1 min on Berea on one thread beside another job): 64 px images, the VAE's quick preset, five of the paper's seven sizes with three
-    # draws, one multi-output CNN with fewer channels and a shorter early-stopping window
-    # (training it on 1100 images takes ~40 s on one core).
+    # two free cores, 16.1 min on Berea on one thread beside another job): 64 px images, the
+    # VAE's quick preset, five of the paper's seven sizes with three draws, one multi-output CNN
+    # with fewer channels and a shorter early-stopping window (training it on 1100 images takes
+    # ~40 s on one core).
     "quick": dict(image_size=64, n_generated=1000, added=(50, 100, 200, 400, 1000), draws=3,
                   predictor=dict(channels=(8, 16, 32, 32), hidden=64, batch_size=16, max_epochs=40, patience=6,
                                  joint=True),
