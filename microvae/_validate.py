@@ -5,7 +5,7 @@ scikit-image split between ``texture.py`` and ``_texture.pyx``).
 """
 import numpy as np
 
-__all__ = ["as_binary_batch", "check_finite", "as_generator"]
+__all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator"]
 
 
 def check_finite(array, name="images"):
@@ -13,6 +13,20 @@ def check_finite(array, name="images"):
     array = np.asarray(array)
     if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
         raise ValueError(f"{name} contains NaN or inf values")
+
+
+def batch_layout(shape, ndim=None, name="images"):
+    """``(add_batch_axis, ndim)`` for an array of ``shape`` under the rules of :func:`as_binary_batch`."""
+    if ndim not in (None, 2, 3):
+        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
+    shape = tuple(shape)
+    if ndim is None:
+        if len(shape) in (2, 3, 4):
+            return len(shape) == 2, 2 if len(shape) < 4 else 3
+        raise ValueError(f"{name} must have shape (H, W), (N, H, W) or (N, D, H, W); got {shape}")
+    if len(shape) not in (ndim, ndim + 1):
+        raise ValueError(f"{name} with ndim={ndim} must have {ndim} or {ndim + 1} axes; got shape {shape}")
+    return len(shape) == ndim, ndim
 
 
 def as_binary_batch(images, ndim=None, name="images"):
@@ -36,25 +50,12 @@ def as_binary_batch(images, ndim=None, name="images"):
     ndim : int
         Spatial dimension (2 or 3).
     """
-    if ndim not in (None, 2, 3):
-        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
     arr = np.asarray(images)
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a numeric or boolean array, got dtype {arr.dtype}")
-    if ndim is None:
-        if arr.ndim == 2:
-            arr, ndim = arr[None], 2
-        elif arr.ndim == 3:
-            ndim = 2
-        elif arr.ndim == 4:
-            ndim = 3
-        else:
-            raise ValueError(f"{name} must have shape (H, W), (N, H, W) or (N, D, H, W); got {arr.shape}")
-    else:
-        if arr.ndim == ndim:
-            arr = arr[None]
-        elif arr.ndim != ndim + 1:
-            raise ValueError(f"{name} with ndim={ndim} must have {ndim} or {ndim + 1} axes; got shape {arr.shape}")
+    add_axis, ndim = batch_layout(arr.shape, ndim, name)
+    if add_axis:
+        arr = arr[None]
     if arr.size == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     check_finite(arr, name)

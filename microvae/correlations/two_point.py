@@ -5,6 +5,7 @@ import numpy as np
 import scipy.fft
 from threadpoolctl import threadpool_limits
 
+from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
 
 __all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max"]
@@ -42,10 +43,11 @@ def _signed_offsets(m):
 
 
 def _grid(shape, periodic, r_needed):
-    """FFT grid per axis: the image itself (periodic) or zero-padded by ``r_needed`` (non-periodic)."""
+    """FFT grid per axis: the image itself (periodic) or zero-padded far enough that the
+    displacements up to ``r_needed[i]`` along axis i do not alias (non-periodic)."""
     if periodic:
         return tuple(shape)
-    return tuple(scipy.fft.next_fast_len(n + r_needed, real=True) for n in shape)
+    return tuple(scipy.fft.next_fast_len(n + r, real=True) for n, r in zip(shape, r_needed))
 
 
 def _overlap(shape, grid, periodic):
@@ -68,40 +70,181 @@ def _radius_map(grid):
     return np.sqrt(sq)
 
 
+def _round_edges(r_max):
+    """Edges of the 1-pixel bins of :func:`s2`: bin ``b`` holds ``round(|r|) = b``."""
+    return tuple(np.arange(int(r_max) + 2) - 0.5)
+
+
 @lru_cache(maxsize=16)
-def _bins(shape, grid, periodic, r_max):
-    """Flat grid indices with ``round(|r|) <= r_max``, their bin, and the per-pair weight
-    ``1 / (bin count * overlap)`` that turns raw correlation sums into the radial S2."""
-    radius = _radius_map(grid)
-    bin_of = np.floor(radius + 0.5).astype(np.int64).ravel()
-    idx = np.flatnonzero(bin_of <= r_max)
+def _bins(shape, grid, periodic, edges):
+    """Flat grid indices of the displacements in the bins ``edges[b] <= |r| < edges[b + 1]``,
+    their bin, and the per-pair weight ``1 / (bin count * overlap)`` that turns raw correlation
+    sums into the bin averages of S2. Non-periodic: only displacements that some pair of pixels
+    of the image has (``|r_i| < n_i``)."""
+    radius = _radius_map(grid).ravel()
+    bin_of = np.searchsorted(np.asarray(edges), radius, side="right") - 1
+    overlap = _overlap(shape, grid, periodic).ravel()
+    idx = np.flatnonzero((bin_of >= 0) & (bin_of < len(edges) - 1) & (overlap > 0))
     bins = bin_of[idx]
-    counts = np.bincount(bins, minlength=r_max + 1).astype(np.float64)
-    weight = 1.0 / (counts[bins] * _overlap(shape, grid, periodic).ravel()[idx])
+    counts = np.bincount(bins, minlength=len(edges) - 1).astype(np.float64)
+    weight = 1.0 / (counts[bins] * overlap[idx])
     return idx, bins, weight
 
 
 @lru_cache(maxsize=8)
-def _spectral_binning(shape, grid, periodic, r_max):
-    """Matrix K with ``S2_radial = |rfftn(I)|^2 @ K``: the radial average folded into the
+def _spectral_binning(shape, grid, periodic, edges):
+    """Matrix K with ``S2_binned = |rfftn(I)|^2 @ K``: the bin average folded into the
     inverse transform. Valid because each weighted bin mask is symmetric under r -> -r,
     so its Fourier transform is real; the rfft half-spectrum carries Hermitian weights."""
-    idx, bins, weight = _bins(shape, grid, periodic, r_max)
+    idx, bins, weight = _bins(shape, grid, periodic, edges)
+    n_bins = len(edges) - 1
     n_total = float(np.prod(grid))
     nk = grid[-1] // 2 + 1
     herm = np.full(nk, 2.0)
     herm[0] = 1.0
     if grid[-1] % 2 == 0:
         herm[-1] = 1.0
-    K = np.empty((int(np.prod(grid[:-1])) * nk, r_max + 1))
+    K = np.empty((int(np.prod(grid[:-1])) * nk, n_bins))
     mask = np.zeros(int(n_total))
-    for b in range(r_max + 1):
+    for b in range(n_bins):
         mask[:] = 0.0
         sel = bins == b
         mask[idx[sel]] = weight[sel]
         ft = scipy.fft.rfftn(mask.reshape(grid)).real * herm / n_total
         K[:, b] = ft.ravel()
+    K.setflags(write=False)
     return K
+
+
+def _plan(shape, grid, edges):
+    """``(use_matrix, chunk)``: binning by the spectral matrix when it is small enough, and the
+    number of images per chunk of about ``_CHUNK_BYTES`` of spectra."""
+    n_spec = int(np.prod(grid[:-1])) * (grid[-1] // 2 + 1)
+    use_matrix = edges is not None and n_spec * (len(edges) - 1) <= _MAX_BINNING_ENTRIES
+    return use_matrix, max(1, _CHUNK_BYTES // (16 * n_spec))
+
+
+def binned_s2(batch, nd, periodic, edges, r_needed, workers=-1):
+    """Bin averages of S2 of a validated batch over ``edges[b] <= |r| < edges[b + 1]``.
+
+    ``batch``: ``(N,) + spatial`` of 0/1 values, a NumPy array or a torch tensor (then computed
+    with ``torch.fft`` on its device, in the tensor's floating dtype). ``r_needed``: per axis, the
+    largest displacement component any bin holds (sizes the zero padding). Returns
+    ``(N, len(edges) - 1)``; empty bins hold 0.
+    """
+    shape = tuple(batch.shape[1:])
+    edges = tuple(float(e) for e in edges)
+    grid = _grid(shape, periodic, r_needed)
+    use_matrix, chunk = _plan(shape, grid, edges)
+    if is_tensor(batch):
+        return _binned_s2_torch(batch, nd, shape, grid, periodic, edges, use_matrix, chunk)
+    axes = tuple(range(1, nd + 1))
+    n_bins = len(edges) - 1
+    if use_matrix:
+        K = _spectral_binning(shape, grid, periodic, edges)
+    else:
+        idx, bins, weight = _bins(shape, grid, periodic, edges)
+    out = np.empty((len(batch), n_bins))
+    for start in range(0, len(batch), chunk):
+        part = np.asarray(batch[start:start + chunk], dtype=np.float64)
+        spec = scipy.fft.rfftn(part, s=grid, axes=axes, workers=workers)
+        power = spec.real ** 2 + spec.imag ** 2
+        if use_matrix:
+            # The product is small next to the FFTs; multithreaded BLAS here only oversubscribes
+            # the cores when s2 is itself called from worker threads (measured 10x slower).
+            with threadpool_limits(1, user_api="blas"):
+                out[start:start + chunk] = power.reshape(len(part), -1) @ K
+            continue
+        corr = scipy.fft.irfftn(power, s=grid, axes=axes, workers=workers)
+        for i, c in enumerate(corr):
+            out[start + i] = np.bincount(bins, weights=c.ravel()[idx] * weight, minlength=n_bins)
+    return out
+
+
+def _map_window(shape, grid):
+    """Per axis, the grid indices of the displacements of a full map (FFT order of ``shape``)."""
+    return [np.mod(_signed_offsets(n), g) for n, g in zip(shape, grid)]
+
+
+def _s2_map(batch, nd, periodic, workers):
+    shape = tuple(batch.shape[1:])
+    grid = _grid(shape, periodic, (max(n // 2 for n in shape),) * nd)
+    _, chunk = _plan(shape, grid, None)
+    if is_tensor(batch):
+        return _s2_map_torch(batch, nd, shape, grid, periodic, chunk)
+    axes = tuple(range(1, nd + 1))
+    window = np.ix_(*_map_window(shape, grid))
+    overlap = _overlap(shape, grid, periodic)[window]
+    out = np.empty(batch.shape)
+    for start in range(0, len(batch), chunk):
+        part = batch[start:start + chunk].astype(np.float64)
+        spec = scipy.fft.rfftn(part, s=grid, axes=axes, workers=workers)
+        corr = scipy.fft.irfftn(spec.real ** 2 + spec.imag ** 2, s=grid, axes=axes, workers=workers)
+        out[start:start + chunk] = corr[(slice(None),) + window] / overlap
+    return out
+
+
+# ---------------------------------------------------------------------------- torch path
+
+@lru_cache(maxsize=16)
+def _device_constant(kind, shape, grid, periodic, edges, device, dtype):
+    """The cached binning constants of the NumPy path, as tensors on ``device``."""
+    import torch
+
+    if kind == "matrix":
+        return torch.as_tensor(_spectral_binning(shape, grid, periodic, edges), dtype=dtype, device=device)
+    if kind == "bins":
+        idx, bins, weight = _bins(shape, grid, periodic, edges)
+        return (torch.as_tensor(idx, device=device), torch.as_tensor(bins, device=device),
+                torch.as_tensor(weight, dtype=dtype, device=device))
+    window = _map_window(shape, grid)
+    overlap = _overlap(shape, grid, periodic)[np.ix_(*window)]
+    return ([torch.as_tensor(w, device=device) for w in window],
+            torch.as_tensor(overlap, dtype=dtype, device=device))
+
+
+def _power(part, grid, dims):
+    import torch
+
+    spec = torch.fft.rfftn(part, s=grid, dim=dims)
+    return torch.view_as_real(spec).square().sum(-1)
+
+
+def _torch_chunk(chunk, device):
+    # GPUs need big batches to fill; their memory is not shared with other jobs' FFT buffers.
+    return chunk * 4 if device.type == "cuda" else chunk
+
+
+def _binned_s2_torch(batch, nd, shape, grid, periodic, edges, use_matrix, chunk):
+    import torch
+
+    dims = tuple(range(1, nd + 1))
+    key = (shape, grid, periodic, edges, batch.device, batch.dtype)
+    parts = []
+    for part in torch.split(batch, _torch_chunk(chunk, batch.device)):
+        power = _power(part, grid, dims)
+        if use_matrix:
+            parts.append(power.reshape(len(part), -1) @ _device_constant("matrix", *key))
+            continue
+        idx, bins, weight = _device_constant("bins", *key)
+        corr = torch.fft.irfftn(power, s=grid, dim=dims).reshape(len(part), -1)
+        out = torch.zeros(len(part), len(edges) - 1, dtype=batch.dtype, device=batch.device)
+        parts.append(out.index_add(1, bins, corr[:, idx] * weight))
+    return torch.cat(parts)
+
+
+def _s2_map_torch(batch, nd, shape, grid, periodic, chunk):
+    import torch
+
+    dims = tuple(range(1, nd + 1))
+    window, overlap = _device_constant("map", shape, grid, periodic, None, batch.device, batch.dtype)
+    parts = []
+    for part in torch.split(batch, _torch_chunk(chunk, batch.device)):
+        corr = torch.fft.irfftn(_power(part, grid, dims), s=grid, dim=dims)
+        for axis, w in enumerate(window):
+            corr = corr.index_select(axis + 1, w)
+        parts.append(corr / overlap)
+    return torch.cat(parts)
 
 
 def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1):
@@ -113,8 +256,10 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
 
     Parameters
     ----------
-    images : array_like
-        Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``; see ``ndim``. 1 = pore.
+    images : array_like or torch.Tensor
+        Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``; see ``ndim``. 1 = pore. A torch
+        tensor (any device) is transformed with ``torch.fft`` where it lives and gives a tensor
+        there: float32 tensors in float32, all others in float64; differentiable.
     periodic : bool
         ``True`` (default): periodic boundaries, ``x + r`` wraps around. ``False``:
         zero-padded transforms, each displacement normalized by its number of overlapping
@@ -134,7 +279,7 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
 
     Returns
     -------
-    ndarray of float64
+    ndarray of float64 (or torch.Tensor)
         ``(N, r_max + 1)`` if ``radial`` else ``(N,) + spatial shape``. Distances of the
         radial bins: :func:`radial_distances`.
 
@@ -143,8 +288,8 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
     ``S2(0)`` equals the porosity exactly and, for a statistically homogeneous medium,
     ``S2(r) -> porosity**2`` at large ``r``.
     """
-    batch, nd = as_binary_batch(images, ndim=ndim)
-    shape = batch.shape[1:]
+    batch, nd = as_binary_tensor(images, ndim) if is_tensor(images) else as_binary_batch(images, ndim=ndim)
+    shape = tuple(batch.shape[1:])
     limit = default_r_max(shape) if periodic else min(shape) - 1
     if r_max is None:
         r_max = default_r_max(shape)
@@ -152,38 +297,6 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
     if not 0 <= r_max <= limit:
         raise ValueError(f"r_max must be in [0, {limit}] for images of shape {shape} "
                          f"({'periodic' if periodic else 'non-periodic'}), got {r_max}")
-    r_needed = r_max if radial else max(n // 2 for n in shape)
-    grid = _grid(shape, periodic, r_needed)
-    axes = tuple(range(1, nd + 1))
-    n_spec = int(np.prod(grid[:-1])) * (grid[-1] // 2 + 1)
-    chunk = max(1, _CHUNK_BYTES // (16 * n_spec))
-
-    use_matrix = radial and n_spec * (r_max + 1) <= _MAX_BINNING_ENTRIES
-    if use_matrix:
-        K = _spectral_binning(shape, grid, periodic, r_max)
-        out = np.empty((len(batch), r_max + 1))
-    elif radial:
-        idx, bins, weight = _bins(shape, grid, periodic, r_max)
-        out = np.empty((len(batch), r_max + 1))
-    else:
-        window = np.ix_(*[np.mod(_signed_offsets(n), g) for n, g in zip(shape, grid)])
-        overlap = _overlap(shape, grid, periodic)[window]
-        out = np.empty(batch.shape)
-
-    for start in range(0, len(batch), chunk):
-        part = batch[start:start + chunk].astype(np.float64)
-        spec = scipy.fft.rfftn(part, s=grid, axes=axes, workers=workers)
-        power = spec.real ** 2 + spec.imag ** 2
-        if use_matrix:
-            # The product is small next to the FFTs; multithreaded BLAS here only oversubscribes
-            # the cores when s2 is itself called from worker threads (measured 10x slower).
-            with threadpool_limits(1, user_api="blas"):
-                out[start:start + chunk] = power.reshape(len(part), -1) @ K
-            continue
-        corr = scipy.fft.irfftn(power, s=grid, axes=axes, workers=workers)
-        if radial:
-            for i, c in enumerate(corr):
-                out[start + i] = np.bincount(bins, weights=c.ravel()[idx] * weight, minlength=r_max + 1)
-        else:
-            out[start:start + chunk] = corr[(slice(None),) + window] / overlap
-    return out
+    if not radial:
+        return _s2_map(batch, nd, periodic, workers)
+    return binned_s2(batch, nd, periodic, _round_edges(r_max), (r_max,) * nd, workers)
