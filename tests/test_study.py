@@ -34,22 +34,29 @@ def porosity_labeller(images):
 
 
 class NoiseGenerator:
-    """Bernoulli images around the training porosity; remembers what it was fitted on."""
+    """Bernoulli images around the training porosity; remembers what it was fitted on.
+
+    A third generator for the runner, beside the VAE and the MRF: it only has the methods of
+    :class:`microvae.study.Generator`.
+    """
 
     def __init__(self, shift=0.0):
         self.shift, self.seen, self.calls = shift, [], 0
 
-    def settings(self, image_size):
+    def describe(self, image_size):
         return {"shift": self.shift}
 
-    def __call__(self, images, n, *, seed, workdir):
+    def fit(self, images, *, seed, workdir):
         self.calls += 1
         self.seen.append(images.copy())
         assert workdir.is_dir()
-        rng = np.random.default_rng(seed)
         phi = images.reshape(len(images), -1).mean(axis=1)
-        p = np.clip(rng.normal(phi.mean() + self.shift, phi.std(), n), 0.02, 0.98)
-        return (rng.random((n,) + images.shape[1:]) < p[:, None, None]).astype(np.uint8)
+        self.phi, self.shape = phi, images.shape[1:]
+
+    def sample(self, n, *, seed):
+        rng = np.random.default_rng(seed)
+        p = np.clip(rng.normal(self.phi.mean() + self.shift, self.phi.std(), n), 0.02, 0.98)
+        return (rng.random((n,) + self.shape) < p[:, None, None]).astype(np.uint8)
 
 
 def authentic(n=40, seed=0):
@@ -383,8 +390,9 @@ def test_reproduce_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_generator_without_usable_samples_gets_no_cells(tmp_path):
-    def blank(images, n, *, seed, workdir):
-        return np.zeros((n,) + images.shape[1:], dtype=np.uint8)  # one phase: labels undefined
+    class Blank(NoiseGenerator):
+        def sample(self, n, *, seed):
+            return np.zeros((n,) + self.shape, dtype=np.uint8)  # one phase: labels undefined
 
     def labeller(imgs):
         out = porosity_labeller(imgs)
@@ -392,7 +400,7 @@ def test_generator_without_usable_samples_gets_no_cells(tmp_path):
         return {k: (np.where(single, np.nan, v) if k != "valid" else v) for k, v in out.items()}
 
     config = study.make_config("quick", **{**TINY, "generators": ("vae",)})
-    paths = study.run_study(authentic(), labeller=labeller, generators={"vae": blank}, config=config,
+    paths = study.run_study(authentic(), labeller=labeller, generators={"vae": Blank()}, config=config,
                             out_dir=tmp_path / "r", log=lambda m: None)
     res = json.loads(paths["results"].read_text())
     assert res["generated_usable"] == {"vae": 0} and res["augmented"] == []
@@ -414,12 +422,122 @@ def test_thread_count_survives_generators(tmp_path, monkeypatch):
 
     monkeypatch.setattr(PropertyPredictor, "fit", recording_fit)
 
-    def greedy(images, n, *, seed, workdir):
-        torch.set_num_threads(2)
-        return NoiseGenerator()(images, n, seed=seed, workdir=workdir)
+    class Greedy(NoiseGenerator):
+        def fit(self, images, *, seed, workdir):
+            torch.set_num_threads(2)
+            super().fit(images, seed=seed, workdir=workdir)
 
     config = study.make_config("quick", **{**TINY, "generators": ("vae",), "added": (6,), "draws": 1})
-    study.run_study(authentic(), labeller=porosity_labeller, generators={"vae": greedy}, config=config,
+    study.run_study(authentic(), labeller=porosity_labeller, generators={"vae": Greedy()}, config=config,
                     out_dir=tmp_path / "r", threads=1, log=lambda m: None)
     assert seen == [1, 1]
     assert torch.get_num_threads() == 1  # restored to the module fixture's setting
+
+
+# ---------------------------------------------------------------------- the package's seams
+
+def test_digest_and_split_unchanged_since_the_single_module(tiny_run):
+    """Pinned on ``microvae/study.py`` before it became a package (commit 193de0f): the same
+    config, images and generator settings give the same run digest and split, so resuming a
+    run folder made by the old module works and nothing about the study's identity moved."""
+    res = tiny_run["results"]
+    assert res["digest"] == "30f0261b907aac6f"
+    assert res["split"]["test"] == [0, 1, 5, 7, 8, 14, 16, 20, 24, 27]
+
+
+def test_authentic_images_are_validated_once(tmp_path, monkeypatch):
+    from microvae._validate import as_binary_batch
+    from microvae.study import data, run
+
+    seen = []
+
+    def counting(images, ndim=None, name="images"):
+        seen.append(name)
+        return as_binary_batch(images, ndim=ndim, name=name)
+
+    monkeypatch.setattr(data, "as_binary_batch", counting)
+    monkeypatch.setattr(run, "as_binary_batch", counting)
+    images = (np.random.default_rng(0).random((3, 64, 64)) < 0.4).astype(np.uint8)  # 48 tiles of 16 px
+    study.reproduce(images, out_dir=tmp_path / "r", labeller=porosity_labeller, log=lambda m: None,
+                    generators={"vae": NoiseGenerator(), "mrf": NoiseGenerator()}, **TINY)
+    # Once at the entry; the generators' samples are the only other arrays checked.
+    assert sorted(seen) == ["images", "mrf samples", "vae samples"]
+
+
+def test_generator_without_the_protocol_is_refused_before_any_work(tmp_path):
+    def old_style(images, n, *, seed, workdir):
+        return images[:n]
+
+    config = study.make_config("quick", **{**TINY, "generators": ("vae",)})
+    with pytest.raises(TypeError, match="lacks describe, fit, sample"):
+        study.run_study(authentic(), labeller=porosity_labeller, generators={"vae": old_style}, config=config,
+                        out_dir=tmp_path / "r", log=lambda m: None)
+    assert not (tmp_path / "r").exists()
+
+
+def _summary(means, stds=None):
+    """A summarize()-shaped dict: means[g][m] = (E, D) mean test R² over 3 draws (std 0.001 unless
+    given in ``stds``); the baseline is ``means["baseline"] = (E, D)``."""
+    def entry(values, std):
+        return {p: {"n": 3, "mean": v, "std": std} for p, v in zip(("E", "D"), values)}
+
+    out = {"baseline": entry(means.pop("baseline"), 0.001)}
+    for g, by_size in means.items():
+        out[g] = {str(m): entry(v, (stds or {}).get((g, m), 0.001)) for m, v in by_size.items()}
+    return out
+
+
+def test_verdict_majority_of_comparisons_not_the_mean():
+    from microvae.study.stats import verdict
+
+    config = study.make_config("quick", **{**TINY, "properties": ("E", "D"), "added": (6, 12, 24)})
+    # VAE ahead in 5 of 6 (size, property) cells by 0.01; behind in one by a lot: the mean
+    # difference is negative, the majority says VAE.
+    summary = _summary({"baseline": (0.5, 0.5),
+                        "vae": {6: (0.61, 0.61), 12: (0.61, 0.61), 24: (0.61, 0.0)},
+                        "mrf": {6: (0.60, 0.60), 12: (0.60, 0.60), 24: (0.60, 0.60)}})
+    v = verdict(summary, config)
+    assert v["vae_wins"] == 5 and v["comparisons"] == 6 and v["matches_paper"] is True
+    assert v["vae_minus_mrf_mean_r2"]["D"] == pytest.approx((0.01 + 0.01 - 0.6) / 3)
+    assert v["vae_minus_mrf_by_size"]["E"] == pytest.approx({"6": 0.01, "12": 0.01, "24": 0.01})
+    # Gains over the baseline: mean over sizes and properties, and the count above it.
+    assert v["mrf_mean_gain_over_baseline"] == pytest.approx(0.1)
+    assert v["vae_cells_above_baseline"] == 5
+    assert v["vae_mean_gain_over_baseline"] == pytest.approx((5 * 0.11 - 0.5) / 6)
+    # Clearly ahead: |difference| > 2 standard errors, se = sqrt(sv²/n + sm²/n) = 0.001*sqrt(2/3).
+    assert v["vae_clearly_ahead"] == 5 and v["mrf_clearly_ahead"] == 1
+    wide = _summary({"baseline": (0.5, 0.5),
+                     "vae": {6: (0.61, 0.61), 12: (0.61, 0.61), 24: (0.61, 0.0)},
+                     "mrf": {6: (0.60, 0.60), 12: (0.60, 0.60), 24: (0.60, 0.60)}},
+                    stds={("vae", m): 0.1 for m in (6, 12, 24)})
+    v = verdict(wide, config)
+    assert v["vae_clearly_ahead"] == 0 and v["mrf_clearly_ahead"] == 1 and v["matches_paper"] is True
+    # A tie in the count (3 of 6) is not a majority.
+    tie = _summary({"baseline": (0.5, 0.5), "vae": {6: (0.7, 0.7), 12: (0.7, 0.5), 24: (0.5, 0.5)},
+                    "mrf": {6: (0.6, 0.6), 12: (0.6, 0.6), 24: (0.6, 0.6)}})
+    assert verdict(tie, config)["matches_paper"] is False
+
+
+def test_verdict_single_draw_sizes_are_never_clear_and_one_generator_has_no_comparison():
+    from microvae.study.stats import verdict
+
+    config = study.make_config("quick", **{**TINY, "properties": ("E", "D"), "added": (6, 24)})
+    summary = _summary({"baseline": (0.5, 0.5), "vae": {6: (0.9, 0.9)}, "mrf": {6: (0.1, 0.1)}})
+    for g in ("vae", "mrf"):
+        summary[g]["24"] = {p: {"n": 1, "mean": 0.9 if g == "vae" else 0.1, "std": float("nan")} for p in "ED"}
+    v = verdict(summary, config)
+    assert v["vae_wins"] == 4 and v["vae_clearly_ahead"] == 2  # size 24 ran once: no spread, not clear
+    only_vae = study.make_config("quick", **{**TINY, "properties": ("E", "D"), "generators": ("vae",)})
+    v = verdict({"baseline": summary["baseline"], "vae": summary["vae"]}, only_vae)
+    assert "matches_paper" not in v and v["vae_cells_above_baseline"] == 4
+
+
+def test_distribution_statistics_use_one_ddof():
+    from microvae.study import stats
+
+    values = np.array([1.0, 2.0, 4.0, np.nan])
+    s = stats.summary_stats(values)
+    assert s == {"n": 3, "mean": pytest.approx(7 / 3), "std": pytest.approx(np.std([1, 2, 4], ddof=stats.DDOF))}
+    c = stats.compare_samples(values, values + 1)
+    assert c["wasserstein"] == pytest.approx(1.0)
+    assert c["wasserstein_rel"] == pytest.approx(1.0 / s["std"])

@@ -1,0 +1,69 @@
+"""Labels of a study's image sets: the default labeller, the per-image table it must return,
+labeling the authentic pool until the splits are filled with finite labels, and the CSV tables."""
+import numpy as np
+
+from ..io import save_table
+from .keys import derive_seed
+
+__all__ = ["default_labeller", "as_label_table", "finite_rows", "label_authentic", "write_labels"]
+
+
+def default_labeller(config):
+    """``images -> labels`` through :func:`microvae.properties.label` with the study's options."""
+    from ..properties import label
+
+    opts = dict(config.label)
+
+    def labeller(images):
+        return label(images, **opts)
+
+    return labeller
+
+
+def as_label_table(labels, n, properties):
+    table = {}
+    for key, values in dict(labels).items():
+        arr = np.asarray(values)
+        if arr.ndim == 1 and len(arr) == n and arr.dtype.kind in "biuf":
+            table[key] = arr.astype(bool) if key == "valid" else arr.astype(np.float64)
+    missing = [k for k in ("porosity", *properties) if k not in table]
+    if missing:
+        raise KeyError(f"the labeller returned no per-image {missing} (got {sorted(table)})")
+    return table
+
+
+def finite_rows(table, properties):
+    ok = np.ones(len(table["porosity"]), dtype=bool)
+    for k in properties:
+        ok &= np.isfinite(table[k])
+    return ok
+
+
+def label_authentic(pool, labeller, config):
+    """Label a seeded random order of the pool until the splits can be filled with finite labels."""
+    needed = config.n_train + config.n_val + config.n_test
+    order = np.random.default_rng(derive_seed(config.seed, "pool")).permutation(len(pool))
+    chosen, tables = [], []
+    for start in range(0, len(order), needed):
+        idx = order[start:start + needed]
+        table = as_label_table(labeller(pool[idx]), len(idx), config.properties)
+        ok = finite_rows(table, config.properties)
+        chosen.append(idx[ok])
+        tables.append({k: v[ok] for k, v in table.items()})
+        if sum(map(len, chosen)) >= needed:
+            break
+    idx = np.concatenate(chosen)
+    if len(idx) < needed:
+        raise ValueError(f"only {len(idx)} of {len(pool)} authentic images have finite labels; the splits need "
+                         f"{needed}")
+    table = {k: np.concatenate([t[k] for t in tables])[:needed] for k in tables[0]}
+    table["pool_index"] = idx[:needed].astype(np.float64)
+    return pool[idx[:needed]], table
+
+
+def write_labels(run, name, table, config, extra):
+    """The label table of one image set as CSV + provenance sidecar, for users."""
+    cols = {"image": np.arange(len(table["porosity"]))}
+    cols.update({k: (v.astype(np.int64) if k in ("valid", "pool_index") else v) for k, v in table.items()})
+    save_table(run.file("labels", f"{name}.csv"), cols, {"labels": config.label, "study_digest": run.digest, **extra},
+               overwrite=True)

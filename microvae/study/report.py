@@ -1,0 +1,223 @@
+"""The outputs of a study: ``results.json`` (assembled from the cells), the figures and ``report.md``
+(rendered from ``results.json`` alone, so the two never disagree)."""
+from pathlib import Path
+
+import numpy as np
+
+from ..io import provenance
+from .config import paper_differences
+from .stats import summarize, verdict
+
+__all__ = ["assemble_results", "write_figures", "headline_table", "render_report"]
+
+
+def assemble_results(config, digest, data, split, cells, distribution, timing, figures, settings, pool_sizes):
+    props = config.properties
+    baseline = [c for c in cells if c["generator"] is None]
+    summary = summarize(cells, props)
+    return {
+        "config": config.to_dict(), "generator_settings": settings, "digest": digest, "data": data or {},
+        "split": {k: v.tolist() for k, v in split.items()},
+        "generated_usable": pool_sizes,
+        "baseline": {p: [c["r2"][p] for c in baseline] for p in props},
+        "augmented": [{"generator": c["generator"], "added": c["added"], "draw": c["draw"], "r2": c["r2"],
+                       "rmse": c["rmse"], "n_train": c["n_train"], "epochs": c["epochs"], "cnn_seed": c["cnn_seed"]}
+                      for c in cells if c["generator"] is not None],
+        "baseline_cells": [{"draw": c["draw"], "r2": c["r2"], "rmse": c["rmse"], "epochs": c["epochs"],
+                            "cnn_seed": c["cnn_seed"]} for c in baseline],
+        "summary": summary, "verdict": verdict(summary, config), "distribution": distribution,
+        "timing": timing, "figures": {k: Path(v).name for k, v in figures.items()},
+        "provenance": provenance({}),
+    }
+
+
+_COLORS = {"authentic": "black", "vae": "tab:blue", "mrf": "tab:orange"}
+
+
+def write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config):
+    from ..correlations import radial_distances
+    from ..plotting import _figure, mosaic, plot_s2, save_figure
+
+    fig_dir = run.file("figures")
+    paths = {}
+    n_show = 16
+    test = split["test"]
+    paths["mosaic_authentic"] = mosaic(fig_dir / "mosaic_authentic.png", auth_images[test[:n_show]],
+                                       title="authentic (test images)", overwrite=True)
+    for name, g in gen.items():
+        paths[f"mosaic_{name}"] = mosaic(fig_dir / f"mosaic_{name}.png", g["images"][:n_show],
+                                         title=f"{name.upper()} samples", overwrite=True)
+
+    quantities = ["porosity", *props]
+    fig, axes = _figure(1, len(quantities), figsize=(3.2 * len(quantities), 2.8), squeeze=False)
+    for ax, q in zip(axes[0], quantities):
+        sets = [("authentic", table[q])] + [(n, g["table"][q][g["usable"]]) for n, g in gen.items()
+                                            if len(g["usable"])]
+        # Bins span the bulk of all sets; a few extreme samples would otherwise squash the rest.
+        lo = min(np.nanpercentile(v, 0.5) for _, v in sets)
+        hi = max(np.nanpercentile(v, 99.5) for _, v in sets)
+        bins = np.linspace(lo, hi, 31) if hi > lo else 10
+        for name, v in sets:
+            ax.hist(v, bins=bins, density=True, histtype="step", lw=1.5, color=_COLORS.get(name), label=name)
+        ax.set_xlabel(q)
+    axes[0][0].set_ylabel("density")
+    axes[0][-1].legend(fontsize=8)
+    paths["histograms"] = save_figure(fig, fig_dir / "histograms.png", overwrite=True)
+
+    r_max = s2_curves["authentic"].shape[1] - 1
+    names = list(s2_curves)
+    paths["s2"] = plot_s2(fig_dir / "s2.png", radial_distances(r_max), [s2_curves[n] for n in names], names,
+                          overwrite=True)
+
+    summary = summarize(cells, props)
+    fig, axes = _figure(1, len(props), figsize=(3.6 * len(props), 3.0), squeeze=False)
+    for ax, p in zip(axes[0], props):
+        b = summary["baseline"][p]
+        ax.axhline(b["mean"], color="gray", lw=1, label="baseline")
+        if np.isfinite(b["std"]):
+            ax.axhspan(b["mean"] - b["std"], b["mean"] + b["std"], color="gray", alpha=0.2)
+        for k, name in enumerate(gen):
+            sizes = [m for m in config.added if str(m) in summary.get(name, {})]
+            means = [summary[name][str(m)][p]["mean"] for m in sizes]
+            stds = [np.nan_to_num(summary[name][str(m)][p]["std"]) for m in sizes]
+            # Offset the generators a little so error bars do not hide each other.
+            xs = np.asarray(sizes, dtype=float) * (1 + 0.02 * (k - (len(gen) - 1) / 2))
+            ax.errorbar(xs, means, yerr=stds, marker="o", ms=4, capsize=3, color=_COLORS.get(name),
+                        label=name.upper())
+        ax.set_xlabel("generated samples added")
+        ax.set_title(p)
+    axes[0][0].set_ylabel("test R²")
+    axes[0][-1].legend(fontsize=8)
+    paths["r2_vs_added"] = save_figure(fig, fig_dir / "r2_vs_added.png", overwrite=True)
+    return paths
+
+
+def _pm(s, digits=3):
+    if not np.isfinite(s["mean"]):
+        return "–"
+    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}" if np.isfinite(s["std"]) else f"{s['mean']:.{digits}f}"
+
+
+def _num(x, digits=3):
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
+
+
+def headline_table(results):
+    """The Markdown table of test R² (mean ± std over draws) per generator, size and property."""
+    cfg, summary = results["config"], results["summary"]
+    props = cfg["properties"]
+    lines = ["| generator | added | draws | " + " | ".join(f"R² {p}" for p in props) + " |",
+             "|---|---:|---:|" + "---:|" * len(props)]
+    base = summary["baseline"]
+    lines.append(f"| none (baseline) | 0 | {base[props[0]]['n']} | " + " | ".join(_pm(base[p]) for p in props) + " |")
+    for g in cfg["generators"]:
+        for m in cfg["added"]:
+            s = summary.get(g, {}).get(str(m))
+            if s:
+                lines.append(f"| {g.upper()} | {m} | {s[props[0]]['n']} | "
+                             + " | ".join(_pm(s[p]) for p in props) + " |")
+    return "\n".join(lines)
+
+
+def render_report(results):
+    """``report.md`` text from a ``results.json`` object (so the report never disagrees with it)."""
+    cfg, dist, verdict = results["config"], results["distribution"], results["verdict"]
+    data = results.get("data") or {}
+    pcfg = cfg["predictor"]
+    lines = [
+        f"# Augmentation study — preset `{cfg['preset']}`",
+        "",
+        f"microvae {results['provenance']['microvae_version']}, created {results['provenance']['created']}, "
+        f"run digest `{results['digest']}`, total time {results['timing']['total_s'] / 60:.1f} min.",
+        "",
+        "## Setup",
+        "",
+        f"- Authentic data: {data.get('description', 'user images')}.",
+        f"- {cfg['image_size']}×{cfg['image_size']} px images, split {cfg['n_train']} train / {cfg['n_val']} "
+        f"validation / {cfg['n_test']} test (seed {cfg['seed']}); labels: `microvae.label` with "
+        + ", ".join(f"{k}={v}" for k, v in cfg["label"].items()) + ".",
+        f"- Generators ({', '.join(g.upper() for g in cfg['generators'])}) fitted on the "
+        f"{cfg['n_train'] + cfg['n_val']} "
+        f"training + validation images; {cfg['n_generated']} samples each, labeled the same way.",
+        f"- CNN: 4 × (conv 3×3 + ReLU + max-pool 2), channels {tuple(pcfg['channels'])}, FC {pcfg['hidden']}, "
+        f"{'one multi-output network' if pcfg['joint'] else 'one network per property'}, MSE on standardized "
+        f"targets, Adam lr {pcfg['lr']}, batch {pcfg['batch_size']}, early stopping on validation loss "
+        f"(patience {pcfg['patience']}, at most {pcfg['max_epochs']} epochs).",
+        f"- Added generated samples: {', '.join(map(str, cfg['added']))}; {cfg['draws']} random draws per size "
+        "(one when all samples are added); the baseline is repeated with the same CNN seeds.",
+    ]
+    if data.get("sampling"):
+        lines.append(f"- Samples: {_sampling_text(data['sampling'])}.")
+    reduced = paper_differences(cfg)
+    if reduced:
+        lines.append("- Departures from the paper's protocol (preset `paper`): " + "; ".join(reduced) + ".")
+    lines += ["", "## Test R² with generated samples added (paper Fig. 8b)", "",
+              "Mean ± standard deviation over draws, on the authentic test images.", "", headline_table(results), "",
+              "![R² vs added samples](figures/r2_vs_added.png)", "", "## Verdict", ""]
+    lines += _verdict_text(verdict, cfg)
+    lines += ["", "## Distribution of generated vs authentic samples (paper Fig. 8a)", "",
+              f"Authentic: all {dist['authentic']['n']} labeled images. KS = two-sample Kolmogorov–Smirnov "
+              "statistic (p-value), W/σ = Wasserstein-1 distance divided by the authentic std. The reference row "
+              "compares authentic test with authentic training + validation images: differences of that size are "
+              "sampling noise.", "",
+              "| set | n | quantity | mean ± std | KS (p) | W/σ |", "|---|---:|---|---:|---:|---:|"]
+    for q in dist["quantities"]:
+        a = dist["authentic"][q]
+        lines.append(f"| authentic | {a['n']} | {q} | {_pm(a, 4)} | | |")
+        ref = dist["reference"][q]
+        lines.append(f"| reference | | {q} | | {ref['ks']:.3f} ({_num(ref['ks_pvalue'], 2)}) | "
+                     f"{_num(ref['wasserstein_rel'], 3)} |")
+        for g, e in dist["generators"].items():
+            s = e[q]
+            lines.append(f"| {g.upper()} | {s['n']} | {q} | {_pm(s, 4)} | {s['ks']:.3f} ({_num(s['ks_pvalue'], 2)}) | "
+                         f"{_num(s['wasserstein_rel'], 3)} |")
+    lines += ["", "Diversity: mean pixel-wise correlation between two different images of a set (about 0 for "
+              "independent samples, near 1 when a generator repeats one picture, i.e. mode collapse): "
+              f"authentic {_num(dist.get('authentic_pairwise_correlation'), 3)}"
+              + "".join(f", {g.upper()} {_num(e.get('pairwise_correlation'), 3)}"
+                        for g, e in dist["generators"].items())
+              + ".", ""]
+    for g, e in dist["generators"].items():
+        extra = f"; {e['n_flagged_invalid']} flagged outside the formulas' validity" if "n_flagged_invalid" in e else ""
+        lines.append(f"- {g.upper()}: {e['n_usable']} of {e['n']} samples with finite labels{extra}; largest "
+                     f"difference of the mean S2 curve from the authentic one {e['s2_max_abs_diff_of_mean']:.4f}.")
+    lines += ["", "![property histograms](figures/histograms.png)", "", "![S2](figures/s2.png)", "",
+              "## Samples (paper Fig. 7)", "", "![authentic](figures/mosaic_authentic.png)", ""]
+    lines += [f"![{g}](figures/mosaic_{g}.png)\n" for g in cfg["generators"]]
+    t = results["timing"]
+    lines += ["## Timing", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {k[:-2].replace('_', ' ')} | {v:.0f} |" for k, v in t.items()]
+    lines += ["", "Full configuration, per-draw values and the split are in `results.json`; label tables in "
+              "`labels/`.", ""]
+    return "\n".join(lines)
+
+
+def _sampling_text(note):
+    if "volume_shape" in note:
+        overlap = note["in_plane_overlap_px"]
+        return (f"{note['kind']} of a {'×'.join(map(str, note['volume_shape']))} volume on a grid of step "
+                f"{note['stride']} px ({note['grid_samples']} candidates; "
+                + ("tiles do not overlap within a plane" if overlap == 0 else
+                   f"**tiles overlap by {overlap} px**, so neighbouring samples in different splits are correlated")
+                + ")")
+    return f"{note['kind']} ({note['grid_samples']} candidates)"
+
+
+def _verdict_text(v, cfg):
+    out = []
+    for g in cfg["generators"]:
+        key = f"{g}_mean_gain_over_baseline"
+        if key in v:
+            n = len(v["sizes"]) * len(v["properties"])
+            out.append(f"- {g.upper()} augmentation: mean change of test R² over the baseline "
+                       f"{v[key]:+.3f} (averaged over sizes and properties); above the baseline in "
+                       f"{v[f'{g}_cells_above_baseline']} of {n} (size, property) cells.")
+    if "matches_paper" in v:
+        per = ", ".join(f"{p} {d:+.3f}" for p, d in v["vae_minus_mrf_mean_r2"].items())
+        out.append(f"- VAE minus MRF mean test R², averaged over sizes: {per}; the VAE is ahead in "
+                   f"{v['vae_wins']} of {v['comparisons']} (size, property) comparisons (by more than two "
+                   f"standard errors of the difference in {v['vae_clearly_ahead']}; the MRF by that margin in "
+                   f"{v['mrf_clearly_ahead']}).")
+        out.append("- **This run " + ("matches" if v["matches_paper"] else "does not match")
+                   + " the paper's finding that VAE augmentation beats MRF augmentation.**")
+    return out
