@@ -13,7 +13,8 @@ from microvae.mrf import MRF, causal_offsets, match_porosity, neighbourhood_tabl
 from microvae.mrf import _sampler
 from microvae.mrf.features import collapse_duplicates, sample_positions
 from microvae.mrf.reference import SplitMix64, sample_reference
-from microvae.mrf.validation import cluster_function, compare, lineal_path
+from microvae.compare import compare_sets
+from microvae.morphology import cluster_function, lineal_path
 from microvae.synthetic import gaussian_random_field
 
 
@@ -282,11 +283,12 @@ def test_lineal_path_and_cluster_function_match_brute_force(rng):
 
 
 def test_compare_reports_rmse_and_porosity(grf):
-    same = compare(grf[:24], grf[24:])
-    noise = compare((np.random.default_rng(0).random((24, 48, 48)) < 0.3).astype(np.uint8), grf)
-    for key in ("s2", "lineal_path", "cluster"):
-        assert same[key]["rmse"] < noise[key]["rmse"] / 3
-    assert abs(same["porosity"]["generated_mean"] - grf[:24].mean()) < 1e-12
+    same = compare_sets(grf[24:], grf[:24], noise_floor=False)["generated"]["generated"]
+    noise = compare_sets(grf, (np.random.default_rng(0).random((24, 48, 48)) < 0.3).astype(np.uint8),
+                         noise_floor=False)["generated"]["generated"]
+    for key in ("s2", "lineal_path_pore", "cluster"):
+        assert same["curves"][key]["rms_diff"] < noise["curves"][key]["rms_diff"] / 3
+    assert abs(same["porosity"]["mean"] - grf[:24].mean()) < 1e-12
 
 
 # --- CLI ------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ class MRF:
           ``cv_images`` samples, each brought to the porosity of a held-out image
           (:func:`match_porosity`); the score is minus the mean RMSE between the samples' and
           those held-out images' mean S2, lineal-path and cluster-function curves
-          (:mod:`microvae.mrf.validation`). It judges what the model is for, the morphology of
+          (:mod:`microvae.morphology`). It judges what the model is for, the morphology of
           its samples; matching the porosity keeps the porosity drift of small cross-validation
           models (whose trees see only ``cv_samples`` pixels) from swamping the comparison.
         - ``"accuracy"``: fraction of held-out pixels whose likelier phase is right, the
@@ -559,7 +559,7 @@ def _parallel_map(fn, items):
 def _morphology_curves(images):
     """Mean radial S2, lineal-path and cluster functions of a batch, stacked ``(3, R + 1)``."""
     from ..correlations import s2
-    from .validation import cluster_function, lineal_path
+    from ..morphology import cluster_function, lineal_path
 
     r_max = min(images.shape[1:]) // 2
     return np.stack([s2(images, r_max=r_max).mean(axis=0), lineal_path(images, r_max).mean(axis=0),

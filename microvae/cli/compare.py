@@ -1,0 +1,67 @@
+"""``microvae compare``: fidelity of generated image sets against an authentic one."""
+from pathlib import Path
+
+
+def register(sub):
+    p = sub.add_parser("compare", help="fidelity of generated image sets (porosity, S2, L, chords, C2, "
+                                       "clusters, Euler) against authentic images")
+    p.add_argument("authentic", metavar="AUTHENTIC", help="authentic images (.npy/.npz)")
+    p.add_argument("generated", nargs="+", metavar="GENERATED",
+                   help="generated image sets; NAME=PATH names a set (default: the file stem)")
+    p.add_argument("--pore-value", type=float, default=None,
+                   help="stored value that marks pore (required unless the data is 0/1 with 1 = pore)")
+    p.add_argument("--key", default=None, help="array name inside .npz files with several arrays")
+    p.add_argument("--volume", action="store_true", help="each input is a batch of volumes (N, D, H, W)")
+    p.add_argument("--r-max", type=int, default=None, help="largest distance of the curves (default: half the side)")
+    p.add_argument("--connectivity", type=int, default=None,
+                   help="pore connectivity: 4 (default) or 8 in 2D, 6 (default) or 26 in 3D")
+    p.add_argument("--seed", type=int, default=0, help="seed of the authentic half/half split (noise floor)")
+    p.add_argument("-o", "--output", default=None, help="JSON file of the full result")
+    p.add_argument("--plot", default=None, help="PNG of the mean curves with ±1 std bands")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=_compare)
+
+
+def _named(specs):
+    sets = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or Path(spec).exists():
+            name, path = Path(spec).stem, spec
+        if name in sets:
+            raise ValueError(f"two generated sets are named {name!r}; name them with NAME=PATH")
+        sets[name] = path
+    return sets
+
+
+def _compare(args):
+    from ..compare import compare_sets, format_table, plot_comparison, save_json
+    from ..io import load
+
+    outputs = [Path(p) for p in (args.output, args.plot) if p]
+    if len(set(outputs)) < len(outputs):
+        raise ValueError("--output and --plot name the same file")
+    for path in outputs:
+        if path.exists() and not args.overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder")
+    sets = _named(args.generated)
+    pore_value = args.pore_value
+    if pore_value is not None and float(pore_value).is_integer():
+        pore_value = int(pore_value)
+    ndim = 3 if args.volume else 2
+
+    def read(path):
+        return load(path, pore_value=pore_value, key=args.key)
+
+    result = compare_sets(read(args.authentic), {name: read(path) for name, path in sets.items()},
+                          r_max=args.r_max, seed=args.seed, connectivity=args.connectivity, ndim=ndim)
+    result["inputs"] = {"authentic": str(args.authentic), "generated": sets, "pore_value": args.pore_value}
+    print(format_table(result))
+    if args.output:
+        save_json(args.output, result, overwrite=args.overwrite)
+        print(f"wrote {args.output}")
+    if args.plot:
+        plot_comparison(args.plot, result, overwrite=args.overwrite)
+        print(f"wrote {args.plot}")

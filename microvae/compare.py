@@ -1,0 +1,441 @@
+"""Fidelity of generated microstructures: how far an image set is from an authentic one.
+
+:func:`compare_sets` measures one or several generated sets against the authentic images with
+the descriptors of :mod:`microvae.morphology` (and S2 from :mod:`microvae.correlations`), and,
+as the noise floor, two disjoint random halves of the authentic set against each other: a
+difference of that size is what sampling alone produces. :func:`describe` computes the per-image
+descriptors of a set once, for callers that compare many sets against the same authentic images.
+
+Conventions: binary images, 1 = pore; lengths in pixels; densities per pixel; sample standard
+deviations over images with ``ddof=1``; every curve is averaged over the images of a set first
+(the "mean curve"), then the sets' mean curves are compared.
+"""
+import io as _io
+import json
+import math
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import morphology as _m
+from ._validate import as_binary_batch, check_finite
+
+__all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "pairwise_correlation",
+           "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS"]
+
+# Curve name -> (label of the x axis, description).
+CURVES = {
+    "s2": ("r", "two-point function S2(r), radial, periodic"),
+    "lineal_path_pore": ("r", "lineal path L(r) of the pore phase, along the axes"),
+    "lineal_path_solid": ("r", "lineal path L(r) of the solid phase, along the axes"),
+    "chord_pore": ("chord length", "chord-length probability of the pore phase (interior chords)"),
+    "chord_solid": ("chord length", "chord-length probability of the solid phase (interior chords)"),
+    "cluster": ("r", "two-point cluster function C2(r) of the pore phase, along the axes"),
+}
+SCALARS = {
+    "specific_surface": "interface per pixel, pixel-face count (morphology.specific_surface 'count')",
+    "specific_surface_s2": "interface per pixel from S2'(0) (morphology.specific_surface 's2')",
+    "euler_density": "Euler characteristic of the pore phase per pixel",
+    "perimeter_density": "pore perimeter per pixel (Crofton; surface area per voxel in 3D)",
+    "cluster_density": "pore clusters per pixel",
+    "largest_cluster_fraction": "largest pore cluster / pore pixels",
+    "percolation_fraction": "fraction of the axes along which a pore cluster spans the image",
+    "mean_chord_pore": "mean interior chord length of the pore phase, pixels",
+    "mean_chord_solid": "mean interior chord length of the solid phase, pixels",
+}
+
+
+class Descriptors:
+    """Per-image descriptors of one image set (from :func:`describe`).
+
+    Attributes
+    ----------
+    images : ndarray of uint8
+        The validated batch ``(N,) + spatial``.
+    ndim, r_max, connectivity : int
+        Settings the descriptors were computed with.
+    porosity : ndarray, shape ``(N,)``
+    curves : dict of ndarray
+        :data:`CURVES` name -> ``(N, len(x))``; the x values in :attr:`x`.
+    scalars : dict of ndarray
+        :data:`SCALARS` name -> ``(N,)``.
+    """
+
+    def __init__(self, images, ndim, r_max, connectivity, porosity, curves, scalars):
+        self.images, self.ndim, self.r_max, self.connectivity = images, ndim, r_max, connectivity
+        self.porosity, self.curves, self.scalars = porosity, curves, scalars
+
+    def __len__(self):
+        return len(self.images)
+
+    @property
+    def x(self):
+        """x values of each curve: ``r = 0..r_max``, chord lengths ``1..max side``."""
+        lengths = np.arange(1, max(self.images.shape[1:]) + 1)
+        return {k: (lengths if k.startswith("chord") else np.arange(self.r_max + 1)) for k in CURVES}
+
+    def subset(self, index):
+        """The descriptors of ``images[index]``."""
+        return Descriptors(self.images[index], self.ndim, self.r_max, self.connectivity, self.porosity[index],
+                           {k: v[index] for k, v in self.curves.items()},
+                           {k: v[index] for k, v in self.scalars.items()})
+
+    def __repr__(self):
+        return (f"Descriptors(n={len(self)}, shape={self.images.shape[1:]}, r_max={self.r_max}, "
+                f"connectivity={self.connectivity})")
+
+
+def describe(images, *, r_max=None, connectivity=None, ndim=None, name="images"):
+    """Per-image descriptors of an image set, computed once for any number of comparisons.
+
+    Parameters
+    ----------
+    images : array_like
+        Binary ``(N, H, W)`` or ``(N, D, H, W)`` (``ndim=3`` for one volume), 1 = pore.
+    r_max : int, optional
+        Largest distance of the S2, L and C2 curves, pixels (default: half the smallest side).
+    connectivity : int, optional
+        Pore connectivity for C2, the cluster statistics and the Euler characteristic: 4
+        (default) or 8 in 2D, 6 (default) or 26 in 3D.
+    ndim : {None, 2, 3}
+    name : str
+        Name of the set in error messages.
+
+    Returns
+    -------
+    Descriptors
+    """
+    from .correlations import s2
+
+    batch, nd = as_binary_batch(images, ndim=ndim, name=name)
+    shape = batch.shape[1:]
+    r_max = _m._r_max(shape, r_max)
+    if r_max > min(shape) // 2:
+        raise ValueError(f"r_max must be at most {min(shape) // 2} (half the smallest side; S2 is periodic) "
+                         f"for {name} of shape {shape}, got {r_max}")
+    connectivity = _m._connectivity(nd, connectivity)
+    n_max = max(shape)
+    curves, scalars = {"s2": s2(batch, r_max=r_max, ndim=nd)}, {}
+    for phase, suffix in ((1, "pore"), (0, "solid")):
+        lineal = np.zeros((len(batch), r_max + 1))
+        chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
+        for ax in range(nd):
+            n = shape[ax]
+            runs, inner = _m._run_histograms(batch, phase, ax)
+            lineal += _m._lineal_path(runs, n, batch[0].size // n, r_max)
+            chords[:, :n + 1] += inner
+        chord = _m.ChordLengths(chords)
+        curves[f"lineal_path_{suffix}"] = lineal / nd
+        curves[f"chord_{suffix}"] = chord.probability[:, 1:]
+        scalars[f"mean_chord_{suffix}"] = chord.mean
+    labels, n_labels = _m._label(batch, nd, connectivity)
+    curves["cluster"] = _m._cluster_function(labels, r_max, tuple(range(nd)))
+    clusters = _m._cluster_statistics(labels, n_labels, nd)
+    scalars.update({
+        "specific_surface": _m.specific_surface(batch, "count", ndim=nd),
+        "specific_surface_s2": _m.specific_surface(batch, "s2", ndim=nd),
+        "euler_density": _m.euler_density(batch, connectivity, ndim=nd),
+        "perimeter_density": _m.perimeter_density(batch, ndim=nd),
+        "cluster_density": clusters["cluster_density"],
+        "largest_cluster_fraction": clusters["largest_fraction"],
+        "percolation_fraction": clusters["percolates"].mean(axis=1),
+    })
+    porosity = batch.reshape(len(batch), -1).mean(axis=1)
+    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, {k: scalars[k] for k in SCALARS})
+
+
+def pairwise_correlation(images, max_images=200):
+    """Mean Pearson correlation between the pixels of two different images of a set.
+
+    Over all pairs of the first ``max_images`` images. About 0 for independent samples of a
+    homogeneous medium; near 1 when a generator draws the same picture again and again (mode
+    collapse), whatever the porosity of each draw. Images of one phase only (no variance) are
+    left out; NaN when fewer than two remain.
+
+    Parameters
+    ----------
+    images : array_like
+        ``(N, ...)``: binary images or probability maps.
+    max_images : int
+
+    Returns
+    -------
+    float
+    """
+    images = np.asarray(images)
+    check_finite(images)
+    x = np.asarray(images[:max_images], dtype=np.float64).reshape(min(len(images), max_images), -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1)
+    x = x[norm > 0] / norm[norm > 0, None]
+    if len(x) < 2:
+        return math.nan
+    gram = x @ x.T
+    n = len(x)
+    return float((gram.sum() - np.trace(gram)) / (n * (n - 1)))
+
+
+def distribution_distance(reference, other):
+    """How far the values ``other`` are distributed from ``reference`` (non-finite values dropped).
+
+    Returns
+    -------
+    dict
+        ``mean``, ``std`` of ``other`` and ``reference_mean``, ``reference_std`` (``ddof=1``);
+        ``mean_diff`` (other - reference), ``rel_diff`` (that over ``|reference_mean|``),
+        ``std_ratio`` (other / reference), the two-sample Kolmogorov-Smirnov statistic ``ks`` and
+        ``ks_pvalue``, the Wasserstein-1 distance ``w1`` and ``w1_rel`` (over ``reference_std``).
+        NaN where undefined (empty set, zero reference mean or std).
+    """
+    from scipy import stats
+
+    ref = np.asarray(reference, dtype=np.float64).ravel()
+    oth = np.asarray(other, dtype=np.float64).ravel()
+    ref, oth = ref[np.isfinite(ref)], oth[np.isfinite(oth)]
+    nan = math.nan
+    mean_r, mean_o = (float(v.mean()) if len(v) else nan for v in (ref, oth))
+    sd_r, sd_o = (float(v.std(ddof=1)) if len(v) > 1 else nan for v in (ref, oth))
+    out = {"mean": mean_o, "std": sd_o, "reference_mean": mean_r, "reference_std": sd_r,
+           "mean_diff": mean_o - mean_r, "rel_diff": (mean_o - mean_r) / abs(mean_r) if mean_r else nan,
+           "std_ratio": sd_o / sd_r if sd_r else nan, "ks": nan, "ks_pvalue": nan, "w1": nan, "w1_rel": nan}
+    if len(ref) and len(oth):
+        ks = stats.ks_2samp(ref, oth)
+        w1 = float(stats.wasserstein_distance(ref, oth))
+        out.update(ks=float(ks.statistic), ks_pvalue=float(ks.pvalue), w1=w1, w1_rel=w1 / sd_r if sd_r else nan)
+    return out
+
+
+def _mean_curve(curves):
+    """Mean and std (ddof=1) over images, ignoring NaN (an image without chords)."""
+    with warnings.catch_warnings():
+        # An all-NaN column (no image has a chord of that length) is a NaN mean, not a warning.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        std = np.nanstd(curves, axis=0, ddof=1) if len(curves) > 1 else np.full(curves.shape[1], np.nan)
+        return np.nanmean(curves, axis=0), std
+
+
+def _compare(ref, oth, max_images):
+    entry = {"n": len(oth), "porosity": distribution_distance(ref.porosity, oth.porosity), "curves": {},
+             "scalars": {k: distribution_distance(ref.scalars[k], oth.scalars[k]) for k in SCALARS},
+             "diversity": pairwise_correlation(oth.images, max_images),
+             "reference_diversity": pairwise_correlation(ref.images, max_images)}
+    for k in CURVES:
+        mean_r, _ = _mean_curve(ref.curves[k])
+        mean_o, sd_o = _mean_curve(oth.curves[k])
+        diff = mean_o - mean_r
+        ok = np.isfinite(diff)
+        entry["curves"][k] = {"mean": mean_o, "std": sd_o,
+                              "max_diff": float(np.abs(diff[ok]).max()) if ok.any() else math.nan,
+                              "rms_diff": float(np.sqrt(np.mean(diff[ok] ** 2))) if ok.any() else math.nan}
+    return entry
+
+
+def _described(images, name, reference=None, **settings):
+    if isinstance(images, Descriptors):
+        asked = {k: v for k, v in settings.items() if v is not None}
+        have = {"r_max": images.r_max, "connectivity": images.connectivity, "ndim": images.ndim}
+        if any(have[k] != v for k, v in asked.items()):
+            raise ValueError(f"{name} descriptors were computed with {have}, not {asked}")
+        if reference is not None and (images.r_max, images.connectivity, images.images.shape[1:]) != (
+                reference.r_max, reference.connectivity, reference.images.shape[1:]):
+            raise ValueError(f"{name} descriptors were computed with other settings or image shape than the "
+                             f"authentic ones ({images!r} vs {reference!r})")
+        return images
+    batch, _ = as_binary_batch(images, ndim=settings["ndim"], name=name)
+    if reference is not None and batch.shape[1:] != reference.images.shape[1:]:
+        raise ValueError(f"{name} images {batch.shape[1:]} and authentic images "
+                         f"{reference.images.shape[1:]} differ in shape")
+    return describe(batch, name=name, **settings)
+
+
+def compare_sets(authentic, generated, *, r_max=None, seed=0, connectivity=None, ndim=None, noise_floor=True,
+                 max_images=200):
+    """Compare generated image sets with an authentic one by porosity, curves and scalar descriptors.
+
+    Parameters
+    ----------
+    authentic : array_like or Descriptors
+        Binary ``(N, H, W)`` or ``(N, D, H, W)``, 1 = pore, at least 2 images (4 for the noise
+        floor); or its :func:`describe` result, to describe it only once over many calls.
+    generated : array_like, Descriptors or mapping
+        One set (reported under the name ``"generated"``) or ``{name: set}`` for several; every
+        set has the authentic image shape.
+    r_max : int, optional
+        Largest distance of the S2, L and C2 curves (default: half the smallest side).
+    seed : int
+        Seeds the random split of the authentic set into two disjoint halves (noise floor).
+    connectivity : int, optional
+        Pore connectivity: 4 (default) or 8 in 2D, 6 (default) or 26 in 3D.
+    ndim : {None, 2, 3}
+    noise_floor : bool
+        Also compare two disjoint random halves of the authentic set.
+    max_images : int
+        Images per set entering the diversity (:func:`pairwise_correlation`).
+
+    Returns
+    -------
+    dict (JSON-serializable; NaN becomes ``None``)
+        ``settings``: ``ndim``, ``image_shape``, ``r_max``, ``connectivity``, ``seed``.
+        ``x``: per curve name (:data:`CURVES`), its x values.
+        ``authentic``: ``n``, ``porosity`` and each of ``scalars`` (:data:`SCALARS`) as
+        ``{"mean", "std"}``, ``curves`` as ``{"mean", "std"}`` lists, ``diversity``.
+        ``generated``: per name, ``n``; ``porosity`` and each of ``scalars``: the
+        :func:`distribution_distance` from the authentic values (``mean``, ``std``,
+        ``mean_diff``, ``rel_diff``, ``std_ratio``, ``ks``, ``ks_pvalue``, ``w1``, ``w1_rel``);
+        ``curves``: per curve ``mean``, ``std`` and the ``max_diff`` and ``rms_diff`` of the mean
+        curve from the authentic mean curve; ``diversity``.
+        ``noise_floor``: the same entry for the second authentic half against the first (``n``
+        is the size of each half; ``split_seed``), or ``None`` when disabled or fewer than 4
+        authentic images.
+    """
+    settings = {"r_max": r_max, "connectivity": connectivity, "ndim": ndim}
+    auth = _described(authentic, "authentic", **settings)
+    if isinstance(generated, Mapping):
+        if not generated:
+            raise ValueError("generated holds no image sets")
+        sets = dict(generated)
+    else:
+        sets = {"generated": generated}
+    settings = {"r_max": auth.r_max, "connectivity": auth.connectivity, "ndim": auth.ndim}
+    gens = {str(k): _described(v, f"generated set {k!r}", auth, **settings) for k, v in sets.items()}
+    for name, desc in (("authentic", auth), *gens.items()):
+        if len(desc) < 2:
+            raise ValueError(f"{name} holds {len(desc)} image; comparing distributions needs at least 2")
+    n = len(auth)
+    result = {
+        "settings": {"ndim": auth.ndim, "image_shape": list(auth.images.shape[1:]), "r_max": auth.r_max,
+                     "connectivity": auth.connectivity, "seed": seed},
+        "x": {k: v for k, v in auth.x.items()},
+        "authentic": {"n": n, "porosity": _summary(auth.porosity),
+                      "scalars": {k: _summary(v) for k, v in auth.scalars.items()},
+                      "curves": {k: dict(zip(("mean", "std"), _mean_curve(v))) for k, v in auth.curves.items()},
+                      "diversity": pairwise_correlation(auth.images, max_images)},
+        "generated": {},
+        "noise_floor": None,
+    }
+    for name, desc in gens.items():
+        entry = _compare(auth, desc, max_images)
+        del entry["reference_diversity"]
+        result["generated"][name] = entry
+    if noise_floor and n >= 4:
+        order = np.random.default_rng(seed).permutation(n)
+        half_a, half_b = auth.subset(np.sort(order[:n // 2])), auth.subset(np.sort(order[n // 2:2 * (n // 2)]))
+        entry = _compare(half_a, half_b, max_images)
+        entry["n"] = n // 2
+        result["noise_floor"] = entry
+    return _jsonable(result)
+
+
+def _summary(values):
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return {"mean": float(v.mean()) if len(v) else math.nan, "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan}
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def save_json(path, result, *, overwrite=False):
+    """Write a :func:`compare_sets` result as JSON, atomically (refuses to replace a file unless
+    ``overwrite``)."""
+    from .io import atomic_write
+
+    text = json.dumps(result, indent=1, allow_nan=False)
+    return atomic_write(path, lambda fh: fh.write(text), overwrite=overwrite, mode="w")
+
+
+def plot_comparison(path, result, *, curves=None, overwrite=False, dpi=120):
+    """Figure of the mean curves ± 1 std band of each set: authentic and every generated set.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG to write (atomically; an existing file is kept unless ``overwrite``).
+    result : dict
+        A :func:`compare_sets` result.
+    curves : sequence of str, optional
+        Curve names (default: all of :data:`CURVES`).
+    overwrite : bool
+    dpi : int
+
+    Returns
+    -------
+    Path
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .io import atomic_write
+
+    names = list(curves) if curves is not None else list(CURVES)
+    unknown = [c for c in names if c not in CURVES]
+    if unknown:
+        raise ValueError(f"unknown curves {unknown}; choose from {list(CURVES)}")
+    ncols = min(3, len(names))
+    nrows = -(-len(names) // ncols)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows))
+    FigureCanvasAgg(fig)
+    sets = [("authentic", result["authentic"]), *result["generated"].items()]
+    for i, key in enumerate(names):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        x = np.asarray(result["x"][key], dtype=float)
+        for label, entry in sets:
+            mean = np.asarray(entry["curves"][key]["mean"], dtype=float)
+            std = np.asarray(entry["curves"][key]["std"], dtype=float)
+            line, = ax.plot(x, mean, label=f"{label} ({entry['n']})", lw=2 if label == "authentic" else 1.2,
+                            color="black" if label == "authentic" else None)
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15, lw=0)
+        if key.startswith("chord"):
+            ax.set_xlim(1, min(x[-1], 4 * result["settings"]["r_max"]))
+        ax.set_xlabel(f"{CURVES[key][0]} (pixels)")
+        ax.set_title(CURVES[key][1], fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
+
+
+def _fmt(value, digits=3):
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_table(result, *, digits=3):
+    """A Markdown table of a :func:`compare_sets` result: one column per generated set and one for
+    the noise floor (authentic half vs half)."""
+    cols = [(name, e) for name, e in result["generated"].items()]
+    if result["noise_floor"] is not None:
+        cols.append(("noise floor", result["noise_floor"]))
+    a = result["authentic"]
+    f = lambda v: _fmt(v, digits)  # noqa: E731
+    header = ["quantity", f"authentic ({a['n']})"] + [f"{n} ({e['n']})" for n, e in cols]
+    rows = [["porosity mean ± std", f"{f(a['porosity']['mean'])} ± {f(a['porosity']['std'])}"]
+            + [f"{f(e['porosity']['mean'])} ± {f(e['porosity']['std'])}" for _, e in cols]]
+    for key, label in (("ks_pvalue", "porosity KS p"), ("w1_rel", "porosity W1/σ"), ("std_ratio", "porosity std ratio")):
+        rows.append([label, ""] + [f(e["porosity"][key]) for _, e in cols])
+    for key in CURVES:
+        rows.append([f"{key}: max / rms diff", ""]
+                    + [f"{f(e['curves'][key]['max_diff'])} / {f(e['curves'][key]['rms_diff'])}" for _, e in cols])
+    for key in SCALARS:
+        rows.append([f"{key}: mean (rel diff, W1/σ)", f(a["scalars"][key]["mean"])]
+                    + [f"{f(e['scalars'][key]['mean'])} ({f(e['scalars'][key]['rel_diff'])}, "
+                       f"{f(e['scalars'][key]['w1_rel'])})" for _, e in cols])
+    rows.append(["diversity (pairwise corr.)", f(a["diversity"])] + [f(e["diversity"]) for _, e in cols])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)

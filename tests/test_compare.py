@@ -1,0 +1,167 @@
+"""Fidelity comparison of image sets: compare_sets, its table and figure, and the CLI."""
+import json
+
+import numpy as np
+import pytest
+
+from microvae import morphology as M
+from microvae.compare import (CURVES, SCALARS, compare_sets, describe, distribution_distance, format_table,
+                              pairwise_correlation, plot_comparison, save_json)
+from microvae.correlations import s2
+from microvae.synthetic import gaussian_random_field
+
+
+@pytest.fixture(scope="module")
+def sets():
+    auth = gaussian_random_field((32, 32), 3.0, 0.3, n=40, seed=0)
+    like = gaussian_random_field((32, 32), 3.0, 0.3, n=30, seed=1)
+    unlike = gaussian_random_field((32, 32), 1.5, 0.2, n=30, seed=2)
+    return auth, like, unlike
+
+
+@pytest.fixture(scope="module")
+def result(sets):
+    auth, like, unlike = sets
+    return compare_sets(auth, {"like": like, "unlike": unlike}, seed=3)
+
+
+def test_result_is_json_and_has_every_quantity(result):
+    text = json.dumps(result, allow_nan=False)
+    assert json.loads(text) == result
+    for name in ("like", "unlike"):
+        entry = result["generated"][name]
+        assert set(entry["curves"]) == set(CURVES) and set(entry["scalars"]) == set(SCALARS)
+        for key in ("mean", "std", "ks", "ks_pvalue", "w1", "w1_rel", "std_ratio", "rel_diff"):
+            assert key in entry["porosity"]
+    assert result["noise_floor"]["n"] == 20
+
+
+def test_numbers_match_the_descriptors_computed_directly(sets, result):
+    from scipy import stats
+
+    auth, like, _ = sets
+    entry = result["generated"]["like"]
+    pa, pl = auth.mean(axis=(1, 2)), like.mean(axis=(1, 2))
+    assert entry["porosity"]["mean"] == pytest.approx(pl.mean())
+    assert entry["porosity"]["std_ratio"] == pytest.approx(pl.std(ddof=1) / pa.std(ddof=1))
+    assert entry["porosity"]["w1_rel"] == pytest.approx(stats.wasserstein_distance(pa, pl) / pa.std(ddof=1))
+    assert entry["porosity"]["ks_pvalue"] == pytest.approx(stats.ks_2samp(pa, pl).pvalue)
+    for key, fn in (("s2", lambda x: s2(x, r_max=16)), ("lineal_path_solid", lambda x: M.lineal_path(x, phase=0)),
+                    ("cluster", M.cluster_function)):
+        diff = fn(like).mean(axis=0) - fn(auth).mean(axis=0)
+        assert entry["curves"][key]["max_diff"] == pytest.approx(np.abs(diff).max())
+        assert entry["curves"][key]["rms_diff"] == pytest.approx(np.sqrt(np.mean(diff ** 2)))
+    chords = np.nanmean(M.chord_lengths(like, phase=1).probability[:, 1:], axis=0)
+    np.testing.assert_allclose(entry["curves"]["chord_pore"]["mean"], chords)
+    euler = M.euler_density(like)
+    assert entry["scalars"]["euler_density"]["mean"] == pytest.approx(euler.mean())
+    perc = M.cluster_statistics(like)["percolates"].mean()
+    assert entry["scalars"]["percolation_fraction"]["mean"] == pytest.approx(perc)
+
+
+def test_unlike_set_is_far_and_like_set_is_near_the_noise_floor(result):
+    like, unlike, floor = (result["generated"]["like"], result["generated"]["unlike"], result["noise_floor"])
+    for key in CURVES:
+        assert unlike["curves"][key]["max_diff"] > 2 * like["curves"][key]["max_diff"], key
+    assert unlike["scalars"]["cluster_density"]["w1_rel"] > 3 * floor["scalars"]["cluster_density"]["w1_rel"]
+    assert like["porosity"]["ks_pvalue"] > 0.01 and unlike["porosity"]["ks_pvalue"] < 1e-4
+
+
+def test_noise_floor_is_two_disjoint_seeded_halves(sets):
+    auth = sets[0]
+    a = compare_sets(auth, auth[:5], seed=1)["noise_floor"]
+    b = compare_sets(auth, auth[:5], seed=1)["noise_floor"]
+    c = compare_sets(auth, auth[:5], seed=2)["noise_floor"]
+    assert a == b and a != c
+    order = np.random.default_rng(1).permutation(40)
+    half = auth[np.sort(order[20:])]
+    assert a["porosity"]["mean"] == pytest.approx(half.mean())
+
+
+def test_precomputed_descriptors_give_the_same_result(sets, result):
+    auth, like, unlike = sets
+    again = compare_sets(describe(auth), {"like": describe(like), "unlike": unlike}, seed=3)
+    assert again == result
+    with pytest.raises(ValueError, match="computed with"):
+        compare_sets(describe(auth, r_max=8), like, r_max=10)
+
+
+def test_diversity_detects_mode_collapse():
+    rng = np.random.default_rng(0)
+    independent = (rng.random((50, 16, 16)) < 0.4).astype(np.uint8)
+    assert abs(pairwise_correlation(independent)) < 0.01
+    collapsed = np.repeat(independent[:1], 50, axis=0)
+    collapsed[::2, 0, 0] ^= 1
+    assert pairwise_correlation(collapsed) > 0.8
+    assert np.isnan(pairwise_correlation(np.zeros((5, 8, 8), dtype=np.uint8)))
+
+
+def test_distribution_distance_of_shifted_values():
+    ref = np.arange(10.0)
+    d = distribution_distance(ref, ref + 2)
+    assert d["w1"] == pytest.approx(2) and d["mean_diff"] == pytest.approx(2)
+    assert d["rel_diff"] == pytest.approx(2 / 4.5) and d["std_ratio"] == pytest.approx(1)
+    assert np.isnan(distribution_distance([], ref)["ks"])
+
+
+def test_3d_sets():
+    rng = np.random.default_rng(1)
+    a = (rng.random((4, 10, 10, 10)) < 0.4).astype(np.uint8)
+    b = (rng.random((3, 10, 10, 10)) < 0.5).astype(np.uint8)
+    r = compare_sets(a, b)
+    assert r["settings"]["ndim"] == 3 and r["settings"]["connectivity"] == 6
+    assert r["generated"]["generated"]["porosity"]["mean"] == pytest.approx(b.mean())
+
+
+def test_bad_sets_are_refused(sets):
+    auth = sets[0]
+    with pytest.raises(ValueError, match="differ in shape"):
+        compare_sets(auth, auth[:, :16, :16])
+    with pytest.raises(ValueError, match="at least 2"):
+        compare_sets(auth, auth[:1])
+    with pytest.raises(ValueError, match="no image sets"):
+        compare_sets(auth, {})
+    with pytest.raises(ValueError, match="binary"):
+        compare_sets(auth, auth * 2.0)
+    with pytest.raises(ValueError, match="r_max"):
+        compare_sets(auth, auth, r_max=20)
+
+
+def test_table_and_figure(result, tmp_path):
+    table = format_table(result)
+    assert "| porosity mean ± std |" in table and "noise floor (20)" in table and "unlike (30)" in table
+    assert len({line.count("|") for line in table.splitlines()}) == 1
+    path = plot_comparison(tmp_path / "fig.png", result)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(FileExistsError):
+        plot_comparison(path, result)
+    save_json(tmp_path / "r.json", result)
+    assert json.loads((tmp_path / "r.json").read_text()) == result
+    with pytest.raises(FileExistsError):
+        save_json(tmp_path / "r.json", result)
+
+
+def test_cli(sets, tmp_path, capsys):
+    from microvae.cli import main
+    from microvae.io import save
+
+    auth, like, unlike = sets
+    for name, x in (("auth", auth), ("like", like), ("unlike", unlike)):
+        save(tmp_path / f"{name}.npz", x)
+    out, fig = tmp_path / "out.json", tmp_path / "fig.png"
+    args = ["compare", str(tmp_path / "auth.npz"), str(tmp_path / "like.npz"), f"u={tmp_path / 'unlike.npz'}",
+            "-o", str(out), "--plot", str(fig), "--seed", "3"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| porosity mean ± std |" in printed and "u (30)" in printed
+    saved = json.loads(out.read_text())
+    assert set(saved["generated"]) == {"like", "u"}
+    assert saved["generated"]["like"] == compare_sets(auth, like, seed=3)["generated"]["generated"]
+    assert fig.exists()
+    # Existing outputs are refused before any work, and kept.
+    before = out.read_bytes()
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(args + ["--overwrite"]) == 0
+    assert main(["compare", str(tmp_path / "auth.npz"), str(tmp_path / "missing.npz")]) == 2
+    assert "missing" in capsys.readouterr().err
