@@ -1,0 +1,228 @@
+"""microvae.compat against the real PoreSpy 3.2 and PyMKS 0.4.1 (both in the test extra), on
+random images and on Berea slices: same fields, shapes, dtypes, chunks, values within 1e-10."""
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # PyMKS 0.4.1 imports pkg_resources
+    import porespy
+    import pymks
+
+from microvae.compat import porespy as mps
+from microvae.compat import pymks as mpk
+from microvae.correlations.reference import s2_map_reference
+
+from tests.conftest import shared_file
+
+TOL = 1e-10
+PS_FIELDS = ["distance", "bin_centers", "bin_edges", "bin_widths", "probability", "probability_scaled", "pdf",
+             "relfreq"]
+
+
+def _fields(result):
+    return [k for k in vars(result) if not k.startswith("_")]
+
+
+def assert_same_results(ours, theirs):
+    assert _fields(ours) == _fields(theirs) == PS_FIELDS
+    for key in PS_FIELDS:
+        a, b = np.asarray(ours[key]), np.asarray(theirs[key])
+        assert a.shape == b.shape, key
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOL, err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def berea_slices():
+    from microvae.io import load
+
+    vol = load(shared_file("berea.zip"), pore_value=0)
+    return np.stack([vol[50, :128, :128], vol[200, 100:228, 30:158], vol[:128, 300, 200:328]])
+
+
+@pytest.fixture(autouse=True)
+def _synchronous_dask():
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+# ---------------------------------------------------------------------------- PoreSpy
+
+@pytest.mark.parametrize("shape, bins", [
+    ((64, 64), 100), ((50, 73), 10), ((41, 41), 3), ((30, 45), np.array([0, 5, 20, 40, 50.0])),
+    ((40, 40), np.linspace(0.5, 30.5, 7)), ((19, 23, 17), 100), ((16, 20, 24), 4)])
+def test_two_point_correlation_equals_porespy(rng, shape, bins):
+    im = rng.random(shape) < 0.35
+    assert_same_results(mps.two_point_correlation(im, voxel_size=2.5, bins=bins),
+                        porespy.metrics.two_point_correlation(im, voxel_size=2.5, bins=bins))
+
+
+def test_two_point_correlation_equals_porespy_on_berea(berea_slices):
+    for im in berea_slices:
+        assert_same_results(mps.two_point_correlation(im), porespy.metrics.two_point_correlation(im.astype(bool)))
+    vol = berea_slices[:, :48, :48].copy()  # a 3 x 48 x 48 volume
+    assert_same_results(mps.two_point_correlation(vol), porespy.metrics.two_point_correlation(vol.astype(bool)))
+
+
+def test_two_point_correlation_batch_rows_are_porespy(rng):
+    images = (rng.random((5, 33, 40)) < 0.5).astype(np.uint8)
+    out = mps.two_point_correlation_batch(images, bins=20)
+    assert out.probability.shape == (5, 16)  # 1-pixel bins up to 33 // 2
+    for i, im in enumerate(images):
+        ref = porespy.metrics.two_point_correlation(im.astype(bool), bins=20)
+        np.testing.assert_array_equal(out.bin_edges, ref.bin_edges)
+        for key in ("probability", "probability_scaled", "pdf", "relfreq"):
+            np.testing.assert_allclose(out[key][i], ref[key], rtol=0, atol=TOL)
+
+
+def test_two_point_correlation_matches_brute_force_definition(rng):
+    """Independent of PoreSpy: bin averages of the non-periodic S2 map from the displacement loop."""
+    im = (rng.random((9, 11)) < 0.5).astype(np.uint8)
+    padded = np.zeros((17, 21))
+    padded[:9, :11] = im
+    full = s2_map_reference(padded, periodic=False)  # displacements up to 8 x 10 reach all pairs
+    dy, dx = np.meshgrid(np.fft.fftfreq(17, 1 / 17), np.fft.fftfreq(21, 1 / 21), indexing="ij")
+    # Undo the zero padding's normalization: pairs inside the 17 x 21 frame -> inside the image.
+    overlap_pad = (17 - np.abs(dy)) * (21 - np.abs(dx))
+    overlap_im = np.maximum(9 - np.abs(dy), 0) * np.maximum(11 - np.abs(dx), 0)
+    inside = overlap_im > 0
+    s2 = np.where(inside, full * overlap_pad / np.where(inside, overlap_im, 1), 0)
+    dist = np.hypot(dy, dx)
+    edges = np.array([0, 1, 2.5, 4, 7, 12])
+    out = mps.two_point_correlation(im, bins=edges)
+    for b in range(len(edges) - 1):
+        sel = inside & (dist >= edges[b]) & (dist < edges[b + 1])
+        assert out.pdf[b] == pytest.approx(s2[sel].mean(), abs=1e-12)
+
+
+def test_porosity_equals_porespy(rng):
+    im = rng.integers(0, 3, (20, 30))  # 2 = outside the sample, ignored
+    mask = rng.random((20, 30)) < 0.7
+    assert mps.porosity(im) == porespy.metrics.porosity(im)
+    assert mps.porosity(im, mask=mask) == porespy.metrics.porosity(im, mask=mask)
+    pores = im == 1
+    assert mps.porosity(pores) == porespy.metrics.porosity(pores) == pytest.approx(pores.mean(), abs=1e-15)
+
+
+def test_results_behave_like_porespys(rng):
+    out = mps.two_point_correlation(rng.random((20, 20)) < 0.5)
+    assert out["probability"] is out.probability
+    assert [v.shape for v in out] == [v.shape for v in porespy.metrics.two_point_correlation(
+        rng.random((20, 20)) < 0.5)]
+    assert "probability_scaled" in str(out) and "Array of size (10,)" in str(out)
+
+
+def test_porespy_compat_errors(rng):
+    im = rng.random((20, 20)) < 0.5
+    with pytest.raises(ValueError, match="binary"):
+        mps.two_point_correlation(im * 2.5)
+    with pytest.raises(ValueError, match="beyond the largest displacement"):
+        mps.two_point_correlation(im, bins=np.array([0, 10, 30.0]))
+    with pytest.raises(ValueError, match="increasing"):
+        mps.two_point_correlation(im, bins=np.array([0, 5, 3.0]))
+    with pytest.raises(ValueError, match="positive number of bins"):
+        mps.two_point_correlation(im, bins=0)
+    with pytest.raises(ValueError, match="one 2D or 3D image"):
+        mps.two_point_correlation(im[None, None])
+    with pytest.raises(ValueError, match="no 0"):
+        mps.porosity(np.full((3, 3), 2))
+
+
+# ---------------------------------------------------------------------------- PyMKS
+
+def assert_same_array(ours, theirs, atol=TOL):
+    assert type(ours) is type(theirs)
+    if isinstance(theirs, da.Array):
+        assert ours.chunks == theirs.chunks
+        ours, theirs = ours.compute(), theirs.compute()
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("shape", [(3, 9, 12), (2, 16, 16), (2, 7, 8, 9), (3, 11)])
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("cutoff", [None, 2, 100, 0])
+def test_two_point_stats_equals_pymks(rng, shape, periodic, cutoff):
+    x, y = rng.integers(0, 2, shape), rng.random(shape)
+    kw = dict(periodic_boundary=periodic, cutoff=cutoff)
+    assert_same_array(mpk.two_point_stats(x, y, **kw), pymks.two_point_stats(x, y, **kw))
+    mask = rng.random(shape)
+    assert_same_array(mpk.two_point_stats(x, y, mask=mask, **kw), pymks.two_point_stats(x, y, mask=mask, **kw))
+
+
+def test_two_point_stats_matches_brute_force_definition(rng):
+    """Independent of PyMKS: the non-periodic auto-correlation is the S2 map of the slow reference."""
+    x = (rng.random((2, 9, 10)) < 0.4).astype(np.uint8)
+    out = mpk.two_point_stats(x, x, periodic_boundary=False, cutoff=3)
+    for i in range(2):
+        ref = np.fft.fftshift(s2_map_reference(x[i], periodic=False))[4 - 3:4 + 4, 5 - 3:5 + 4]
+        np.testing.assert_allclose(out[i], ref, atol=1e-12)
+
+
+def test_two_point_stats_dask_in_dask_out(rng):
+    x, y, m = rng.integers(0, 2, (6, 9, 12)), rng.random((6, 9, 12)), rng.random((6, 9, 12))
+    dx, dy = da.from_array(x, chunks=(2, 9, 12)), da.from_array(y, chunks=(3, 9, 12))
+    dm = da.from_array(m, chunks=(4, 9, 12))
+    assert_same_array(mpk.two_point_stats(dx, dy), pymks.two_point_stats(dx, dy))
+    kw = dict(mask=dm, periodic_boundary=False, cutoff=3)
+    assert_same_array(mpk.two_point_stats(dx, dy, **kw), pymks.two_point_stats(dx, dy, **kw))
+    assert_same_array(mpk.two_point_stats(x, dy), pymks.two_point_stats(x, dy))  # NumPy wins
+    assert_same_array(mpk.two_point_stats(dx, y), pymks.two_point_stats(dx, y))
+
+
+def test_two_point_stats_float32_like_pymks(rng):
+    y = rng.random((2, 10, 10)).astype(np.float32)
+    # PyMKS transforms float32 in float32; ours in float64, so the two agree to float32 precision.
+    assert_same_array(mpk.two_point_stats(y, y), pymks.two_point_stats(y, y), atol=1e-6)
+
+
+def test_two_point_stats_on_berea(berea_slices):
+    pores = berea_slices.astype(np.float64)
+    for periodic in (True, False):
+        kw = dict(periodic_boundary=periodic, cutoff=20)
+        assert_same_array(mpk.two_point_stats(pores, 1 - pores, **kw), pymks.two_point_stats(pores, 1 - pores, **kw))
+
+
+@pytest.mark.parametrize("correlations", [None, [(0, 1), (2, 2), (1, 0)]])
+@pytest.mark.parametrize("periodic", [True, False])
+def test_two_point_correlation_transformer_equals_pymks(rng, correlations, periodic):
+    data = rng.integers(0, 2, (4, 9, 12, 3)).astype(float)
+    kw = dict(correlations=correlations, periodic_boundary=periodic, cutoff=3)
+    assert_same_array(mpk.TwoPointCorrelation(**kw).fit(data).transform(data),
+                      pymks.TwoPointCorrelation(**kw).fit(data).transform(data))
+    lazy = da.from_array(data, chunks=(3, 9, 12, 1))
+    assert_same_array(mpk.TwoPointCorrelation(**kw).transform(lazy), pymks.TwoPointCorrelation(**kw).transform(lazy))
+
+
+def test_transformer_in_a_pipeline(rng):
+    data = rng.integers(0, 2, (5, 8, 8, 2)).astype(float)
+    # (PyMKS's own FlattenTransformer no longer fits scikit-learn's transform signature.)
+    def pipeline(stats):
+        return Pipeline([("stats", stats), ("flat", FunctionTransformer(lambda x: x.reshape(len(x), -1))),
+                         ("pca", PCA(n_components=3, svd_solver="full"))])
+    ours = pipeline(mpk.TwoPointCorrelation(cutoff=2)).fit_transform(data)
+    theirs = pipeline(pymks.TwoPointCorrelation(cutoff=2)).fit_transform(data)
+    assert ours.shape == (5, 3)
+    np.testing.assert_allclose(np.abs(ours), np.abs(theirs), atol=1e-8)  # PCA signs are arbitrary
+    assert clone(mpk.TwoPointCorrelation(cutoff=2)).get_params() == pymks.TwoPointCorrelation(cutoff=2).get_params()
+
+
+def test_pymks_compat_errors(rng):
+    x = rng.random((2, 6, 6))
+    with pytest.raises(ValueError, match="range"):
+        mpk.two_point_stats(x, x, mask=x * 2)
+    with pytest.raises(ValueError, match="same shape"):
+        mpk.two_point_stats(x, x[:, :5])
+    with pytest.raises(ValueError, match="cutoff"):
+        mpk.two_point_stats(x, x, cutoff=-1)
+    with pytest.raises(ValueError, match="NaN"):
+        mpk.two_point_stats(x * np.nan, x)
+    with pytest.raises(ValueError, match="pair of states"):
+        mpk.TwoPointCorrelation(correlations=[(0, 5)]).transform(x[..., None])
