@@ -117,14 +117,14 @@ def describe(images, *, r_max=None, connectivity=None, ndim=None, name="images")
     connectivity = _m._connectivity(nd, connectivity)
     n_max = max(shape)
     curves, scalars = {"s2": s2(batch, r_max=r_max, ndim=nd)}, {}
+    runs = [_m._run_histograms(batch, ax) for ax in range(nd)]
     for phase, suffix in ((1, "pore"), (0, "solid")):
         lineal = np.zeros((len(batch), r_max + 1))
         chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-        for ax in range(nd):
+        for ax, hist in enumerate(runs):
             n = shape[ax]
-            runs, inner = _m._run_histograms(batch, phase, ax)
-            lineal += _m._lineal_path(runs, n, batch[0].size // n, r_max)
-            chords[:, :n + 1] += inner
+            lineal += _m._lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
+            chords[:, :n + 1] += hist[phase, 1]
         chord = _m.ChordLengths(chords)
         curves[f"lineal_path_{suffix}"] = lineal / nd
         curves[f"chord_{suffix}"] = chord.probability[:, 1:]

@@ -66,22 +66,26 @@ def _lines(batch, axis):
     return np.ascontiguousarray(x).reshape(len(batch), -1, x.shape[-1])
 
 
-def _run_histograms(batch, phase, axis):
-    """Counts ``(N, n + 1)`` of the runs of ``phase`` along ``axis`` by length (index = length):
-    of all runs, and of the runs that touch neither end of their line."""
+def _run_histograms(batch, axis):
+    """Run-length histograms along spatial ``axis``: ``counts[phase, kind, image, length]``,
+    ``kind`` 0 for all runs and 1 for the runs that touch neither end of their line; shape
+    ``(2, 2, N, n + 1)``."""
     lines = _lines(batch, axis)
     n_img, n_lines, n = lines.shape
-    padded = np.zeros((n_img * n_lines, n + 2), dtype=np.int8)
-    padded[:, 1:-1] = lines.reshape(-1, n) == phase
-    step = np.diff(padded, axis=1)
-    # np.nonzero walks rows in order, so the k-th start and the k-th end belong to one run.
-    row, start = np.nonzero(step == 1)
-    end = np.nonzero(step == -1)[1]
-    flat = (row // n_lines) * (n + 1) + (end - start)
+    lines = lines.reshape(-1, n)
+    starts = np.ones(lines.shape, dtype=bool)
+    np.not_equal(lines[:, 1:], lines[:, :-1], out=starts[:, 1:])
+    # np.nonzero walks rows in order: a run ends where the next one (or its line) starts.
+    row, start = np.nonzero(starts)
+    end = np.empty_like(start)
+    end[:-1] = np.where(row[1:] == row[:-1], start[1:], n)
+    end[-1] = n
     inner = (start > 0) & (end < n)
-    size = n_img * (n + 1)
-    return (np.bincount(flat, minlength=size).reshape(n_img, n + 1),
-            np.bincount(flat[inner], minlength=size).reshape(n_img, n + 1))
+    key = (lines[row, start].astype(np.int64) * n_img + row // n_lines) * (n + 1) + (end - start)
+    size = 2 * n_img * (n + 1)
+    every = np.bincount(key, minlength=size).reshape(2, n_img, n + 1)
+    interior = np.bincount(key[inner], minlength=size).reshape(2, n_img, n + 1)
+    return np.stack([every, interior], axis=1)
 
 
 def _lineal_path(hist, axis_length, n_lines, r_max):
@@ -123,7 +127,7 @@ def lineal_path(images, r_max=None, *, phase=1, axis=None, ndim=None):
     out = np.zeros((len(batch), r_max + 1))
     for ax in axes:
         n = batch.shape[ax + 1]
-        out += _lineal_path(_run_histograms(batch, phase, ax)[0], n, batch[0].size // n, r_max)
+        out += _lineal_path(_run_histograms(batch, ax)[phase, 0], n, batch[0].size // n, r_max)
     return out / len(axes)
 
 
@@ -188,7 +192,7 @@ def chord_lengths(images, *, phase=1, axis=None, edges=False, ndim=None):
     n_max = max(batch.shape[1:])
     counts = np.zeros((len(batch), n_max + 1), dtype=np.int64)
     for ax in _axes(nd, axis):
-        hist = _run_histograms(batch, phase, ax)[0 if edges else 1]
+        hist = _run_histograms(batch, ax)[phase, 0 if edges else 1]
         counts[:, :hist.shape[1]] += hist
     return ChordLengths(counts)
 
@@ -255,13 +259,27 @@ def cluster_function(images, r_max=None, *, connectivity=None, axis=None, ndim=N
     return _cluster_function(labels, r_max, axes)
 
 
+def _compact_labels(labels):
+    """Labels renumbered from 1 within each image, in the smallest integer type that holds them
+    and a sentinel, and that sentinel (which no label takes). Pairs are compared only within an
+    image, so labels need not be unique across the batch; narrower labels compare faster."""
+    flat = labels.reshape(len(labels), -1)
+    big = np.iinfo(flat.dtype).max
+    first = np.where(flat > 0, flat, big).min(axis=1)
+    local = np.where(flat > 0, flat - (first - 1)[:, None], 0)
+    top = int(local.max())
+    dtype = np.uint8 if top < 255 else np.uint16 if top < 65535 else np.int64
+    return local.astype(dtype).reshape(labels.shape), np.iinfo(dtype).max
+
+
 def _cluster_function(labels, r_max, axes):
     out = np.zeros((len(labels), r_max + 1))
+    labels, sentinel = _compact_labels(labels)
     for ax in axes:
         lab = _lines(labels, ax)
         n_img, n_lines, n = lab.shape
-        # Solid is 0 on one side and -1 on the other, so a solid pixel never matches.
-        other = np.where(lab > 0, lab, -1)
+        # Solid is 0 on one side and the sentinel on the other, so a solid pixel never matches.
+        other = np.where(lab > 0, lab, sentinel).astype(lab.dtype)
         for r in range(r_max + 1):
             same = lab[:, :, :n - r] == other[:, :, r:]
             out[:, r] += np.count_nonzero(same.reshape(n_img, -1), axis=1) / (n_lines * (n - r))

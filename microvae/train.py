@@ -246,8 +246,8 @@ class _Generator(nn.Module):
         return logits, mu, logvar, style_logits
 
 
-def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, device=None, progress=True,
-              **overrides):
+def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, overwrite=False, device=None,
+              progress=True, **overrides):
     """Train the morphology-aware VAE.
 
     Parameters
@@ -258,13 +258,17 @@ def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, dev
         Starting configuration (:data:`PRESETS`); ``overrides`` change any :class:`TrainConfig` field,
         e.g. ``image_size=128``, ``steps=5000``, ``style_mode="none"``, ``w_st=0``.
     out_dir : str or Path
-        Run folder. Must not exist or be empty, unless ``resume``.
+        Run folder. Must not exist or be empty, unless ``resume`` or ``overwrite``.
     seed : int
         Seeds the model initialization, the batches and the latent noise (the style network has
         its own ``style_seed``). Same seed, data and config give the same run.
     resume : bool
         Continue the run in ``out_dir`` from its checkpoint up to ``steps`` (which may be raised
         with an override; the other settings must match the checkpoint's).
+    overwrite : bool
+        Start afresh in an existing run folder (one holding ``config.json``), deleting its
+        files: for a run stopped before its first checkpoint, which cannot be resumed. Other
+        non-empty folders are never cleared.
     device : str or torch.device, optional
         Default: ``cuda`` (the ``LOCAL_RANK`` GPU under torchrun) if available, else ``cpu``.
     progress : bool
@@ -289,20 +293,40 @@ def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, dev
     device = _pick_device(device)
     rank, world, owned_group = _init_distributed(device)
     try:
+        if overwrite and not resume:
+            _prepare_run_dir(Path(out_dir), resume, rank, overwrite=True)
         return _train(batch, config, Path(out_dir), int(seed), resume, device, progress, rank, world)
     finally:
         if owned_group:
             dist.destroy_process_group()
 
 
-def _prepare_run_dir(run_dir, resume, rank):
+def _prepare_run_dir(run_dir, resume, rank, overwrite=False):
+    """Check the run folder against ``resume``/``overwrite`` and make it; the messages name the
+    option that fits the folder (a run stopped before its first checkpoint can only start afresh)."""
+    has_checkpoint = (run_dir / CHECKPOINT).is_file()
     if resume:
-        if not (run_dir / CHECKPOINT).is_file():
-            raise FileNotFoundError(f"cannot resume: {run_dir / CHECKPOINT} does not exist")
+        if not has_checkpoint:
+            hint = ("the run stopped before its first checkpoint: start it afresh with overwrite=True (--overwrite)"
+                    if (run_dir / "config.json").is_file() else "is it the folder of a microvae train run?")
+            raise FileNotFoundError(f"cannot resume: {run_dir / CHECKPOINT} does not exist; {hint}")
     elif rank == 0:
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise FileExistsError(f"{run_dir} exists and is not empty; choose a new run folder or resume=True "
-                                  "(--resume) to continue the run in it")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise FileExistsError(f"{run_dir} exists and is not a folder; choose another run folder")
+        if run_dir.exists() and any(run_dir.iterdir()):
+            if not overwrite:
+                hint = ("resume=True (--resume) to continue it or overwrite=True (--overwrite) to start afresh"
+                        if has_checkpoint else "it holds no checkpoint to resume from (the run stopped before "
+                        "its first one): overwrite=True (--overwrite) starts it afresh")
+                raise FileExistsError(f"{run_dir} exists and is not empty; choose a new run folder, or {hint}")
+            if not (run_dir / "config.json").is_file():
+                # Never delete a folder that is not a run folder, whatever the flag says.
+                raise FileExistsError(f"{run_dir} is not empty and holds no microvae run (no config.json); "
+                                      "overwrite=True (--overwrite) replaces run folders only: choose another folder")
+            import shutil
+
+            for p in run_dir.iterdir():
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         run_dir.mkdir(parents=True, exist_ok=True)
 
 

@@ -3,7 +3,7 @@ import argparse
 
 
 def register(sub):
-    from .common import add_input_arguments
+    from .common import add_input_arguments, non_negative_int, positive_float, positive_int
 
     p = sub.add_parser("train", help="train the morphology-aware VAE on binary images (or slices of a volume)",
                        description="Train the morphology-aware VAE (reconstruction + KL + style + mode-collapse "
@@ -11,17 +11,20 @@ def register(sub):
     add_input_arguments(p)
     p.add_argument("-o", "--output", required=True, help="run folder (config, checkpoint, metrics, sample mosaics)")
     p.add_argument("--preset", default="quick", help="quick (CPU, minutes) or paper (GPU, the paper's sizes)")
-    p.add_argument("--slices", type=int, default=None,
+    p.add_argument("--slices", type=positive_int, default=None,
                    help="with a 3D volume as input: cut this many image-size slices along all three axes")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run in OUTPUT from its checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an existing run folder, deleting its files (a run stopped before its "
+                        "first checkpoint cannot be resumed)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("overrides of the preset")
-    g.add_argument("--steps", type=int)
-    g.add_argument("--image-size", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
+    g.add_argument("--steps", type=positive_int)
+    g.add_argument("--image-size", type=positive_int)
+    g.add_argument("--batch-size", type=positive_int)
+    g.add_argument("--lr", type=positive_float)
     g.add_argument("--style-mode", choices=("paired", "all_pairs", "prior", "none"))
     g.add_argument("--w-st", type=float, help="weight of the style loss")
     g.add_argument("--w-mc", type=float, help="weight of the mode-collapse loss")
@@ -35,15 +38,16 @@ def register(sub):
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the style network (fast on GPUs and CPUs with AMX/AVX512-BF16)")
-    g.add_argument("--checkpoint-every", type=int)
-    g.add_argument("--sample-every", type=int)
+    g.add_argument("--checkpoint-every", type=non_negative_int,
+                   help="steps between checkpoints (0: at the end only)")
+    g.add_argument("--sample-every", type=non_negative_int, help="steps between sample mosaics (0: none)")
     p.set_defaults(func=_train)
 
     s = sub.add_parser("sample", help="generate images from a trained VAE run")
     s.add_argument("run", help="run folder written by `microvae train` (or its checkpoint file)")
-    s.add_argument("-n", type=int, required=True, help="number of images")
+    s.add_argument("-n", type=positive_int, required=True, help="number of images")
     s.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif (uint8, 1 = pore)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=non_negative_int, default=0)
     s.add_argument("--binarize", choices=("threshold", "bernoulli"), default="threshold",
                    help="threshold the pore probability at 0.5 (default) or draw each pixel from it")
     s.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
@@ -73,7 +77,7 @@ def _train(args):
         raise ValueError("--slices applies to a 3D volume input (use --volume for a single (D, H, W) stack)")
     try:
         result = train_vae(images, preset=args.preset, out_dir=args.output, seed=args.seed, resume=args.resume,
-                           device=args.device, progress=not args.no_progress, **overrides)
+                           overwrite=args.overwrite, device=args.device, progress=not args.no_progress, **overrides)
     except (FloatingPointError, StyleWeightsUnavailable) as exc:  # diverged, or offline: say so in one line
         raise ValueError(str(exc)) from exc
     print(f"trained {result.step} steps; run folder {result.run_dir}")
