@@ -1,17 +1,34 @@
-"""Compiled torch operators (``microvae._C``, registered as ``torch.ops.microvae``) with
-autograd wrappers and pure-torch references.
+"""Compiled torch operators (``microvae._C``, registered as ``torch.ops.microvae``), their
+``torch.library`` registrations and pure-torch references.
 
-Importing this module loads the extension. ``backend="auto"`` uses the compiled op where it
-is built for the tensor's device and the reference otherwise; ``"torch"`` forces the
+Importing this module loads the extension; if that fails it warns once, naming the error, and
+every ``backend="auto"`` call uses the references. ``backend="auto"`` uses the compiled op
+where it is built for the tensor's device and the reference otherwise; ``"torch"`` forces the
 reference, ``"cpp"``/``"cuda"`` demand the compiled CPU/CUDA kernel.
+
+The schemas are defined in C++ (``csrc/microvae.cpp``); this module registers with
+``torch.library`` a fake (meta) kernel for each op, so that ``torch.compile`` and
+``torch.export`` can trace them, and the autograd formula of each forward op, so that a plain
+call of ``torch.ops.microvae.style_layer_forward`` etc. is differentiable (checked by
+``torch.library.opcheck`` in tests/test_library_ops.py).
 """
+import warnings
+
 import torch
 
 try:
     from . import _C
-except ImportError as exc:  # pragma: no cover - only when the package was not built
+except ImportError as exc:
     _C = None
     _IMPORT_ERROR = exc
+    warnings.warn(f"microvae: the compiled extension microvae._C failed to import ({type(exc).__name__}: {exc}); "
+                  "the fused losses fall back to their slower pure-torch references. Rebuild with `make install` "
+                  "(or `pip install --no-build-isolation -e .`) against the installed torch.", RuntimeWarning,
+                  stacklevel=2)
+else:
+    _IMPORT_ERROR = None
+# A constant, not a call into the extension, so that torch.compile traces resolve_backend.
+_HAS_CUDA = _C is not None and _C.has_cuda()
 
 __all__ = ["gram", "gram_reference", "style_layer", "style_layer_reference", "mode_collapse",
            "mode_collapse_reference", "STYLE_MODES", "compiled_available", "cuda_kernels_available",
@@ -25,9 +42,14 @@ def compiled_available():
     return _C is not None
 
 
+def compiled_import_error():
+    """The ``ImportError`` raised by ``import microvae._C``, or None when it imported."""
+    return _IMPORT_ERROR
+
+
 def cuda_kernels_available():
     """True when the extension was compiled with CUDA kernels (a GPU may still be absent)."""
-    return _C is not None and _C.has_cuda()
+    return _HAS_CUDA
 
 
 def resolve_backend(backend, tensor):
@@ -38,7 +60,7 @@ def resolve_backend(backend, tensor):
         return "torch"
     on_cuda = tensor.is_cuda
     if backend == "auto":
-        if _C is None or (on_cuda and not _C.has_cuda()) or tensor.device.type not in ("cpu", "cuda"):
+        if _C is None or (on_cuda and not _HAS_CUDA) or tensor.device.type not in ("cpu", "cuda"):
             return "torch"
         return "compiled"
     if _C is None:
@@ -46,7 +68,7 @@ def resolve_backend(backend, tensor):
     if backend == "cpp" and on_cuda:
         raise ValueError("backend='cpp' runs on CPU tensors; this tensor is on CUDA (use 'cuda' or 'auto')")
     if backend == "cuda":
-        if not _C.has_cuda():
+        if not _HAS_CUDA:
             raise RuntimeError("backend='cuda': microvae was built without CUDA kernels")
         if not on_cuda:
             raise ValueError("backend='cuda' needs CUDA tensors")
@@ -56,18 +78,6 @@ def resolve_backend(backend, tensor):
 def gram_reference(features):
     """``G[b] = F[b] F[b]^T`` for features ``(B, C, N)``, in plain torch."""
     return torch.bmm(features, features.transpose(1, 2))
-
-
-class _Gram(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, features):
-        ctx.save_for_backward(features)
-        return torch.ops.microvae.gram_forward(features)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (features,) = ctx.saved_tensors
-        return torch.ops.microvae.gram_backward(grad.contiguous(), features)
 
 
 def gram(features, backend="auto"):
@@ -89,7 +99,7 @@ def gram(features, backend="auto"):
                          f"of {features.dtype}")
     if resolve_backend(backend, features) == "torch":
         return gram_reference(features)
-    return _Gram.apply(features)
+    return torch.ops.microvae.gram_forward(features)
 
 
 STYLE_MODES = ("paired", "all_pairs")
@@ -129,27 +139,6 @@ def style_layer_reference(features, ref_gram, mode="paired", scale=1.0):
     return loss, g
 
 
-class _StyleLayer(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, features, ref_gram, mode, scale):
-        loss, g = torch.ops.microvae.style_layer_forward(features, ref_gram, _MODE_CODES[mode], scale)
-        ctx.save_for_backward(features, g, ref_gram)
-        ctx.mode, ctx.scale = mode, scale
-        # An unused output (the Gram when only the style loss is wanted) then arrives as None
-        # and costs nothing in the backward.
-        ctx.set_materialize_grads(False)
-        return loss, g
-
-    @staticmethod
-    def backward(ctx, grad_loss, grad_gram):
-        features, g, ref_gram = ctx.saved_tensors
-        if grad_loss is None:
-            grad_loss = features.new_zeros(())
-        grad_features, grad_ref = torch.ops.microvae.style_layer_backward(
-            grad_loss, grad_gram, features, g, ref_gram, _MODE_CODES[ctx.mode], ctx.scale, ctx.needs_input_grad[1])
-        return grad_features, (grad_ref if ctx.needs_input_grad[1] else None), None, None
-
-
 def style_layer(features, ref_gram, mode="paired", scale=1.0, backend="auto"):
     """Gram matrices of one feature layer and their style loss against reference Grams, fused.
 
@@ -181,7 +170,7 @@ def style_layer(features, ref_gram, mode="paired", scale=1.0, backend="auto"):
     if features.dtype not in (torch.float32, torch.float64) or ref_gram.dtype != features.dtype:
         raise ValueError(f"compiled style loss takes float32/float64 features and Grams of the same dtype, got "
                          f"{features.dtype} and {ref_gram.dtype}")
-    return _StyleLayer.apply(features, ref_gram, mode, float(scale))
+    return torch.ops.microvae.style_layer_forward(features, ref_gram, _MODE_CODES[mode], float(scale))
 
 
 def _check_grams(grams):
@@ -211,20 +200,6 @@ def mode_collapse_reference(grams, eps=MC_EPS):
     return cos.triu(1).square().sum() * (2.0 / (n * (n - 1)))
 
 
-class _ModeCollapse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, eps, *grams):
-        loss, inner = torch.ops.microvae.mode_collapse_forward(list(grams), eps)
-        ctx.save_for_backward(inner, *grams)
-        ctx.eps = eps
-        return loss
-
-    @staticmethod
-    def backward(ctx, grad):
-        inner, *grams = ctx.saved_tensors
-        return (None, *torch.ops.microvae.mode_collapse_backward(grad, grams, inner, ctx.eps))
-
-
 def mode_collapse(grams, eps=MC_EPS, backend="auto"):
     """Mode-collapse loss (paper Eq. 9) of a batch from its per-layer Gram matrices.
 
@@ -246,4 +221,93 @@ def mode_collapse(grams, eps=MC_EPS, backend="auto"):
     grams = _check_grams(grams)
     if resolve_backend(backend, grams[0]) == "torch":
         return mode_collapse_reference(grams, eps)
-    return _ModeCollapse.apply(float(eps), *grams)
+    return torch.ops.microvae.mode_collapse_forward(grams, float(eps))[0]
+
+
+# --------------------------------------------------------------------------- torch.library
+# Fake kernels: output shapes and dtypes only, for tracing with FakeTensors (torch.compile,
+# torch.export, meta-device models). They mirror the C++ kernels' outputs exactly.
+
+
+def _fake_gram_forward(features):
+    b, c, _ = features.shape
+    return features.new_empty(b, c, c)
+
+
+def _fake_gram_backward(grad_gram, features):
+    return torch.empty_like(features, memory_format=torch.contiguous_format)
+
+
+def _fake_style_layer_forward(features, ref_gram, mode, scale):
+    b, c, _ = features.shape
+    return features.new_empty(()), features.new_empty(b, c, c)
+
+
+def _fake_style_layer_backward(grad_loss, grad_gram, features, gram, ref_gram, mode, scale, ref_grad):
+    # The kernel leaves the reference gradient undefined (None in Python) unless asked for it.
+    grad_ref = torch.empty_like(ref_gram, memory_format=torch.contiguous_format) if ref_grad else None
+    return torch.empty_like(features, memory_format=torch.contiguous_format), grad_ref
+
+
+# Autograd formulas of the forward ops, in the (setup_context, backward) form of
+# torch.library.register_autograd.
+
+
+def _gram_setup(ctx, inputs, output):
+    ctx.save_for_backward(inputs[0])
+
+
+def _gram_backward(ctx, grad):
+    (features,) = ctx.saved_tensors
+    return torch.ops.microvae.gram_backward(grad.contiguous(), features)
+
+
+def _style_layer_setup(ctx, inputs, output):
+    features, ref_gram, mode, scale = inputs
+    ctx.save_for_backward(features, output[1], ref_gram)
+    ctx.mode, ctx.scale = mode, scale
+    # An unused output (the Gram when only the style loss is wanted) then arrives as None and
+    # costs nothing in the backward.
+    ctx.set_materialize_grads(False)
+
+
+def _style_layer_backward(ctx, grad_loss, grad_gram):
+    features, g, ref_gram = ctx.saved_tensors
+    if grad_loss is None:
+        grad_loss = features.new_zeros(())
+    want_ref = ctx.needs_input_grad[1]
+    grad_features, grad_ref = torch.ops.microvae.style_layer_backward(
+        grad_loss, grad_gram, features, g, ref_gram, ctx.mode, ctx.scale, want_ref)
+    return grad_features, (grad_ref if want_ref else None), None, None
+
+
+def _mode_collapse_setup(ctx, inputs, output):
+    grams, eps = inputs
+    ctx.save_for_backward(output[1], *grams)
+    ctx.eps = eps
+    # The second output (the style vectors' dot products) is a by-product for the backward.
+    ctx.mark_non_differentiable(output[1])
+
+
+def _mode_collapse_backward(ctx, grad_loss, grad_inner):
+    inner, *grams = ctx.saved_tensors
+    return list(torch.ops.microvae.mode_collapse_backward(grad_loss, grams, inner, ctx.eps)), None
+
+
+def _register():
+    lib = "microvae::"
+    for name, fake in (("gram_forward", _fake_gram_forward), ("gram_backward", _fake_gram_backward),
+                       ("style_layer_forward", _fake_style_layer_forward),
+                       ("style_layer_backward", _fake_style_layer_backward)):
+        torch.library.register_fake(lib + name, fake)
+    # mode_collapse_* need no fake kernel: their C++ kernel is CompositeExplicitAutograd (ATen
+    # calls only), which also serves the Meta key and FakeTensors.
+    torch.library.register_autograd(lib + "gram_forward", _gram_backward, setup_context=_gram_setup)
+    torch.library.register_autograd(lib + "style_layer_forward", _style_layer_backward,
+                                    setup_context=_style_layer_setup)
+    torch.library.register_autograd(lib + "mode_collapse_forward", _mode_collapse_backward,
+                                    setup_context=_mode_collapse_setup)
+
+
+if _C is not None:
+    _register()
