@@ -3,6 +3,7 @@
 ``microvae --help`` stays fast."""
 import argparse
 import importlib
+import os
 import sys
 
 from .._version import __version__
@@ -41,9 +42,21 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("microvae: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away (`| head`). Point stdout at /dev/null so that the
+        # interpreter's final flush does not fail again with a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"microvae {args.command}: output pipe closed by the reader", file=sys.stderr)
+        return 141
     except USER_ERRORS as exc:
         if args.debug:
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"microvae {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as exc:  # read-only file system, disk full, ...: the system's words and the path
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"microvae {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

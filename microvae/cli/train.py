@@ -3,7 +3,7 @@ import argparse
 
 
 def register(sub):
-    from .common import add_input_arguments, non_negative_int, positive_float, positive_int
+    from .common import add_input_arguments, device, non_negative_int, positive_float, positive_int
 
     p = sub.add_parser("train", help="train the morphology-aware VAE on binary images (or slices of a volume)",
                        description="Train the morphology-aware VAE (reconstruction + KL + style + mode-collapse "
@@ -18,7 +18,7 @@ def register(sub):
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an existing run folder, deleting its files (a run stopped before its "
                         "first checkpoint cannot be resumed)")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("overrides of the preset")
     g.add_argument("--steps", type=positive_int)
@@ -51,7 +51,7 @@ def register(sub):
     s.add_argument("--binarize", choices=("threshold", "bernoulli"), default="threshold",
                    help="threshold the pore probability at 0.5 (default) or draw each pixel from it")
     s.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
-    s.add_argument("--device", default=None)
+    s.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=_sample)
 
@@ -86,6 +86,9 @@ def _train(args):
 def _sample(args):
     from ..io import save
     from ..train import sample
+    from .common import check_outputs
+
+    check_outputs(args, args.output, args.mosaic)
 
     images = sample(args.run, args.n, seed=args.seed, binarize=args.binarize, device=args.device)
     save(args.output, images, overwrite=args.overwrite)

@@ -192,7 +192,7 @@ def _device_constant(kind, shape, grid, periodic, edges, device, dtype):
     import torch
 
     if kind == "matrix":
-        return torch.as_tensor(_spectral_binning(shape, grid, periodic, edges), dtype=dtype, device=device)
+        return torch.tensor(_spectral_binning(shape, grid, periodic, edges), dtype=dtype, device=device)
     if kind == "bins":
         idx, bins, weight = _bins(shape, grid, periodic, edges)
         return (torch.as_tensor(idx, device=device), torch.as_tensor(bins, device=device),
@@ -259,7 +259,7 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
     images : array_like or torch.Tensor
         Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``; see ``ndim``. 1 = pore. A torch
         tensor (any device) is transformed with ``torch.fft`` where it lives and gives a tensor
-        there: float32 tensors in float32, all others in float64; differentiable.
+        there: float32 tensors in float32, all others in float64.
     periodic : bool
         ``True`` (default): periodic boundaries, ``x + r`` wraps around. ``False``:
         zero-padded transforms, each displacement normalized by its number of overlapping

@@ -1,6 +1,7 @@
 """``label``: porosity, three-point parameters and strong-contrast properties of image sets."""
 import numpy as np
 
+from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity, youngs_modulus
 from .three_point import three_point_parameters
@@ -19,7 +20,8 @@ def _batches(images, ndim, batch_size):
     Zarr/HDF5 arrays and other stores (anything with ``shape`` and slicing that is not a
     NumPy array) are read one batch at a time, never whole.
     """
-    stored = not isinstance(images, np.ndarray) and hasattr(images, "shape") and hasattr(images, "__getitem__")
+    stored = (not isinstance(images, np.ndarray) and not is_tensor(images) and hasattr(images, "shape")
+              and hasattr(images, "__getitem__"))
     if stored:
         shape = tuple(images.shape)
         nd = len(shape) - 1
@@ -30,8 +32,8 @@ def _batches(images, ndim, batch_size):
         def get(i, j):
             return as_binary_batch(np.asarray(images[i:j]), ndim=nd)[0]
     else:
-        batch, nd = as_binary_batch(images, ndim=ndim)
-        count, spatial = len(batch), batch.shape[1:]
+        batch, nd = as_binary_tensor(images, ndim) if is_tensor(images) else as_binary_batch(images, ndim=ndim)
+        count, spatial = len(batch), tuple(batch.shape[1:])
 
         def get(i, j):
             return batch[i:j]
@@ -55,7 +57,9 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
     ----------
     images : array_like
         ``(H, W)``, ``(N, H, W)`` 2D images or ``(N, D, H, W)`` volumes; binary, 1 = pore. Zarr
-        or HDF5 arrays (anything with ``shape`` and slicing) are read batch by batch.
+        or HDF5 arrays (anything with ``shape`` and slicing) are read batch by batch. A torch
+        tensor (any device): S2, ζ2 and η2 are computed with ``torch.fft`` on its device (float32
+        tensors in float32), and the labels come back as tensors on that device.
     d : {3, 2}
         Dimension of the medium the formulas describe. ``3`` (default): 2D images are planar
         sections of an isotropic 3D material (the paper's setting; S2 and S3 of a section are
@@ -113,7 +117,18 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
             bar.update(len(batch))
     if bar is not None:
         bar.close()
-    return {key: np.concatenate(parts[key]) for key in LABEL_KEYS}
+    out = {key: np.concatenate(parts[key]) for key in LABEL_KEYS}
+    if is_tensor(images):
+        import torch
+
+        return {key: torch.as_tensor(value, device=images.device) for key, value in out.items()}
+    return out
+
+
+def _host(values):
+    """Per-image results of the torch path as NumPy: the image work (S2, ζ2, η2) ran on the
+    tensor's device; the closed-form formulas need only these few numbers per image."""
+    return values.detach().cpu().double().numpy() if is_tensor(values) else values
 
 
 def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers):
@@ -122,8 +137,9 @@ def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate
     phi = batch.reshape(len(batch), -1).mean(axis=1)
     zeta, eta = three_point_parameters(batch, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
                                        harmonics=harmonics, ndim=nd, workers=workers)
+    phi, zeta, eta = _host(phi), _host(zeta), _host(eta)
     k_eff, g_eff = elastic_moduli(phi, zeta, eta, d, K1, G1)
-    curves = s2(batch, periodic=periodic, ndim=nd, workers=workers)
+    curves = _host(s2(batch, periodic=periodic, ndim=nd, workers=workers))
     ok = validity(phi, zeta, eta, d)
     return {"porosity": phi, "zeta2": zeta, "eta2": eta, "K": k_eff, "G": g_eff,
             "E": youngs_modulus(phi, zeta, eta, d, K1, G1), "D": diffusivity(phi, zeta, d),

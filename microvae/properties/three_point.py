@@ -43,6 +43,7 @@ import numba
 import numpy as np
 import scipy.fft
 
+from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
 
 __all__ = ["three_point_parameters", "zeta2", "eta2", "slice_harmonic_coefficients", "slice_truncation_bound",
@@ -286,22 +287,111 @@ def _weighted_squares(delta, field, lo, hi):
     return out
 
 
-def _cubic_moments(delta, spec, multipliers, window, workers):
-    """``<δ (U δ)²>`` over the observed window for each real multiplier ``U``; the complex
-    ``multipliers`` pack two real ones each (real, imaginary part). Shape (N, 2 len(multipliers))."""
-    axes = tuple(range(1, delta.ndim))
-    as4 = (lambda a: a[:, None]) if delta.ndim == 3 else (lambda a: a)
-    lo = np.array([0] * (4 - delta.ndim) + [w.start for w in window], dtype=np.int64)
-    hi = np.array([1] * (4 - delta.ndim) + [w.stop for w in window], dtype=np.int64)
-    n_obs = float(np.prod(hi - lo))
-    d4 = as4(delta)
-    buf = np.empty_like(spec)
-    out = np.empty((len(delta), 2 * len(multipliers)))
-    for k, mult in enumerate(multipliers):
-        np.multiply(spec, mult, out=buf)
-        field = scipy.fft.ifftn(buf, axes=axes, workers=workers, overwrite_x=True)
-        out[:, 2 * k:2 * k + 2] = _weighted_squares(d4, as4(field), lo, hi) / n_obs
-    return out
+class _NumpyOps:
+    """Array operations of the estimator for NumPy batches: SciPy FFTs, a numba reduction."""
+
+    chunk_scale = 1
+
+    def __init__(self, workers):
+        self.workers = workers
+
+    def const(self, value):
+        return value
+
+    where = staticmethod(np.where)
+    concat = staticmethod(np.concatenate)
+    contiguous = staticmethod(np.ascontiguousarray)
+    fluctuations = staticmethod(_fluctuations)
+
+    def fftn(self, delta):
+        return scipy.fft.fftn(delta, axes=tuple(range(1, delta.ndim)), workers=self.workers)
+
+    def moments(self, delta, spec, multipliers, window):
+        """``<δ (U δ)²>`` over the observed window for each real multiplier ``U``; the complex
+        ``multipliers`` pack two real ones each (real, imaginary part). Shape (N, 2 len(multipliers))."""
+        axes = tuple(range(1, delta.ndim))
+        as4 = (lambda a: a[:, None]) if delta.ndim == 3 else (lambda a: a)
+        lo = np.array([0] * (4 - delta.ndim) + [w.start for w in window], dtype=np.int64)
+        hi = np.array([1] * (4 - delta.ndim) + [w.stop for w in window], dtype=np.int64)
+        n_obs = float(np.prod(hi - lo))
+        d4 = as4(delta)
+        buf = np.empty_like(spec)
+        out = np.empty((len(delta), 2 * len(multipliers)))
+        for k, mult in enumerate(multipliers):
+            np.multiply(spec, mult, out=buf)
+            field = scipy.fft.ifftn(buf, axes=axes, workers=self.workers, overwrite_x=True)
+            out[:, 2 * k:2 * k + 2] = _weighted_squares(d4, as4(field), lo, hi) / n_obs
+        return out
+
+
+class _TorchOps:
+    """The same operations for a torch tensor, with ``torch.fft`` on the tensor's device and in
+    its floating dtype; the multipliers are the cached NumPy ones, copied to the device once."""
+
+    def __init__(self, like):
+        import torch
+
+        self.torch = torch
+        self.device, self.dtype = like.device, like.dtype
+        self.cdtype = torch.complex64 if like.dtype == torch.float32 else torch.complex128
+        # GPUs need big batches to fill.
+        self.chunk_scale = 8 if like.device.type == "cuda" else 1
+
+    def const(self, value):
+        return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
+
+    def where(self, cond, a, b):
+        return self.torch.where(cond, self.const(a) if isinstance(a, float) else a, b)
+
+    def concat(self, parts):
+        return self.torch.cat(parts)
+
+    def contiguous(self, x):
+        return x.contiguous()
+
+    def fluctuations(self, batch, periodic, grid):
+        n = len(batch)
+        phi = batch.reshape(n, -1).mean(dim=1)
+        delta = batch - phi.reshape((n,) + (1,) * (batch.ndim - 1))
+        if not periodic:
+            pad = []
+            for size, g in zip(reversed(batch.shape[1:]), reversed(grid)):
+                pad += [0, g - size]
+            delta = self.torch.nn.functional.pad(delta, pad)
+        return phi, delta
+
+    def fftn(self, delta):
+        return self.torch.fft.fftn(delta, dim=tuple(range(1, delta.ndim)))
+
+    def moments(self, delta, spec, multipliers, window):
+        dims = tuple(range(1, delta.ndim))
+        mults = _device_multipliers(multipliers, self.device, self.cdtype)
+        observed = (slice(None),) + tuple(window)
+        d_obs = delta[observed]
+        n_obs = float(np.prod(d_obs.shape[1:]))
+        out = []
+        for mult in mults:
+            field = self.torch.fft.ifftn(spec * mult, dim=dims)[observed]
+            out += [(d_obs * field.real.square()).sum(dim=dims) / n_obs,
+                    (d_obs * field.imag.square()).sum(dim=dims) / n_obs]
+        return self.torch.stack(out, dim=1)
+
+
+_DEVICE_MULTIPLIERS = {}
+
+
+def _device_multipliers(multipliers, device, cdtype):
+    """Device copies of the (lru-cached, read-only) multiplier arrays, keyed by their identity."""
+    import torch
+
+    key = (id(multipliers), str(device), cdtype)
+    hit = _DEVICE_MULTIPLIERS.get(key)
+    if hit is None or hit[0] is not multipliers:
+        if len(_DEVICE_MULTIPLIERS) >= 8:
+            _DEVICE_MULTIPLIERS.clear()
+        hit = (multipliers, torch.tensor(multipliers, dtype=cdtype, device=device))
+        _DEVICE_MULTIPLIERS[key] = hit
+    return hit[1]
 
 
 def _batch_plan(shape, periodic, margin):
@@ -312,16 +402,16 @@ def _batch_plan(shape, periodic, margin):
     return grid, window, max(1, int(_CHUNK_BYTES // per_image))
 
 
-def _lattice_parameters(batch, nd, d, periodic, margin, truncations, workers):
+def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
     """ζ2, η2 of a validated batch on its own pixel lattice (no resolution extrapolation).
 
     For d = 3 on 2D images, one ``(ζ2, η2)`` pair per harmonic truncation in
     ``truncations`` (the moments are computed once, up to the largest); otherwise a single
-    pair, whatever ``truncations`` holds.
+    pair, whatever ``truncations`` holds. ``ops``: :class:`_NumpyOps` or :class:`_TorchOps`.
     """
-    shape = batch.shape[1:]
+    shape = tuple(batch.shape[1:])
     grid, window, per_chunk = _batch_plan(shape, periodic, margin)
-    axes = tuple(range(1, nd + 1))
+    per_chunk *= ops.chunk_scale
     slices_3d = nd == 2 and d == 3
     if nd == 2 and d == 2:
         multipliers = _planar_multipliers(grid, (2, 4))
@@ -332,16 +422,16 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, workers):
         # π a_m / m², the weight of harmonic m in the d = 3 integrals I[P2], I[P4], per truncation.
         w2 = np.pi * slice_harmonic_coefficients(2, m_max)[ms] / ms ** 2
         w4 = np.pi * slice_harmonic_coefficients(4, m_max)[ms] / ms ** 2
-        weights = [(np.where(ms <= t, w2, 0.0), np.where(ms <= t, w4, 0.0)) for t in truncations]
+        weights = [(ops.const(np.where(ms <= t, w2, 0.0)), ops.const(np.where(ms <= t, w4, 0.0)))
+                   for t in truncations]
     else:
         multipliers = _spherical_multipliers(grid, (2, 4))
 
-    results = [(np.empty(len(batch)), np.empty(len(batch))) for _ in (truncations if slices_3d else (0,))]
+    results = [([], []) for _ in (truncations if slices_3d else (0,))]
     for start in range(0, len(batch), per_chunk):
         part = batch[start:start + per_chunk]
-        phi, delta = _fluctuations(part, periodic, grid)
-        spec = scipy.fft.fftn(delta, axes=axes, workers=workers)
-        moments = _cubic_moments(delta, spec, multipliers, window, workers)
+        phi, delta = ops.fluctuations(part, periodic, grid)
+        moments = ops.moments(delta, ops.fftn(delta), multipliers, window)
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = 1 / (phi * (1 - phi))
             if nd == 2 and d == 2:
@@ -358,9 +448,9 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, workers):
                 pairs = [(z, 5 * z / 21 + 16 * phi / 21 + 16 / 21 * moments[:, 5:].sum(axis=1) * scale)]
         single = (phi <= 0) | (phi >= 1)
         for (zeta, eta), (z, e) in zip(results, pairs):
-            zeta[start:start + len(part)] = np.where(single, np.nan, z)
-            eta[start:start + len(part)] = np.where(single, np.nan, e)
-    return results
+            zeta.append(ops.where(single, np.nan, z))
+            eta.append(ops.where(single, np.nan, e))
+    return [(ops.concat(zeta), ops.concat(eta)) for zeta, eta in results]
 
 
 def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapolate=True, harmonics=None,
@@ -371,6 +461,8 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
     ----------
     images : array_like
         Binary ``(H, W)``, ``(N, H, W)`` (2D images) or ``(N, D, H, W)`` (volumes); 1 = pore.
+        A torch tensor (any device) is transformed with ``torch.fft`` where it lives and gives
+        tensors there: float32 tensors in float32, all others in float64.
     d : {3, 2}
         Dimension of the medium the parameters describe. ``3`` (default): for 2D images, the
         3D parameters of a statistically isotropic material from its planar sections
@@ -410,7 +502,7 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
     Returns
     -------
     (ndarray, ndarray)
-        ζ2 and η2, float64, shape ``(N,)``. Images holding a single phase have no defined
+        ζ2 and η2, float64 (tensors for tensor input), shape ``(N,)``. Images holding a single phase have no defined
         parameters and give NaN.
 
     Notes
@@ -426,7 +518,12 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
     """
     if d not in (2, 3):
         raise ValueError(f"d must be 2 or 3, got {d!r}")
-    batch, nd = as_binary_batch(images, ndim=ndim)
+    if is_tensor(images):
+        batch, nd = as_binary_tensor(images, ndim)
+        ops = _TorchOps(batch)
+    else:
+        batch, nd = as_binary_batch(images, ndim=ndim)
+        ops = _NumpyOps(workers)
     if nd == 3 and d == 2:
         raise ValueError("d=2 describes a two-dimensional medium; volumes take d=3")
     if harmonics is not None and not (nd == 2 and d == 3):
@@ -444,19 +541,18 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
             raise ValueError(f"margin must be an integer in [0, {(side - 1) // 2}] for images of side {side}, "
                              f"got {margin!r}")
     if not extrapolate:
-        return _lattice_parameters(batch, nd, d, periodic, margin, (m_max,), workers)[0]
+        return _lattice_parameters(batch, nd, d, periodic, margin, (m_max,), ops)[0]
     if side < 8:
         raise ValueError(f"extrapolate=True needs image sides of at least 8 pixels, got {batch.shape[1:]}; "
                          "pass extrapolate=False for smaller images")
-    fine = _lattice_parameters(batch, nd, d, periodic, margin, (m_max, m_coarse), workers)
+    fine = _lattice_parameters(batch, nd, d, periodic, margin, (m_max, m_coarse), ops)
     (zeta, eta), (zeta_low, eta_low) = fine if len(fine) == 2 else fine * 2
-    coarse_z = np.zeros(len(batch))
-    coarse_e = np.zeros(len(batch))
+    coarse_z = coarse_e = 0.0
     offsets = list(np.ndindex(*(2,) * nd))
     for off in offsets:
-        sub = np.ascontiguousarray(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)])
+        sub = ops.contiguous(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)])
         # About the same border, in coarse pixels.
-        z, e = _lattice_parameters(sub, nd, d, periodic, (margin + 1) // 2, (m_coarse,), workers)[0]
+        z, e = _lattice_parameters(sub, nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0]
         coarse_z += z
         coarse_e += e
     # Richardson on the low harmonics, which carry the discretization error: X(h) + [X_low(h) - X_low(2h)].
