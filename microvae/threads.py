@@ -1,0 +1,120 @@
+"""One thread count for every kernel family: torch, numba, OpenMP (the Cython and C++ kernels,
+MKL/OpenBLAS) and ``scipy.fft`` workers.
+
+Several jobs on one machine (a training run beside a labeling run, Dask workers) each start
+one thread per CPU in every library by default, and those pools spin while they wait: two
+such jobs on two cores ran 14x slower than alone (BENCHMARKS.md, "Concurrent jobs"). Give
+each job its share instead:
+
+- ``microvae.set_threads(n)`` in Python, ``--threads N`` on the command line, or
+  ``MICROVAE_NUM_THREADS=N`` in the environment;
+- by default, ``OMP_NUM_THREADS`` when set, else the number of CPUs this process may run on
+  (``os.sched_getaffinity``: ``taskset``, cgroup cpusets and batch schedulers shrink it).
+
+The count applies to the libraries already imported at once and, through the standard
+environment variables, to those imported later. Neither torch nor numba is imported here.
+"""
+import os
+import sys
+
+__all__ = ["set_threads", "get_threads", "default_threads", "available_cpus", "threads_source", "fft_workers", "apply",
+           "ENV_VAR"]
+
+ENV_VAR = "MICROVAE_NUM_THREADS"
+# Read by OpenMP runtimes (libgomp: torch, the Cython kernels, numba's omp layer), MKL, OpenBLAS
+# and numba when they start; set so that libraries imported after set_threads start right.
+_STARTUP_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+_threads = None
+
+
+def available_cpus():
+    """Number of CPUs this process may run on (its affinity mask; all CPUs where unknown)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _parse(value, source):
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source} must be a positive integer thread count, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"{source} must be a positive integer thread count, got {value!r}")
+    return n
+
+
+def default_threads():
+    """``MICROVAE_NUM_THREADS``, else ``OMP_NUM_THREADS``, else :func:`available_cpus`; never
+    more than the available CPUs."""
+    for var in (ENV_VAR, "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value:
+            # OMP_NUM_THREADS may be a list for nested levels ("4,2"); the outer level counts.
+            return min(_parse(value.split(",")[0], var), available_cpus())
+    return available_cpus()
+
+
+def threads_source():
+    """Where :func:`get_threads` comes from, in words (for ``microvae info``)."""
+    if _threads is not None:
+        return "set_threads / --threads"
+    for var in (ENV_VAR, "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").strip():
+            return f"{var}, capped at the affinity mask"
+    return "CPUs in the affinity mask"
+
+
+def get_threads():
+    """The thread count in force: the last :func:`set_threads`, else :func:`default_threads`."""
+    return _threads if _threads is not None else default_threads()
+
+
+def set_threads(n=None):
+    """Use ``n`` threads in every kernel family (``None``: :func:`default_threads`).
+
+    Applies at once to torch (intra-op threads), numba (at most the pool it started with,
+    ``NUMBA_NUM_THREADS``), every OpenMP/BLAS runtime loaded in the process (via threadpoolctl)
+    and sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` for libraries
+    imported later and for child processes. ``scipy.fft`` calls of microvae use
+    :func:`fft_workers`.
+
+    Returns
+    -------
+    int
+        The previous count, so that ``set_threads(old)`` restores it.
+    """
+    global _threads
+    old = get_threads()
+    _threads = default_threads() if n is None else _parse(n, "threads")
+    for var in _STARTUP_VARS:
+        os.environ[var] = str(_threads)
+    apply()
+    return old
+
+
+def apply():
+    """Re-apply the count to the libraries loaded now.
+
+    Needed after something resets them: numba's OpenMP threading layer shares torch's libgomp,
+    and starting it sets the process's OpenMP count to numba's own.
+    """
+    n = get_threads()
+    # numba first: launching its threading layer may reset the OpenMP count torch then sets.
+    if "numba" in sys.modules:
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+
+
+def fft_workers(workers=None):
+    """``scipy.fft`` ``workers`` argument: ``workers`` when given, else :func:`get_threads`."""
+    return get_threads() if workers is None else workers
