@@ -13,6 +13,7 @@ its worker; use one thread per worker process for CPU-bound labeling
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -43,6 +44,46 @@ def open_store(path, dataset=None):
     return _StoreArray(path, dataset)
 
 
+# Numeric and boolean element types, the only data here: Zarr v2 dtype strings and v3 names.
+_V2_DTYPE = re.compile(r"^[<>|=]?(b1|[iu][1248]|f[248])$")
+_V3_DTYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+              "float64"}
+
+
+def _check_zarr_metadata(path):
+    """Refuse a Zarr store holding a non-numeric array or a pickle-based codec, reading only its
+    metadata files (before zarr parses them, and before any chunk is read).
+
+    Decoding a pickle codec runs code chosen by whoever wrote the file; numcodecs guards
+    against it only in recent versions and only unless ``NUMCODECS_ALLOW_UNSAFE_PICKLE_DECODE``
+    is set. Object dtypes are decoded by such codecs, so they are refused too.
+    """
+    for meta in sorted(Path(path).rglob("*")):
+        if meta.name not in (".zarray", "zarr.json") or not meta.is_file():
+            continue
+        try:
+            spec = json.loads(meta.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{meta}: unreadable Zarr metadata ({exc})") from None
+        if meta.name == "zarr.json" and spec.get("node_type") != "array":
+            continue
+        if meta.name == ".zarray":
+            dtype, codecs = spec.get("dtype"), [spec.get("compressor") or {}, *(spec.get("filters") or [])]
+            names = [str(c.get("id", "")) for c in codecs if isinstance(c, dict)]
+            numeric = isinstance(dtype, str) and bool(_V2_DTYPE.match(dtype))
+        else:
+            dtype, codecs = spec.get("data_type"), spec.get("codecs") or []
+            names = [str(c.get("name", "")) if isinstance(c, dict) else str(c) for c in codecs]
+            numeric = isinstance(dtype, str) and dtype in _V3_DTYPES
+        unsafe = [n for n in names if "pickle" in n.lower()]
+        if unsafe:
+            raise ValueError(f"{meta.parent}: refusing a Zarr array encoded with {unsafe[0]!r}: decoding it can "
+                             "run code stored in the file; store the images as numeric or boolean arrays")
+        if not numeric:
+            raise ValueError(f"{meta.parent}: Zarr array of dtype {dtype!r} is not numeric or boolean image data "
+                             "(object and string arrays are refused: their codecs can run code stored in the file)")
+
+
 class _StoreArray:
     """A Zarr/HDF5 array by path: ``shape`` and ``[i:j]`` reads, reopening the file each time."""
 
@@ -53,10 +94,14 @@ class _StoreArray:
         self.kind = "zarr" if self.path.rstrip("/").lower().endswith(".zarr") else "hdf5"
         if self.kind == "hdf5" and not self.path.lower().endswith(_STORE_SUFFIXES[1:]):
             raise ValueError(f"{self.path}: not a Zarr (.zarr) or HDF5 (.h5, .hdf5) store")
+        if self.kind == "zarr":
+            _check_zarr_metadata(self.path)
         self.dataset = dataset if dataset is not None else self._only_array()
         with self._open() as arr:
             self.shape = tuple(arr.shape)
             self.dtype = arr.dtype
+        if np.dtype(self.dtype).kind not in "biuf":
+            raise ValueError(f"{self!r}: dtype {self.dtype} is not numeric or boolean image data")
 
     def _only_array(self):
         if self.kind == "zarr":
@@ -268,12 +313,12 @@ def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None
     if parts_dir.exists() and overwrite:
         shutil.rmtree(parts_dir)
     manifest_path = parts_dir / "manifest.json"
-    if manifest_path.exists():
-        saved = json.loads(manifest_path.read_text())
-        if saved.get("digest") != digest:
-            raise ValueError(f"{parts_dir} holds chunks of a run with other inputs or parameters; "
-                             "pass --overwrite (overwrite=True) to discard them")
-    else:
+    saved = _read_manifest(manifest_path) if manifest_path.exists() else None
+    if saved is not None and saved.get("digest") != digest and any(parts_dir.glob("part-*.npz")):
+        raise ValueError(f"{parts_dir} holds chunks of a run with other inputs or parameters; "
+                         "pass --overwrite (overwrite=True) to discard them")
+    if saved is None or saved.get("digest") != digest:
+        # No chunk to keep: a manifest left by a run that failed before its first chunk is replaced.
         parts_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(manifest_path, lambda fh: json.dump({"digest": digest, **manifest}, fh, indent=2, default=str),
                      mode="w", overwrite=True)
@@ -283,7 +328,53 @@ def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None
         shape = tuple(source.shape)
         for i, j in _chunk_ranges(shape[0], shape[1:], chunk_size):
             jobs.append((s, i, j, parts_dir / f"part-{s:04d}-{i:012d}.npz"))
+    for _, i, j, path in jobs:
+        if path.exists():
+            _read_part(path, j - i)  # a damaged chunk is reported now, not after labeling the rest
     todo = [job for job in jobs if not job[3].exists()]
+    try:
+        _run_jobs(todo, sources, jobs, client, progress, label_kwargs)
+    except BaseException:
+        if not any(parts_dir.glob("part-*.npz")):
+            # Nothing finished: leave nothing behind that a corrected rerun would trip over.
+            shutil.rmtree(parts_dir, ignore_errors=True)
+        raise
+    out = []
+    for s in range(len(sources)):
+        out.append(_concat([_read_part(path, j - i) for js, i, j, path in jobs if js == s]))
+    return out
+
+
+def _read_manifest(path):
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is damaged ({exc}); delete it, or pass --overwrite (overwrite=True) to start "
+                         "afresh") from None
+
+
+def _read_part(path, n):
+    """The labels of one finished chunk, or a clear error naming the damaged file and the remedy."""
+    import zipfile
+
+    from .properties import LABEL_KEYS
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            part = {key: npz[key] for key in npz.files}
+        missing = [k for k in LABEL_KEYS if k not in part]
+        if missing or any(len(part[k]) != n for k in LABEL_KEYS):
+            raise ValueError(f"missing labels {missing}" if missing else f"not {n} rows")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is damaged ({exc}); delete it to recompute that chunk, or pass --overwrite "
+                         "(overwrite=True) to start afresh") from None
+    return part
+
+
+def _run_jobs(todo, sources, jobs, client, progress, label_kwargs):
+    """Label the chunks of ``todo`` (in this process or on ``client``), saving each one atomically."""
+    from .io import atomic_write
+
     total = sum(j - i for _, i, j, _ in jobs)
     bar = None
     if progress:
@@ -313,12 +404,3 @@ def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None
                 bar.update(j - i)
     if bar is not None:
         bar.close()
-    out = []
-    for s in range(len(sources)):
-        parts = []
-        for js, _, _, path in jobs:
-            if js == s:
-                with np.load(path) as npz:
-                    parts.append({key: npz[key] for key in npz.files})
-        out.append(_concat(parts))
-    return out

@@ -1,5 +1,48 @@
-"""Argument helpers shared by subcommands: reading image inputs the same way everywhere."""
+"""Argument helpers shared by subcommands: reading image inputs the same way everywhere, and
+argparse types that reject bad numbers with a message naming the flag."""
+import argparse
+import math
+
 import numpy as np
+
+
+def _number(text, kind, ok, need):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {need}, got {text!r}")
+    return value
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (sizes and counts)."""
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0 (seeds, margins, sweeps; intervals where 0 means never)."""
+    return _number(text, int, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text):
+    """argparse type: a finite number > 0 (lengths, moduli, rates)."""
+    return _number(text, float, lambda v: v > 0, "a number > 0")
+
+
+def fraction(text):
+    """argparse type: a number in [0, 1]."""
+    return _number(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+
+
+def shape_tuple(text):
+    """argparse type of ``--shape``: positive comma-separated integers."""
+    try:
+        return tuple(positive_int(v) for v in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be positive comma-separated integers such as 400,400,400, "
+                                         f"got {text!r}") from None
 
 
 def add_input_arguments(parser, nargs=None):
@@ -9,7 +52,7 @@ def add_input_arguments(parser, nargs=None):
     parser.add_argument("--pore-value", type=float, default=None,
                         help="stored value that marks pore (required unless the data is 0/1 with 1 = pore)")
     parser.add_argument("--key", default=None, help="array name inside an .npz with several arrays")
-    parser.add_argument("--shape", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
+    parser.add_argument("--shape", type=shape_tuple, default=None,
                         help="shape of a raw file, e.g. 400,400,400")
     parser.add_argument("--dtype", default=None, help="dtype of a raw file, e.g. uint8")
     parser.add_argument("--volume", action="store_true",
@@ -48,3 +91,51 @@ def as_float_list(text):
             raise ValueError(f"range must be start:stop:step with step > 0, got {text!r}")
         return np.arange(*parts).tolist()
     return [float(v) for v in text.split(",") if v.strip()]
+
+
+def check_outputs(args, *outputs, inputs=()):
+    """Check every output path before any work, so that a command never writes one output and
+    then fails on the next (nothing partial is left behind).
+
+    Each path (``None`` skipped) must differ from the inputs, must not exist unless
+    ``args.overwrite``, and its folder (or the nearest existing parent) must be writable.
+    """
+    import os
+    from pathlib import Path
+
+    given = [Path(p) for p in inputs if p is not None]
+    for out in (Path(p) for p in outputs if p is not None):
+        for src in given:
+            if src.exists() and out.exists() and os.path.samefile(src, out):
+                raise ValueError(f"output {out} is the input file; write to another path (the input is never "
+                                 "replaced, --overwrite or not)")
+        if out.exists() and not getattr(args, "overwrite", False):
+            raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+        parent = out.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write {out}: the folder {parent} is not writable (read-only file system "
+                                  "or no permission); choose another output path")
+
+
+def device(text):
+    """argparse type of ``--device``: a torch device string that exists on this machine."""
+    import torch
+
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device is available here; use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise argparse.ArgumentTypeError(f"{text!r}: this machine has {count} CUDA device(s), "
+                                             f"cuda:0..cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text!r}: MPS is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"{text!r}: microvae runs on cpu, cuda or mps devices")
+    return text

@@ -3,16 +3,16 @@ import argparse
 
 
 def register(sub):
-    from .common import add_input_arguments
+    from .common import add_input_arguments, positive_float, positive_int
 
     p = sub.add_parser("correlate", help="two-point correlation S2 of every image, to CSV")
     add_input_arguments(p)
     p.add_argument("--s2", action="store_true", required=True, help="compute the radial two-point correlation")
     p.add_argument("--periodic", action=argparse.BooleanOptionalAction, default=True,
                    help="periodic boundaries (default) or the zero-padded overlap-normalized estimator")
-    p.add_argument("--r-max", type=int, default=None, help="largest radius, pixels (default: half the side)")
-    p.add_argument("--voxel-size", type=float, default=1.0, help="length of a pixel, for the distance column")
-    p.add_argument("--batch", type=int, default=256, help="images per batch (progress granularity)")
+    p.add_argument("--r-max", type=positive_int, default=None, help="largest radius, pixels (default: half the side)")
+    p.add_argument("--voxel-size", type=positive_float, default=1.0, help="length of a pixel, for the distance column")
+    p.add_argument("--batch", type=positive_int, default=256, help="images per batch (progress granularity)")
     p.add_argument("-o", "--output", required=True, help="CSV: one row per image and radius")
     p.add_argument("--plot", default=None, help="also write a PNG of the S2 curves (mean and spread)")
     p.add_argument("--overwrite", action="store_true")
@@ -25,8 +25,9 @@ def _correlate(args):
 
     from ..correlations import default_r_max, radial_distances, s2
     from ..io import save_table
-    from .common import read_images
+    from .common import check_outputs, read_images
 
+    check_outputs(args, args.output, args.output + ".json", args.plot, inputs=[args.input])
     images, nd = read_images(args)
     r_max = args.r_max if args.r_max is not None else default_r_max(images.shape[1:])
     curves = np.empty((len(images), r_max + 1))

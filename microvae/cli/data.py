@@ -6,26 +6,27 @@ def register(sub):
     p = sub.add_parser("data", help="slice volumes, synthesize test media, describe image sets")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    from .common import add_input_arguments
+    from .common import add_input_arguments, fraction, non_negative_int, positive_float, positive_int
 
     ps = dsub.add_parser("slice", help="cut 2D square samples from a 3D volume along several axes")
     add_input_arguments(ps)
-    ps.add_argument("--size", type=int, required=True, help="side of the square samples, voxels")
-    ps.add_argument("-n", type=int, default=None, help="number of samples (random positions, or a subset of the grid)")
-    ps.add_argument("--stride", type=int, default=None, help="regular grid step (default: random positions)")
+    ps.add_argument("--size", type=positive_int, required=True, help="side of the square samples, voxels")
+    ps.add_argument("-n", type=positive_int, default=None,
+                    help="number of samples (random positions, or a subset of the grid)")
+    ps.add_argument("--stride", type=positive_int, default=None, help="regular grid step (default: random positions)")
     ps.add_argument("--axes", default="0,1,2", help="axes normal to the cutting planes (default 0,1,2)")
-    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--seed", type=non_negative_int, default=0)
     ps.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif")
     ps.add_argument("--overwrite", action="store_true")
     ps.set_defaults(func=_slice)
 
     pg = dsub.add_parser("synth", help="synthesize binary media with known statistics")
     pg.add_argument("kind", choices=("disks", "spheres", "grf", "grains"))
-    pg.add_argument("-n", type=int, default=10, help="number of images")
-    pg.add_argument("--size", type=int, default=128, help="side length in pixels")
-    pg.add_argument("--porosity", type=float, default=0.2, help="target pore fraction")
-    pg.add_argument("--radius", type=float, default=6.0, help="particle radius / correlation length, pixels")
-    pg.add_argument("--seed", type=int, default=0)
+    pg.add_argument("-n", type=positive_int, default=10, help="number of images")
+    pg.add_argument("--size", type=positive_int, default=128, help="side length in pixels")
+    pg.add_argument("--porosity", type=fraction, default=0.2, help="target pore fraction")
+    pg.add_argument("--radius", type=positive_float, default=6.0, help="particle radius / correlation length, pixels")
+    pg.add_argument("--seed", type=non_negative_int, default=0)
     pg.add_argument("-o", "--output", required=True)
     pg.add_argument("--overwrite", action="store_true")
     pg.set_defaults(func=_synth)
@@ -37,8 +38,9 @@ def register(sub):
 
 def _slice(args):
     from ..io import save, slices
-    from .common import read_images
+    from .common import check_outputs, read_images
 
+    check_outputs(args, args.output, inputs=[args.input])
     args.volume = True  # the input of slice is always one volume
     images, _ = read_images(args)
     axes = tuple(int(a) for a in args.axes.split(","))
@@ -50,7 +52,9 @@ def _slice(args):
 def _synth(args):
     from .. import synthetic
     from ..io import save
+    from .common import check_outputs
 
+    check_outputs(args, args.output)
     shape2, shape3 = (args.size, args.size), (args.size,) * 3
     if args.kind == "disks":
         out = synthetic.overlapping_disks(shape2, args.radius, args.porosity, n=args.n, seed=args.seed)

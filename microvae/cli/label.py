@@ -3,6 +3,8 @@ import argparse
 
 
 def register(sub):
+    from .common import non_negative_int, positive_float, positive_int, shape_tuple
+
     p = sub.add_parser(
         "label", help="porosity, three-point parameters, E/E1, De/D2 and permeability of every image, to CSV",
         description="Label binary microstructures (1 = pore) with porosity, the three-point parameters "
@@ -16,35 +18,35 @@ def register(sub):
                    help="stored value that marks pore (required unless the data is 0/1 with 1 = pore)")
     p.add_argument("--key", default=None, help="array name inside an .npz with several arrays")
     p.add_argument("--dataset", default=None, help="array path inside a Zarr group or HDF5 file")
-    p.add_argument("--shape", type=lambda s: tuple(int(v) for v in s.split(",")), default=None,
+    p.add_argument("--shape", type=shape_tuple, default=None,
                    help="shape of a raw file, e.g. 400,400,400")
     p.add_argument("--dtype", default=None, help="dtype of a raw file, e.g. uint8")
     p.add_argument("--volume", action="store_true",
                    help="each input is one 3D volume (D, H, W), labeled as a volume unless --slice is given")
-    p.add_argument("--slice", type=int, default=None, metavar="SIZE",
+    p.add_argument("--slice", type=positive_int, default=None, metavar="SIZE",
                    help="cut each volume into SIZE x SIZE slices (regular grid, stride SIZE unless --stride) "
                         "and label the slices")
     p.add_argument("--axes", default="0,1,2", help="with --slice: axes normal to the cutting planes (default 0,1,2)")
-    p.add_argument("--stride", type=int, default=None, help="with --slice: grid step (default: SIZE)")
+    p.add_argument("--stride", type=positive_int, default=None, help="with --slice: grid step (default: SIZE)")
     p.add_argument("--d", type=int, choices=(2, 3), default=3,
                    help="dimension of the medium the formulas describe (default 3: 2D images are slices of "
                         "an isotropic 3D material; 2: a genuinely two-dimensional medium)")
-    p.add_argument("--K1", type=float, default=4.3, help="bulk modulus of the rock (default 4.3 GPa)")
-    p.add_argument("--G1", type=float, default=3.8, help="shear modulus of the rock (default 3.8 GPa)")
-    p.add_argument("--voxel-size", type=float, default=1.0, help="pixel length; k is reported in its square")
+    p.add_argument("--K1", type=positive_float, default=4.3, help="bulk modulus of the rock (default 4.3 GPa)")
+    p.add_argument("--G1", type=positive_float, default=3.8, help="shear modulus of the rock (default 3.8 GPa)")
+    p.add_argument("--voxel-size", type=positive_float, default=1.0, help="pixel length; k is reported in its square")
     p.add_argument("--periodic", action=argparse.BooleanOptionalAction, default=True,
                    help="periodic boundaries (default; exact for periodic synthetic media); --no-periodic for "
                         "crops of larger samples (mean-medium padding, interior average)")
-    p.add_argument("--margin", type=int, default=None,
+    p.add_argument("--margin", type=non_negative_int, default=None,
                    help="with --no-periodic: border excluded from the three-point average, pixels "
                         "(default: side // 16)")
     p.add_argument("--extrapolate", action=argparse.BooleanOptionalAction, default=True,
                    help="remove the leading pixel-discretization error by resolution extrapolation (default)")
-    p.add_argument("--harmonics", type=int, default=None,
+    p.add_argument("--harmonics", type=positive_int, default=None,
                    help="d=3 on 2D images: highest harmonic of the angular expansion (default 12)")
-    p.add_argument("--chunk", type=int, default=None,
+    p.add_argument("--chunk", type=positive_int, default=None,
                    help="images per chunk, the unit of progress and resume (default: ~16 million pixels)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="label chunks on a local Dask cluster with this many worker processes")
     p.add_argument("--scheduler", default=None, help="address of a running dask.distributed scheduler")
     p.add_argument("-o", "--output", required=True, help="CSV, one row per image (+ JSON sidecar)")
@@ -114,8 +116,6 @@ def _client(args):
 
         return Client(args.scheduler)
     if args.workers:
-        if args.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {args.workers}")
         from distributed import Client, LocalCluster
 
         return Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True))
@@ -130,13 +130,10 @@ def _label(args):
 
     from ..distributed import label_chunks
     from ..io import save_table
+    from .common import check_outputs
 
     output = Path(args.output)
-    sidecar = output.with_name(output.name + ".json")
-    if not args.overwrite:
-        for p in (output, sidecar):
-            if p.exists():
-                raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+    check_outputs(args, output, output.with_name(output.name + ".json"), inputs=args.input)
     sources = _sources(args)
     label_options = dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic,
                          margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)

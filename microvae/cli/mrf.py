@@ -2,7 +2,7 @@
 
 
 def register(sub):
-    from .common import add_input_arguments
+    from .common import add_input_arguments, non_negative_int, positive_int
 
     p = sub.add_parser("mrf", help="MRF baseline: fit a causal-neighbourhood tree model, sample new images")
     msub = p.add_subparsers(dest="mrf_command", metavar="ACTION", required=True)
@@ -10,33 +10,34 @@ def register(sub):
     pf = msub.add_parser("fit", help="learn an MRF from 2D training images (1 = pore)")
     add_input_arguments(pf)
     pf.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
-    pf.add_argument("-S", type=int, default=None,
+    pf.add_argument("-S", type=positive_int, default=None,
                     help="neighbourhood half-width (default: chosen by cross-validation over --S-range)")
     pf.add_argument("--S-range", default="2:11", help="candidates for S as start:stop (stop excluded) or a list "
                                                        "1,2,3 (default 2:11)")
     pf.add_argument("--cv-scoring", choices=("morphology", "log_loss", "accuracy"), default="morphology",
                     help="criterion for choosing S (default morphology: held-out S2, lineal-path and cluster "
                          "functions of sampled images)")
-    pf.add_argument("--min-samples-leaf", type=int, default=20, help="minimum training pixels per tree leaf")
-    pf.add_argument("--max-samples", type=int, default=1_000_000,
+    pf.add_argument("--min-samples-leaf", type=positive_int, default=20, help="minimum training pixels per tree leaf")
+    pf.add_argument("--max-samples", type=non_negative_int, default=1_000_000,
                     help="training pixels per tree (seeded subsample; 0 = all)")
-    pf.add_argument("--gibbs-S", type=int, default=2, help="half-width of the Gibbs tree's square neighbourhood "
-                                                           "(0 = no Gibbs tree)")
-    pf.add_argument("--seed", type=int, default=0)
+    pf.add_argument("--gibbs-S", type=non_negative_int, default=2,
+                    help="half-width of the Gibbs tree's square neighbourhood (0 = no Gibbs tree)")
+    pf.add_argument("--seed", type=non_negative_int, default=0)
     pf.add_argument("--overwrite", action="store_true")
     pf.set_defaults(func=_fit)
 
     ps = msub.add_parser("sample", help="draw images from a fitted MRF model")
     ps.add_argument("model", help="model file written by 'microvae mrf fit'")
-    ps.add_argument("-n", type=int, required=True, help="number of images")
-    ps.add_argument("--size", type=int, default=128, help="side of the square images, pixels (default 128)")
+    ps.add_argument("-n", type=positive_int, required=True, help="number of images")
+    ps.add_argument("--size", type=positive_int, default=128, help="side of the square images, pixels (default 128)")
     ps.add_argument("--margin", choices=("real", "noise"), default="real",
                     help="seed the sampler's margins with training tiles (default) or noise")
-    ps.add_argument("--burn-in", type=int, default=None, help="sampled rows/columns discarded (default 2 S + 8)")
-    ps.add_argument("--gibbs-sweeps", type=int, default=0, help="Gibbs refinement sweeps (default 0)")
+    ps.add_argument("--burn-in", type=non_negative_int, default=None,
+                    help="sampled rows/columns discarded (default 2 S + 8)")
+    ps.add_argument("--gibbs-sweeps", type=non_negative_int, default=0, help="Gibbs refinement sweeps (default 0)")
     ps.add_argument("--porosity", default=None,
                     help="match porosity: 'train' (a training image's porosity per sample) or a number in [0, 1]")
-    ps.add_argument("--seed", type=int, default=0)
+    ps.add_argument("--seed", type=non_negative_int, default=0)
     ps.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif")
     ps.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
     ps.add_argument("--overwrite", action="store_true")
@@ -46,13 +47,11 @@ def register(sub):
 def _fit(args):
     import json
     import time
-    from pathlib import Path
 
     from ..mrf import MRF
-    from .common import read_images
+    from .common import check_outputs, read_images
 
-    if Path(args.output).exists() and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace it")
+    check_outputs(args, args.output, inputs=[args.input])
     images, nd = read_images(args)
     if nd != 2:
         raise ValueError("mrf fit needs 2D images; cut slices from a volume first with 'microvae data slice'")
@@ -71,14 +70,11 @@ def _fit(args):
 
 
 def _sample(args):
-    from pathlib import Path
-
     from ..io import save
     from ..mrf import MRF
+    from .common import check_outputs
 
-    for path in (args.output, args.mosaic):
-        if path and Path(path).exists() and not args.overwrite:
-            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    check_outputs(args, args.output, args.mosaic, inputs=[args.model])
     porosity = args.porosity
     if porosity is not None and porosity != "train":
         try:

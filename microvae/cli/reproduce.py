@@ -2,7 +2,7 @@
 
 
 def register(sub):
-    from .common import add_input_arguments
+    from .common import add_input_arguments, device, non_negative_int, positive_int
 
     p = sub.add_parser(
         "reproduce",
@@ -16,18 +16,20 @@ def register(sub):
     p.add_argument("--preset", choices=("quick", "paper"), default="quick",
                    help="quick: CPU, ~20 min at 64 px with fewer sizes/draws; paper: the full protocol (GPU)")
     p.add_argument("-o", "--out", default=None, help="run folder (default: ./study_<preset>)")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (quick 64, paper 128)")
-    p.add_argument("--n-generated", type=int, default=None, help="samples generated per generator")
+    p.add_argument("--size", type=positive_int, default=None, help="image side in pixels (quick 64, paper 128)")
+    p.add_argument("--n-generated", type=positive_int, default=None, help="samples generated per generator")
     p.add_argument("--added", default=None,
                    help="numbers of generated samples added to the training set, e.g. 50,100,200")
-    p.add_argument("--draws", type=int, default=None, help="random draws per number added (all samples: one)")
+    p.add_argument("--draws", type=positive_int, default=None, help="random draws per number added (all samples: one)")
     p.add_argument("--split", default=None, help="authentic train,validation,test sizes (default 100,100,100)")
     p.add_argument("--generators", default=None, help="comma-separated subset of vae,mrf")
-    p.add_argument("--epochs", type=int, default=None, help="maximum CNN epochs (early stopping on validation)")
-    p.add_argument("--vae-steps", type=int, default=None, help="VAE training steps (default: the VAE preset's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", default=None, help="torch device for the VAE and the CNN (e.g. cuda; default: "
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="maximum CNN epochs (early stopping on validation)")
+    p.add_argument("--vae-steps", type=positive_int, default=None,
+                   help="VAE training steps (default: the VAE preset's)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", type=device, default=None, help="torch device for the VAE and the CNN (e.g. cuda; default: "
                                                   "cuda for the VAE when available, cpu for the CNN)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in the run folder: reuse stages and cells whose inputs are unchanged")

@@ -6,7 +6,6 @@ by passing an object that has them (``run_study(..., generators={"gan": MyGAN()}
 in the runner changes.
 """
 import inspect
-import shutil
 from pathlib import Path
 from typing import Protocol
 
@@ -81,14 +80,11 @@ class VAEGenerator:
     def fit(self, images, *, seed, workdir):
         from .. import train
 
-        workdir = Path(workdir)
-        resume = (workdir / train.CHECKPOINT).is_file()
-        if not resume:
-            # Leftovers of an attempt interrupted before its first checkpoint: start afresh.
-            for p in workdir.iterdir():
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
+        resume = (Path(workdir) / train.CHECKPOINT).is_file()
+        # Without a checkpoint, leftovers of an attempt interrupted before its first one are replaced.
         self.run = train.train_vae(images, preset=self.preset, out_dir=workdir, seed=seed, resume=resume,
-                                   device=self.device, progress=False, image_size=images.shape[-1], **self.overrides)
+                                   overwrite=not resume, device=self.device, progress=False,
+                                   image_size=images.shape[-1], **self.overrides)
 
     def sample(self, n, *, seed):
         from .. import train

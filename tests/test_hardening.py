@@ -1,0 +1,280 @@
+"""Hostile and careless input: every case here once gave a traceback, lost data or ran code
+from a file. Each test names the problem it guards against."""
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from microvae.cli import main
+
+
+def _images(path, n=6, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    np.save(path, (rng.random((n, size, size)) < 0.4).astype(np.uint8))
+    return path
+
+
+class _Marker:
+    """Pickled into a chunk: unpickling it creates a file, i.e. runs code from the data."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _pickle_store(path, marker, dtype="|O"):
+    """A Zarr v2 store whose chunk is decoded by the pickle filter (the zarr 2 layout)."""
+    path.mkdir()
+    (path / ".zarray").write_text(json.dumps({
+        "zarr_format": 2, "shape": [2, 8, 8], "chunks": [2, 8, 8], "dtype": dtype, "compressor": None,
+        "fill_value": 0, "filters": [{"id": "pickle"}], "order": "C"}))
+    (path / "0.0.0").write_bytes(pickle.dumps(_Marker(marker)))
+    return path
+
+
+# ---------------------------------------------------------------------- 1. pickle in Zarr stores
+
+@pytest.mark.parametrize("dtype", ["|O", "|u1"])
+def test_zarr_pickle_codec_is_refused_before_any_chunk_is_read(tmp_path, monkeypatch, capsys, dtype):
+    zarr = pytest.importorskip("zarr")
+    from microvae.distributed import open_store
+
+    marker = tmp_path / "code_ran"
+    store = _pickle_store(tmp_path / "evil.zarr", marker, dtype)
+    # Even where numcodecs' own guard is switched off, nothing is decoded.
+    monkeypatch.setenv("NUMCODECS_ALLOW_UNSAFE_PICKLE_DECODE", "1")
+    opened = []
+    monkeypatch.setattr(zarr, "open", lambda *a, **k: opened.append(a) or pytest.fail("zarr.open was called"))
+    with pytest.raises(ValueError, match="pickle"):
+        open_store(store)
+    assert main(["label", str(store), "-o", str(tmp_path / "labels.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "refusing" in err and "evil.zarr" in err
+    assert not opened and not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zarr"]  # no output, no .parts manifest
+
+
+def test_zarr_object_dtype_is_refused(tmp_path):
+    pytest.importorskip("zarr")
+    from microvae.distributed import open_store
+
+    store = tmp_path / "strings.zarr"
+    store.mkdir()
+    (store / ".zarray").write_text(json.dumps({
+        "zarr_format": 2, "shape": [2, 8, 8], "chunks": [2, 8, 8], "dtype": "|O", "compressor": None,
+        "fill_value": 0, "filters": [{"id": "vlen-utf8"}], "order": "C"}))
+    with pytest.raises(ValueError, match="not numeric or boolean"):
+        open_store(store)
+
+
+def test_numeric_zarr_store_still_opens(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    from microvae.distributed import open_store
+
+    group = zarr.open_group(str(tmp_path / "ok.zarr"), mode="w")
+    group.create_array("images", shape=(3, 8, 8), chunks=(1, 8, 8), dtype="uint8")[:] = 1
+    assert open_store(tmp_path / "ok.zarr").shape == (3, 8, 8)
+
+
+# ---------------------------------------------------------------------- 2. sizes and counts
+
+@pytest.mark.parametrize("argv, flag", [
+    (["correlate", "IN", "--s2", "--batch", "-1"], "--batch"),
+    (["correlate", "IN", "--s2", "--batch", "0"], "--batch"),
+    (["correlate", "IN", "--s2", "--r-max", "2.5"], "--r-max"),
+    (["correlate", "IN", "--s2", "--voxel-size", "-1"], "--voxel-size"),
+    (["data", "synth", "disks", "-n", "0"], "-n"),
+    (["data", "synth", "disks", "--size", "-8"], "--size"),
+    (["data", "synth", "disks", "--porosity", "1.5"], "--porosity"),
+    (["data", "slice", "IN", "--size", "0"], "--size"),
+    (["label", "IN", "--chunk", "0"], "--chunk"),
+    (["label", "IN", "--workers", "-2"], "--workers"),
+    (["label", "IN", "--slice", "x"], "--slice"),
+    (["label", "IN", "--shape", "4,-4"], "--shape"),
+    (["label", "IN", "--K1", "nan"], "--K1"),
+    (["mrf", "sample", "IN", "-n", "0"], "-n"),
+    (["reproduce", "--draws", "0"], "--draws"),
+    (["train", "IN", "--steps", "-5"], "--steps"),
+    (["sample", "IN", "-n", "-3"], "-n"),
+])
+def test_size_and_count_options_reject_bad_values(tmp_path, capsys, argv, flag):
+    out = str(tmp_path / "out.csv")
+    argv = [a if a != "IN" else str(tmp_path / "in.npy") for a in argv] + ["-o", out]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}" in last and "must be" in last
+    assert not os.path.exists(out)
+
+
+def test_correlate_negative_batch_writes_nothing(tmp_path):
+    """The bug: --batch -1 filled the CSV with uninitialised memory and exited 0."""
+    src = _images(tmp_path / "in.npy")
+    out = subprocess.run([sys.executable, "-m", "microvae", "correlate", str(src), "--s2", "--batch", "-1",
+                          "-o", str(tmp_path / "s2.csv")], capture_output=True, text=True)
+    assert out.returncode == 2 and "--batch" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "s2.csv").exists()
+
+
+# ---------------------------------------------------------------------- 3. label chunks
+
+def test_failed_label_run_does_not_block_the_corrected_rerun(tmp_path, capsys):
+    src = _images(tmp_path / "in.npy")
+    out = tmp_path / "labels.csv"
+    base = ["label", str(src), "-o", str(out), "--d", "2", "--no-periodic"]
+    assert main(base + ["--margin", "20"]) == 2  # fails in the first chunk: margin too wide for 16 px
+    assert "margin" in capsys.readouterr().err
+    assert not (tmp_path / "labels.csv.parts").exists()
+    assert main(base + ["--margin", "2"]) == 0
+    assert out.exists() and not (tmp_path / "labels.csv.parts").exists()
+
+
+def test_stale_manifest_without_chunks_is_replaced(tmp_path):
+    from microvae.distributed import label_chunks
+
+    images = (np.random.default_rng(2).random((4, 16, 16)) < 0.4).astype(np.uint8)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_text(json.dumps({"digest": "from-a-failed-run"}))
+    (labels,) = label_chunks([images], parts, {"run": 2}, d=2)
+    assert len(labels["porosity"]) == 4
+
+
+def test_damaged_part_is_named_with_the_remedy(tmp_path, capsys):
+    src = _images(tmp_path / "in.npy", n=6)
+    out = tmp_path / "labels.csv"
+    from microvae.distributed import label_chunks
+
+    parts = tmp_path / "labels.csv.parts"
+    images = np.load(src)
+    label_chunks([images], parts, {"x": 1}, chunk_size=3, d=2)
+    part = sorted(parts.glob("part-*.npz"))[1]
+    part.write_bytes(part.read_bytes()[:40])  # truncated copy
+    with pytest.raises(ValueError, match=r"part-0000-000000000003\.npz is damaged.*delete it.*--overwrite"):
+        label_chunks([images], parts, {"x": 1}, chunk_size=3, d=2)
+    # The CLI says the same in one line (its manifest differs: the chunks are refused first).
+    assert main(["label", str(src), "-o", str(out), "--d", "2", "--chunk", "3"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert main(["label", str(src), "-o", str(out), "--d", "2", "--chunk", "3", "--overwrite"]) == 0
+    assert not zipfile.is_zipfile(out)  # a CSV, written after the rerun
+
+
+# ---------------------------------------------------------------------- 4. every output checked first
+
+def test_correlate_checks_the_plot_target_before_writing_the_table(tmp_path, capsys):
+    src = _images(tmp_path / "in.npy")
+    (tmp_path / "plot.png").write_bytes(b"mine")
+    assert main(["correlate", str(src), "--s2", "-o", str(tmp_path / "s2.csv"), "--plot",
+                 str(tmp_path / "plot.png")]) == 2
+    assert "plot.png exists" in capsys.readouterr().err
+    assert not (tmp_path / "s2.csv").exists() and (tmp_path / "plot.png").read_bytes() == b"mine"
+
+
+def test_mrf_sample_checks_the_mosaic_before_sampling(tmp_path, capsys):
+    (tmp_path / "mosaic.png").write_bytes(b"mine")
+    assert main(["mrf", "sample", str(tmp_path / "model.npz"), "-n", "2", "-o", str(tmp_path / "s.npy"),
+                 "--mosaic", str(tmp_path / "mosaic.png")]) == 2
+    assert "mosaic.png exists" in capsys.readouterr().err and not (tmp_path / "s.npy").exists()
+
+
+def test_vae_sample_checks_the_mosaic_before_sampling(tmp_path, capsys):
+    (tmp_path / "mosaic.png").write_bytes(b"mine")
+    assert main(["sample", str(tmp_path / "no-run"), "-n", "2", "-o", str(tmp_path / "s.npy"),
+                 "--mosaic", str(tmp_path / "mosaic.png")]) == 2
+    assert "mosaic.png exists" in capsys.readouterr().err and not (tmp_path / "s.npy").exists()
+
+
+def test_output_equal_to_input_is_refused_even_with_overwrite(tmp_path, capsys):
+    vol = tmp_path / "vol.npy"
+    np.save(vol, (np.random.default_rng(0).random((20, 20, 20)) < 0.4).astype(np.uint8))
+    before = vol.read_bytes()
+    assert main(["data", "slice", str(vol), "--size", "8", "-n", "4", "-o", str(vol), "--overwrite"]) == 2
+    assert "is the input" in capsys.readouterr().err and vol.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_output_folder_is_one_line(tmp_path, capsys):
+    src = _images(tmp_path / "in.npy")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(["correlate", str(src), "--s2", "-o", str(ro / "s2.csv")]) == 2
+    finally:
+        ro.chmod(0o755)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not writable" in err
+
+
+def test_os_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from microvae import io
+
+    def readonly_fs(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path / "s2.csv"))
+
+    monkeypatch.setattr(io, "save_table", readonly_fs)
+    assert main(["correlate", str(_images(tmp_path / "in.npy")), "--s2", "-o", str(tmp_path / "s2.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Read-only file system" in err and "s2.csv" in err
+
+
+def test_broken_pipe_is_one_line(tmp_path):
+    src = _images(tmp_path / "in.npy")
+    proc = subprocess.Popen([sys.executable, "-m", "microvae", "data", "info", str(src)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before the command prints
+    err = proc.stderr.read()
+    assert proc.wait() != 0
+    assert "Traceback" not in err and "Exception ignored" not in err and "pipe" in err
+
+
+@pytest.mark.parametrize("device", ["cuda/foo", "tpu", "cuda:99"])
+@pytest.mark.parametrize("command", [["train", "IN"], ["sample", "IN", "-n", "2"], ["reproduce"]])
+def test_bad_device_is_named(tmp_path, capsys, device, command):
+    argv = [a if a != "IN" else str(tmp_path / "in.npy") for a in command] + ["-o", str(tmp_path / "o"),
+                                                                             "--device", device]
+    with pytest.raises(SystemExit):
+        main(argv)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --device" in last and device in last
+
+
+# ---------------------------------------------------------------------- 5. train --overwrite
+
+def test_train_stopped_before_its_first_checkpoint_can_restart(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")  # what a run killed before its first checkpoint leaves
+    (run / "metrics.jsonl").write_text("")
+    src = _images(tmp_path / "in.npy", n=4, size=16)
+    base = ["train", str(src), "-o", str(run), "--image-size", "16", "--steps", "1", "--batch-size", "2",
+            "--style-mode", "none", "--no-progress", "--sample-every", "0", "--device", "cpu"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "no checkpoint" in err and "--overwrite" in err
+    assert main(base + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "before its first checkpoint" in err
+    assert main(base + ["--overwrite"]) == 0
+    assert (run / "checkpoint.pt").is_file()
+
+
+def test_train_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    src = _images(tmp_path / "in.npy", n=4, size=16)
+    assert main(["train", str(src), "-o", str(mine), "--image-size", "16", "--steps", "1", "--batch-size", "2",
+                 "--style-mode", "none", "--overwrite", "--device", "cpu"]) == 2
+    assert "no microvae run" in capsys.readouterr().err
+    assert (mine / "thesis.tex").read_text() == "years of work"
