@@ -166,8 +166,9 @@ def chord_lengths(images, *, phase=1, axis=None, edges=False, ndim=None):
     """Chord-length distribution of one phase along the image axes.
 
     A chord is a maximal run of ``phase`` pixels along an axis. Chords that touch the image
-    boundary are cut by it, so by default (``edges=False``) they are left out (the usual
-    estimator, e.g. PoreSpy's ``trim_edges``); every chord then has length ``<= side - 2``.
+    boundary are cut by it, so by default (``edges=False``) they are left out; every chord then
+    has length ``<= side - 2``. (PoreSpy's ``apply_chords(trim_edges=True)`` also drops the
+    whole chords that lie on the outermost lines of the image; they are kept here.)
 
     Parameters
     ----------
