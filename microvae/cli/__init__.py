@@ -9,7 +9,7 @@ import sys
 from .._version import __version__
 
 # Module names under microvae.cli, in the order shown by --help.
-COMMAND_MODULES = ("data", "correlate", "train", "reproduce", "label", "mrf", "compare", "info")
+COMMAND_MODULES = ("data", "correlate", "train", "reproduce", "label", "mrf", "compare", "info", "bench")
 
 # Errors that mean "bad input or environment", reported in one line without a traceback.
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError,

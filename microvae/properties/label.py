@@ -43,7 +43,7 @@ def _batches(images, ndim, batch_size):
 
 
 def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=None, extrapolate=True,
-          harmonics=None, ndim=None, batch_size=None, workers=-1, progress=False):
+          harmonics=None, ndim=None, batch_size=None, workers=None, progress=False):
     """Physics-based labels of binary microstructures (1 = pore), one value per image.
 
     For each image: porosity φ2; the pore phase's three-point parameters ζ2, η2 (exact FFT
@@ -77,7 +77,7 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
     batch_size : int, optional
         Images per batch (default: about 4 million pixels per batch).
     workers : int
-        FFT threads (``-1``: all cores).
+        FFT threads (default: :func:`microvae.get_threads`; ``-1``: all cores).
     progress : bool
         Show a progress bar (tqdm).
 
