@@ -91,6 +91,7 @@ def set_threads(n=None):
     _threads = default_threads() if n is None else _parse(n, "threads")
     for var in _STARTUP_VARS:
         os.environ[var] = str(_threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     apply()
     return old
 

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.fft
 
 from .._validate import as_binary_batch, as_generator
+from ..threads import fft_workers
 from ._s3_sampling import sample_s3
 
 __all__ = ["s3", "s3_map", "S3Sample"]
@@ -79,7 +80,7 @@ def s3(images, r, s, theta, *, n_samples=10_000, periodic=True, seed=None, ndim=
     return S3Sample(p, stderr, trials)
 
 
-def s3_map(images, r1, *, periodic=True, ndim=None, workers=-1):
+def s3_map(images, r1, *, periodic=True, ndim=None, workers=None):
     """Exact ``S3(r1, r2) = mean_x I(x) I(x + r1) I(x + r2)`` for given ``r1``, all ``r2``.
 
     For each vector ``r1`` the whole map over ``r2`` is one FFT cross-correlation of
@@ -113,7 +114,7 @@ def s3_map(images, r1, *, periodic=True, ndim=None, workers=-1):
         vecs = vecs.astype(np.int64)
     if np.any(np.abs(vecs) >= np.asarray(shape)):
         raise ValueError(f"r1 components must be smaller than the image sides {shape}")
-    axes = tuple(range(1, nd + 1))
+    axes, workers = tuple(range(1, nd + 1)), fft_workers(workers)
     if periodic:
         grid = shape
         counts = np.full(shape, float(np.prod(shape)))

@@ -7,6 +7,7 @@ from threadpoolctl import threadpool_limits
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
+from ..threads import fft_workers
 
 __all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max"]
 
@@ -124,7 +125,7 @@ def _plan(shape, grid, edges):
     return use_matrix, max(1, _CHUNK_BYTES // (16 * n_spec))
 
 
-def binned_s2(batch, nd, periodic, edges, r_needed, workers=-1):
+def binned_s2(batch, nd, periodic, edges, r_needed, workers=None):
     """Bin averages of S2 of a validated batch over ``edges[b] <= |r| < edges[b + 1]``.
 
     ``batch``: ``(N,) + spatial`` of 0/1 values, a NumPy array or a torch tensor (then computed
@@ -138,6 +139,7 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=-1):
     use_matrix, chunk = _plan(shape, grid, edges)
     if is_tensor(batch):
         return _binned_s2_torch(batch, nd, shape, grid, periodic, edges, use_matrix, chunk)
+    workers = fft_workers(workers)
     axes = tuple(range(1, nd + 1))
     n_bins = len(edges) - 1
     if use_matrix:
@@ -172,6 +174,7 @@ def _s2_map(batch, nd, periodic, workers):
     _, chunk = _plan(shape, grid, None)
     if is_tensor(batch):
         return _s2_map_torch(batch, nd, shape, grid, periodic, chunk)
+    workers = fft_workers(workers)
     axes = tuple(range(1, nd + 1))
     window = np.ix_(*_map_window(shape, grid))
     overlap = _overlap(shape, grid, periodic)[window]
@@ -247,7 +250,7 @@ def _s2_map_torch(batch, nd, shape, grid, periodic, chunk):
     return torch.cat(parts)
 
 
-def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1):
+def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=None):
     """Two-point correlation function of the pore phase (value 1).
 
     ``S2(r)`` is the probability that two points a vector ``r`` apart both lie in the pore
@@ -275,7 +278,7 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=-1)
     ndim : {None, 2, 3}
         Spatial dimension; pass ``ndim=3`` for a single volume ``(D, H, W)``.
     workers : int
-        FFT threads (``-1``: all cores).
+        FFT threads (default: :func:`microvae.get_threads`; ``-1``: all cores).
 
     Returns
     -------

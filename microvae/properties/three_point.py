@@ -45,6 +45,7 @@ import scipy.fft
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
+from ..threads import fft_workers
 
 __all__ = ["three_point_parameters", "zeta2", "eta2", "slice_harmonic_coefficients", "slice_truncation_bound",
            "harmonic_kernel", "DEFAULT_SLICE_HARMONICS"]
@@ -293,7 +294,7 @@ class _NumpyOps:
     chunk_scale = 1
 
     def __init__(self, workers):
-        self.workers = workers
+        self.workers = fft_workers(workers)
 
     def const(self, value):
         return value
@@ -454,7 +455,7 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
 
 
 def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapolate=True, harmonics=None,
-                           ndim=None, workers=-1):
+                           ndim=None, workers=None):
     """Three-point parameters ζ2 and η2 of the pore phase (value 1), per image.
 
     Parameters
@@ -497,7 +498,7 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
     ndim : {None, 2, 3}
         Spatial dimension; pass 3 for a single volume ``(D, H, W)``.
     workers : int
-        FFT threads (``-1``: all cores).
+        FFT threads (default: :func:`microvae.get_threads`; ``-1``: all cores).
 
     Returns
     -------
