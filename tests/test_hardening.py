@@ -278,3 +278,39 @@ def test_train_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path, capsy
                  "--style-mode", "none", "--overwrite", "--device", "cpu"]) == 2
     assert "no microvae run" in capsys.readouterr().err
     assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+# ---------------------------------------------------------------------- 6. permeability validity
+
+def test_unresolved_or_non_positive_permeability_is_flagged_with_the_reason():
+    from microvae import synthetic
+    from microvae.correlations import s2
+    from microvae.properties import label
+    from microvae.properties.strong_contrast import INVALID_FLAGS, invalid_reasons, validity_flags
+
+    noise = (np.random.default_rng(0).random((40, 32, 32)) < 0.3).astype(np.uint8)
+    out = label(noise, d=3)
+    chi1 = s2(noise)[:, 1] - out["porosity"] ** 2
+    # Uncorrelated pixels: χ reaches 0 within the first pixel in most images, and k <= 0 in many.
+    assert (chi1 <= 0).sum() > 10 and (out["k"] <= 0).sum() > 10
+    assert not out["valid"][out["k"] <= 0].any() and not out["valid"][chi1 <= 0].any()
+    assert np.all((out["invalid"][out["k"] <= 0] & 8) == 8)
+    assert np.array_equal((out["invalid"] & 16) == 16, chi1 <= 0)
+    assert np.array_equal(out["valid"], out["invalid"] == 0)
+    assert "k <= 0" in " ".join(invalid_reasons(out["invalid"][np.argmin(out["k"])]))
+    # Resolved media keep their labels valid.
+    grains = label(synthetic.grains((64, 64), 4, 0.25, n=6, seed=1))
+    assert grains["valid"].all() and (grains["invalid"] == 0).all() and (grains["k"] > 0).all()
+    assert validity_flags(0.3, 0.4, 0.4, k=-1.0) == 8 and validity_flags(1.0, 0.4, 0.4) == 1
+    assert set(INVALID_FLAGS) == {1, 2, 4, 8, 16}
+
+
+def test_cli_label_says_why_images_are_flagged(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", (np.random.default_rng(3).random((8, 16, 16)) < 0.3).astype(np.uint8))
+    out = tmp_path / "labels.csv"
+    assert main(["label", str(tmp_path / "noise.npy"), "-o", str(out), "--d", "2"]) == 0
+    assert "k unresolved" in capsys.readouterr().out
+    table = np.genfromtxt(out, delimiter=",", names=True)
+    assert np.array_equal(table["valid"] == 1, table["invalid"] == 0) and (table["invalid"] > 0).any()
+    meta = json.loads((tmp_path / "labels.csv.json").read_text())
+    assert meta["parameters"]["invalid_flags"]["8"] == "permeability k <= 0"

@@ -157,6 +157,7 @@ def test_cli_resumes_after_an_interruption(tmp_path, grains, monkeypatch):
     # Saved chunks from other inputs or parameters are refused, and discarded by --overwrite.
     (tmp_path / "other.csv.parts").mkdir()
     (tmp_path / "other.csv.parts" / "manifest.json").write_text(json.dumps({"digest": "other"}))
+    (tmp_path / "other.csv.parts" / "part-0000-000000000000.npz").write_bytes(b"")  # a manifest alone is replaced
     assert main(["label", str(src), "-o", str(tmp_path / "other.csv")]) == 2
     assert main(["label", str(src), "-o", str(tmp_path / "other.csv"), "--overwrite"]) == 0
 

@@ -130,6 +130,7 @@ def _label(args):
 
     from ..distributed import label_chunks
     from ..io import save_table
+    from ..properties.strong_contrast import INVALID_FLAGS
     from .common import check_outputs
 
     output = Path(args.output)
@@ -169,9 +170,14 @@ def _label(args):
     merged["valid"] = merged["valid"].astype(np.int64)
     table.update(merged)
     params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
-                              "K and G in the units of K1, G1; valid: 1 inside the formulas' range")
+                              "K and G in the units of K1, G1; valid: 1 inside the formulas' range; invalid: "
+                              "why not, as the sum of the bits in invalid_flags")
+    params["invalid_flags"] = {str(bit): text for bit, text in INVALID_FLAGS.items()}
     save_table(output, table, params, overwrite=args.overwrite)
     shutil.rmtree(parts_dir, ignore_errors=True)
     n = len(merged["porosity"])
     flagged = int(n - merged["valid"].sum())
-    print(f"wrote labels of {n} images to {output} ({flagged} flagged outside the formulas' validity)")
+    why = "; ".join(f"{int(np.count_nonzero(merged['invalid'] & bit))} with {text}" for bit, text in
+                    INVALID_FLAGS.items() if np.any(merged["invalid"] & bit))
+    print(f"wrote labels of {n} images to {output} ({flagged} flagged outside the formulas' validity"
+          + (f": {why})" if why else ")"))

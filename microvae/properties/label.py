@@ -3,13 +3,13 @@ import numpy as np
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
-from .strong_contrast import diffusivity, elastic_moduli, permeability, validity, youngs_modulus
+from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 from .three_point import three_point_parameters
 
 __all__ = ["label", "LABEL_KEYS"]
 
 #: Keys of the mapping returned by :func:`label`, in column order.
-LABEL_KEYS = ("porosity", "zeta2", "eta2", "K", "G", "E", "D", "k", "valid")
+LABEL_KEYS = ("porosity", "zeta2", "eta2", "K", "G", "E", "D", "k", "valid", "invalid")
 
 _BATCH_PIXELS = 2 ** 22
 
@@ -95,7 +95,11 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
           the smallest side;
         - ``valid``: False where a formula leaves its range (a single phase, ζ2 or η2 outside
           [0, 1], or for d = 2 a connected pore phase, ``ζ2 >= 1/2`` or ``ζ2 + η2 >= 1``,
-          where the moduli are reported as 0). Never a silent negative modulus.
+          where the moduli are reported as 0; ``k <= 0``, or S2 at φ2² within the first pixel,
+          where k is unresolved). Never a silent negative modulus or permeability;
+        - ``invalid``: why, as bits of
+          :data:`~microvae.properties.strong_contrast.INVALID_FLAGS` (0 when valid; text by
+          :func:`~microvae.properties.strong_contrast.invalid_reasons`).
     """
     if d not in (2, 3):
         raise ValueError(f"d must be 2 or 3, got {d!r}")
@@ -140,7 +144,8 @@ def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate
     phi, zeta, eta = _host(phi), _host(zeta), _host(eta)
     k_eff, g_eff = elastic_moduli(phi, zeta, eta, d, K1, G1)
     curves = _host(s2(batch, periodic=periodic, ndim=nd, workers=workers))
-    ok = validity(phi, zeta, eta, d)
+    k = permeability(curves, phi, voxel_size=voxel_size)
+    flags = validity_flags(phi, zeta, eta, d, s2=curves, k=k)
     return {"porosity": phi, "zeta2": zeta, "eta2": eta, "K": k_eff, "G": g_eff,
             "E": youngs_modulus(phi, zeta, eta, d, K1, G1), "D": diffusivity(phi, zeta, d),
-            "k": permeability(curves, phi, voxel_size=voxel_size), "valid": ok}
+            "k": k, "valid": flags == 0, "invalid": flags}

@@ -10,7 +10,17 @@ together) and return float64.
 import numpy as np
 
 __all__ = ["elastic_moduli", "youngs_modulus", "diffusivity", "permeability", "rock_youngs_modulus",
-           "validity"]
+           "validity", "validity_flags", "INVALID_FLAGS", "invalid_reasons"]
+
+#: Bits of :func:`validity_flags` (the ``invalid`` label): why a value is outside the formulas'
+#: validity. 0 means valid.
+INVALID_FLAGS = {
+    1: "a single phase (porosity 0 or 1, or not finite)",
+    2: "zeta2 or eta2 outside [0, 1]",
+    4: "d = 2 and the rock phase no longer carries load (zeta2 >= 1/2 or zeta2 + eta2 >= 1)",
+    8: "permeability k <= 0",
+    16: "S2 falls to porosity² before r = 1 pixel: structure below the pixel size, k unresolved",
+}
 
 
 def _arrays(*values):
@@ -221,10 +231,34 @@ def validity(porosity, zeta2, eta2, d=3):
     """Where the third-order formulas apply: both phases present, ``0 <= ζ2, η2 <= 1`` (the
     bounds of the parameters), and in 2D a rock phase that still carries load
     (``ζ2 < 1/2`` and ``ζ2 + η2 < 1``)."""
+    return validity_flags(porosity, zeta2, eta2, d) == 0
+
+
+def validity_flags(porosity, zeta2, eta2, d=3, *, s2=None, k=None):
+    """Why each value is outside the formulas' validity, as bits of :data:`INVALID_FLAGS` (0: valid).
+
+    The moduli and diffusivity need both phases and ``0 <= ζ2, η2 <= 1`` (in 2D also a
+    load-bearing rock). The permeability bound also needs ``k > 0`` (given ``k``) and a
+    correlation ``χ = S2 - φ2²`` still positive at r = 1 pixel (given the radial ``s2``): when
+    it falls to zero within the first pixel the integral is an interpolation below the
+    resolution (the case of uncorrelated noise), and its sign is chance.
+    """
     _check_d(d)
     phi2, z, e = _arrays(porosity, zeta2, eta2)
-    ok = np.isfinite(phi2) & np.isfinite(z) & np.isfinite(e) & (phi2 > 0) & (phi2 < 1)
-    ok &= (z >= 0) & (z <= 1) & (e >= 0) & (e <= 1)
+    flags = np.zeros(phi2.shape, dtype=np.int64)
+    flags |= np.where(np.isfinite(phi2) & (phi2 > 0) & (phi2 < 1), 0, 1)
+    flags |= np.where(np.isfinite(z) & np.isfinite(e) & (z >= 0) & (z <= 1) & (e >= 0) & (e <= 1), 0, 2)
     if d == 2:
-        ok &= (z < 0.5) & (z + e < 1)
-    return ok
+        flags |= np.where((z < 0.5) & (z + e < 1), 0, 4)
+    if k is not None:
+        flags |= np.where(np.asarray(k) > 0, 0, 8)
+    if s2 is not None:
+        s2 = np.asarray(s2, dtype=np.float64)
+        chi1 = s2[..., 1] - phi2 ** 2 if s2.shape[-1] > 1 else np.full(phi2.shape, np.nan)
+        flags |= np.where(chi1 > 0, 0, 16)
+    return flags
+
+
+def invalid_reasons(flags):
+    """The reasons of one :func:`validity_flags` value, as text (empty for a valid one)."""
+    return [text for bit, text in INVALID_FLAGS.items() if int(flags) & bit]

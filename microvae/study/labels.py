@@ -64,6 +64,6 @@ def label_authentic(pool, labeller, config):
 def write_labels(run, name, table, config, extra):
     """The label table of one image set as CSV + provenance sidecar, for users."""
     cols = {"image": np.arange(len(table["porosity"]))}
-    cols.update({k: (v.astype(np.int64) if k in ("valid", "pool_index") else v) for k, v in table.items()})
+    cols.update({k: (v.astype(np.int64) if k in ("valid", "invalid", "pool_index") else v) for k, v in table.items()})
     save_table(run.file("labels", f"{name}.csv"), cols, {"labels": config.label, "study_digest": run.digest, **extra},
                overwrite=True)
