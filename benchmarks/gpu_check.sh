@@ -5,7 +5,8 @@
 #
 # 1. rebuilds microvae._C for the torch installed there, for that GPU's architecture;
 # 2. runs the CUDA tests (compiled CUDA kernels vs the torch references, gradcheck in float64);
-# 3. runs the loss benchmark (fused vs eager, CPU and CUDA, in one run) and a few training steps.
+# 3. runs the loss benchmark (fused vs eager, CPU and CUDA, in one run) and a few training steps;
+# 4. times S2 and label() on CUDA tensors at 128^2 (float32 and float64), checked against NumPy.
 # Exits non-zero at the first failure. Needs torch with CUDA, a C++ compiler and nvcc (CUDA_HOME).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +45,7 @@ $PY -c "import microvae.ops as o; assert o.cuda_kernels_available(), 'microvae._
 
 log "CUDA tests"
 # pipefail: a failing test fails the script. A skipped CUDA test means the GPU path did not run.
-$PY -m pytest tests/test_ops.py tests/test_nn.py -q -ra -o addopts="" -p no:cacheprovider 2>&1 \
+$PY -m pytest tests/test_ops.py tests/test_nn.py tests/test_torch_backend.py -q -ra -o addopts="" -p no:cacheprovider 2>&1 \
     | tee "$OUT/tests.log" | tail -5
 if grep -q "SKIPPED.*CUDA" "$OUT/tests.log"; then echo "CUDA tests were skipped" >&2; exit 1; fi
 
@@ -68,5 +69,30 @@ for variant in ({}, {"backend": "torch"}, {"bf16": True}):
     torch.cuda.synchronize()
     print(f"paper preset {variant or 'default'}: {(time.perf_counter() - t0) / 20 * 1e3:.1f} ms/step, "
           f"loss {terms['loss'].item():.4g}")
+EOF
+log "S2 and labels on the GPU, 128^2 (issue 12 targets: >= 1e5 S2 images/s, >= 1e4 labeled images/s)"
+$PY - <<'EOF' | tee -a "$OUT/summary.txt"
+import time, numpy as np, torch
+from microvae.correlations import s2
+from microvae.properties import label
+from microvae.synthetic import gaussian_random_field
+host = gaussian_random_field((128, 128), 4.0, 0.3, n=2000, seed=0)
+ref_s2, ref_labels = s2(host[:64]), label(host[:64])
+def rate(fn, n, rounds=5):
+    fn(); torch.cuda.synchronize(); best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter(); fn(); torch.cuda.synchronize(); best = min(best, time.perf_counter() - t0)
+    return n / best
+for dtype in (torch.float32, torch.float64):
+    name = str(dtype)[6:]
+    gpu = torch.as_tensor(host, device="cuda").to(dtype).repeat(10, 1, 1)  # 20000 images
+    err = np.abs(s2(gpu[:64]).cpu().double().numpy() - ref_s2).max()
+    print(f"S2 periodic {name}: {rate(lambda: s2(gpu), len(gpu)):.3g} images/s (max |diff| vs NumPy {err:.1e})")
+    print(f"S2 non-periodic {name}: {rate(lambda: s2(gpu, periodic=False), len(gpu)):.3g} images/s")
+    part = gpu[:4000]
+    out = label(part[:64])
+    err = max(np.nanmax(np.abs(out[k].cpu().numpy() - ref_labels[k])) for k in ("zeta2", "eta2", "E", "D"))
+    print(f"labels {name}: {rate(lambda: label(part), len(part), rounds=3):.3g} images/s "
+          f"(max |diff| of zeta2, eta2, E, D vs NumPy {err:.1e})")
 EOF
 log "done; results in $OUT/"

@@ -1,0 +1,113 @@
+"""The PoreSpy / PyMKS drop-ins against the libraries themselves, in one run, on 128² images.
+
+    .venv/bin/python -m pytest benchmarks/bench_compat.py --benchmark-only -o addopts="" \\
+        --benchmark-columns=min,mean,rounds
+
+Each pair times the same call on the same images (the peer first, then ours) and records
+images/s and the ratio in the throughput table printed at the end (benchmarks/conftest.py).
+Both libraries come with the test extra; a missing one skips its pair.
+"""
+import warnings
+
+import dask
+import numpy as np
+import pytest
+
+from microvae.compat import porespy as ps_compat
+from microvae.compat import pymks as pymks_compat
+from microvae.synthetic import gaussian_random_field
+
+from .conftest import measure
+
+N_IMAGES = 200
+N_PORESPY = 40  # PoreSpy takes one image at a time
+
+
+@pytest.fixture(scope="module")
+def images():
+    return gaussian_random_field((128, 128), 4.0, 0.3, n=N_IMAGES, seed=0).astype(bool)
+
+
+@pytest.fixture(scope="module")
+def porespy():
+    return pytest.importorskip("porespy", reason="install the test extra")
+
+
+@pytest.fixture(scope="module")
+def pymks():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pkg_resources
+        return pytest.importorskip("pymks", reason="install the test extra")
+
+
+@pytest.fixture(autouse=True)
+def _synchronous_dask():
+    # PyMKS computes through Dask; its threaded scheduler would compete with the FFT threads.
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def test_porespy_two_point_correlation(benchmark, images, porespy, throughput):
+    subset = images[:N_PORESPY]
+    np.testing.assert_allclose(ps_compat.two_point_correlation(subset[0]).pdf,
+                               porespy.metrics.two_point_correlation(subset[0]).pdf, atol=1e-10)
+    throughput["PoreSpy 3.2 two_point_correlation (128², images/s)"] = measure(
+        benchmark, lambda: [porespy.metrics.two_point_correlation(im) for im in subset], N_PORESPY, rounds=2)
+
+
+def test_compat_porespy_one_at_a_time(benchmark, images, throughput):
+    subset = images[:N_PORESPY]
+    rate = measure(benchmark, lambda: [ps_compat.two_point_correlation(im) for im in subset], N_PORESPY)
+    throughput["compat.porespy two_point_correlation, one at a time (images/s)"] = rate
+    peer = throughput.get("PoreSpy 3.2 two_point_correlation (128², images/s)")
+    if peer:
+        throughput["ratio compat.porespy / PoreSpy, one at a time"] = rate / peer
+
+
+def test_compat_porespy_batch(benchmark, images, throughput):
+    rate = measure(benchmark, lambda: ps_compat.two_point_correlation_batch(images), N_IMAGES)
+    throughput["compat.porespy two_point_correlation_batch (images/s)"] = rate
+    peer = throughput.get("PoreSpy 3.2 two_point_correlation (128², images/s)")
+    if peer:
+        throughput["ratio compat.porespy batch / PoreSpy"] = rate / peer
+
+
+PAIRS = [(0, 0), (0, 1), (1, 1)]
+
+
+@pytest.fixture(scope="module")
+def fields(images):
+    return images.astype(np.float64)
+
+
+@pytest.mark.parametrize("periodic", [True, False], ids=["periodic", "nonperiodic"])
+def test_pymks_two_point_stats(benchmark, fields, pymks, periodic, throughput):
+    np.testing.assert_allclose(pymks_compat.two_point_stats(fields[:4], fields[:4], periodic_boundary=periodic),
+                               pymks.two_point_stats(fields[:4], fields[:4], periodic_boundary=periodic), atol=1e-10)
+    throughput[f"PyMKS 0.4.1 two_point_stats, periodic={periodic} (images/s)"] = measure(
+        benchmark, lambda: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), N_IMAGES)
+
+
+@pytest.mark.parametrize("periodic", [True, False], ids=["periodic", "nonperiodic"])
+def test_compat_pymks_two_point_stats(benchmark, fields, periodic, throughput):
+    rate = measure(benchmark, lambda: pymks_compat.two_point_stats(fields, fields, periodic_boundary=periodic),
+                   N_IMAGES)
+    throughput[f"compat.pymks two_point_stats, periodic={periodic} (images/s)"] = rate
+    peer = throughput.get(f"PyMKS 0.4.1 two_point_stats, periodic={periodic} (images/s)")
+    if peer:
+        throughput[f"ratio compat.pymks / PyMKS two_point_stats, periodic={periodic}"] = rate / peer
+
+
+def test_pymks_transformer(benchmark, fields, pymks, throughput):
+    data = np.stack([fields, 1 - fields], axis=-1)
+    throughput["PyMKS 0.4.1 TwoPointCorrelation, 3 pairs (images/s)"] = measure(
+        benchmark, lambda: pymks.TwoPointCorrelation(correlations=PAIRS).transform(data), N_IMAGES)
+
+
+def test_compat_pymks_transformer(benchmark, fields, throughput):
+    data = np.stack([fields, 1 - fields], axis=-1)
+    rate = measure(benchmark, lambda: pymks_compat.TwoPointCorrelation(correlations=PAIRS).transform(data), N_IMAGES)
+    throughput["compat.pymks TwoPointCorrelation, 3 pairs (images/s)"] = rate
+    peer = throughput.get("PyMKS 0.4.1 TwoPointCorrelation, 3 pairs (images/s)")
+    if peer:
+        throughput["ratio compat.pymks / PyMKS TwoPointCorrelation"] = rate / peer
