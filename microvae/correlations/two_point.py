@@ -3,7 +3,7 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch
@@ -117,6 +117,13 @@ def _spectral_binning(shape, grid, periodic, edges):
     return K
 
 
+@lru_cache(maxsize=1)
+def _blas_controller():
+    """One scan of the loaded BLAS libraries (``threadpool_limits`` rescans them on every call,
+    which cost as much as the whole S2 of a single 128² image)."""
+    return ThreadpoolController()
+
+
 def _plan(shape, grid, edges):
     """``(use_matrix, chunk)``: binning by the spectral matrix when it is small enough, and the
     number of images per chunk of about ``_CHUNK_BYTES`` of spectra."""
@@ -154,7 +161,7 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=None):
         if use_matrix:
             # The product is small next to the FFTs; multithreaded BLAS here only oversubscribes
             # the cores when s2 is itself called from worker threads (measured 10x slower).
-            with threadpool_limits(1, user_api="blas"):
+            with _blas_controller().limit(limits=1, user_api="blas"):
                 out[start:start + chunk] = power.reshape(len(part), -1) @ K
             continue
         corr = scipy.fft.irfftn(power, s=grid, axes=axes, workers=workers)
