@@ -385,22 +385,24 @@ def _run_jobs(todo, sources, jobs, client, progress, label_kwargs):
     def save(path, result):
         atomic_write(path, lambda fh: np.savez(fh, **result), overwrite=True)
 
-    if client is None:
-        for s, i, j, path in todo:
-            save(path, _label_slice(sources[s], i, j, label_kwargs))
-            if bar is not None:
-                bar.update(j - i)
-    else:
-        from distributed import as_completed
+    try:
+        if client is None:
+            for s, i, j, path in todo:
+                save(path, _label_slice(sources[s], i, j, label_kwargs))
+                if bar is not None:
+                    bar.update(j - i)
+        else:
+            from distributed import as_completed
 
-        remote = []
-        for s, i, j, path in todo:
-            remote.append(client.submit(_label_slice, *_task_args(sources[s], i, j), label_kwargs, pure=False))
-        where = {fut.key: job for fut, job in zip(remote, todo)}
-        for fut in as_completed(remote):
-            s, i, j, path = where[fut.key]
-            save(path, fut.result())
-            if bar is not None:
-                bar.update(j - i)
-    if bar is not None:
-        bar.close()
+            remote = []
+            for s, i, j, path in todo:
+                remote.append(client.submit(_label_slice, *_task_args(sources[s], i, j), label_kwargs, pure=False))
+            where = {fut.key: job for fut, job in zip(remote, todo)}
+            for fut in as_completed(remote):
+                s, i, j, path = where[fut.key]
+                save(path, fut.result())
+                if bar is not None:
+                    bar.update(j - i)
+    finally:
+        if bar is not None:
+            bar.close()

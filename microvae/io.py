@@ -7,8 +7,9 @@ Writes are atomic (temporary file + rename) and refuse to replace an existing fi
 ``overwrite=True``.
 """
 import io as _io
+import math
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def _read_bytes(data, suffix, name, *, shape, dtype, key):
         if shape is None or dtype is None:
             raise ValueError(f"{name}: raw files need shape= and dtype=")
         dtype = np.dtype(dtype)
-        expected = int(np.prod(shape)) * dtype.itemsize
+        expected = math.prod(int(s) for s in shape) * dtype.itemsize  # Python ints: no overflow
         if len(data) != expected:
             raise ValueError(f"{name}: file has {len(data)} bytes but shape {tuple(shape)} of {dtype} "
                              f"needs {expected} (truncated or wrong shape/dtype)")
@@ -91,6 +92,14 @@ def _read_bytes(data, suffix, name, *, shape, dtype, key):
         npz = np.load(_io.BytesIO(data), allow_pickle=False)
         arrays = {k: npz[k] for k in npz.files}
     except Exception as exc:  # parsers raise many types for corrupt files; name the file
+        # numpy's own messages suggest allow_pickle=True, which would run code stored in the file.
+        if "Object arrays" in str(exc):
+            raise ValueError(f"{name}: holds Python objects (a pickled object array), not image data; microvae "
+                             "reads numeric and boolean arrays only and never unpickles files: save the images "
+                             "as a numeric array (numpy.save of a uint8 or bool array)") from None
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"{name}: cannot read file (not in NumPy {suffix} format; pickled data is never "
+                             "loaded)") from None
         raise ValueError(f"{name}: cannot read file ({type(exc).__name__}: {exc})") from None
     if key is None:
         if len(arrays) != 1:
@@ -187,9 +196,21 @@ def binarize(image, threshold, pore_value="below"):
     raise ValueError(f"pore_value must be 'below' or 'above', got {pore_value!r}")
 
 
-# Read once at import: os.umask can only be read by setting it, which is not thread-safe later.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+def _new_temp_file(path):
+    """Create an empty, uniquely named temporary file beside ``path``.
+
+    Created with mode 0666 so that the kernel applies the process umask, as for a plain
+    ``open()`` (``tempfile.mkstemp`` makes it 0600, and learning the umask means setting it,
+    which would race with other threads).
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temporary file beside {path}")
 
 
 def atomic_write(path, write, *, overwrite=False, mode="wb"):
@@ -202,13 +223,11 @@ def atomic_write(path, write, *, overwrite=False, mode="wb"):
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)  # reopen by name: some writers (tifffile) need a file object with a path
+    tmp = _new_temp_file(path)
     try:
+        # Reopened by name: some writers (tifffile) need a file object with a path.
         with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
             write(fh)
-        # mkstemp creates the file private (0600); give it the permissions open() would have.
-        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -1,4 +1,9 @@
-"""Figures written by the CLI and the study (matplotlib, Agg backend, atomic PNG writes)."""
+"""Figures written by the CLI and the study (matplotlib, atomic PNG writes).
+
+Figures are :class:`matplotlib.figure.Figure` objects made without pyplot: no backend is
+selected and no global figure state is touched, so an interactive session that imports
+microvae keeps its backend and its open figures.
+"""
 import io as _io
 
 import numpy as np
@@ -9,22 +14,18 @@ __all__ = ["plot_s2", "save_figure", "mosaic"]
 
 
 def save_figure(fig, path, *, overwrite=False, dpi=120):
-    """Render ``fig`` to PNG in memory, then write it atomically; closes the figure."""
-    import matplotlib.pyplot as plt
-
+    """Render ``fig`` to PNG in memory (the Agg renderer of this figure only), then write it atomically."""
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
 
 
-def _figure(*args, **kwargs):
-    import matplotlib
+def _figure(nrows=1, ncols=1, *, figsize=None, **kwargs):
+    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot's global state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(*args, **kwargs)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def plot_s2(path, r, curves, labels=None, *, overwrite=False):

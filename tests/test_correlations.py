@@ -161,13 +161,18 @@ def test_s3_sampled_reproducible_and_3d(rng):
 
 
 def test_s3_sampled_non_periodic_stays_inside(rng):
-    # A pore frame with solid interior: any triangle that wrapped around would see pore.
+    # Pore only in the first and last rows: a triangle with all three vertices in pore must
+    # straddle the top/bottom edge, i.e. wrap. Non-periodic: exactly 0, every draw inside.
+    # Periodic: the exact orientation average, 0.006 (120 of the 20 000 draws wrap onto pore).
     image = np.zeros((1, 20, 20), dtype=np.uint8)
-    image[0, 0, :] = 1
-    est = s3(image, [3.0], [3.0], [0.5], n_samples=5000, periodic=False, seed=0)
-    assert est.trials.item() == 5000
+    image[0, 0, :] = image[0, -1, :] = 1
+    est = s3(image, [3.0], [3.0], [0.5], n_samples=20_000, periodic=False, seed=0)
+    assert est.trials.item() == 20_000
     assert est.estimate.item() == 0.0
-    assert s3(image, [3.0], [3.0], [0.5], n_samples=5000, periodic=True, seed=0).estimate.item() == 0.0
+    wrapped = s3(image, [3.0], [3.0], [0.5], n_samples=20_000, periodic=True, seed=0)
+    exact = s3_triangle_reference(image[0], 3.0, 3.0, 0.5)
+    assert exact > 0.005 and wrapped.estimate.item() > 0.004
+    assert abs(wrapped.estimate.item() - exact) < 5 * wrapped.stderr.item() + 1e-3
 
 
 def test_s3_rejects_bad_grid(rng):

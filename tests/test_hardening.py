@@ -314,3 +314,126 @@ def test_cli_label_says_why_images_are_flagged(tmp_path, capsys):
     assert np.array_equal(table["valid"] == 1, table["invalid"] == 0) and (table["invalid"] > 0).any()
     meta = json.loads((tmp_path / "labels.csv.json").read_text())
     assert meta["parameters"]["invalid_flags"]["8"] == "permeability k <= 0"
+
+
+# ---------------------------------------------------------------------- clear errors
+
+def test_r_max_must_be_an_integer():
+    from microvae.correlations import s2
+
+    images = (np.random.default_rng(0).random((2, 16, 16)) < 0.3).astype(np.uint8)
+    for bad in (2.5, "3", True):
+        with pytest.raises(TypeError, match="r_max must be an integer"):
+            s2(images, r_max=bad)
+    assert s2(images, r_max=np.int64(3)).shape == (2, 4)
+
+
+def test_s3_triangles_larger_than_the_image_are_refused():
+    from microvae.correlations import s3
+
+    image = (np.random.default_rng(0).random((1, 16, 16)) < 0.3).astype(np.uint8)
+    with pytest.raises(ValueError, match="do not fit"):
+        s3(image, [9.0], [1.0], [0.0], n_samples=10)  # wraps: 9 px is -7 px on a 16 px torus
+    with pytest.raises(ValueError, match="sides up to 16"):
+        s3(image, [8.0], [8.0], [np.pi], n_samples=10)  # the third side is 16 px
+    with pytest.raises(ValueError, match="side - 1"):
+        s3(image, [16.0], [1.0], [0.0], n_samples=10, periodic=False)
+    assert s3(image, [8.0], [1.0], [0.0], n_samples=10, seed=0).estimate.shape == (1, 1, 1, 1)
+
+
+def test_negative_voxel_size_is_refused():
+    from microvae.correlations import radial_distances
+
+    with pytest.raises(ValueError, match="voxel_size"):
+        radial_distances(4, -1.0)
+    np.testing.assert_array_equal(radial_distances(2, 0.5), [0.0, 0.5, 1.0])
+
+
+def test_single_phase_inputs(tmp_path, capsys):
+    from microvae import study
+    from microvae.properties import label
+
+    solid = np.zeros((4, 16, 16), dtype=np.uint8)
+    np.save(tmp_path / "solid.npy", solid)
+    assert main(["train", str(tmp_path / "solid.npy"), "-o", str(tmp_path / "run"), "--image-size", "16",
+                 "--device", "cpu"]) == 2
+    assert "all solid" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="all solid"):
+        study.run_study(np.zeros((40, 16, 16), np.uint8), labeller=None, generators={},
+                        config=study.make_config("quick", image_size=16, generators=()), out_dir=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+    assert label(solid, d=2)["invalid"].tolist() == [1] * 4  # a single phase, and only that
+
+
+def test_data_slice_refuses_a_stack_of_2d_images(tmp_path, capsys):
+    assert main(["data", "synth", "disks", "-n", "20", "--size", "32", "-o", str(tmp_path / "stack.npz")]) == 0
+    capsys.readouterr()
+    assert main(["data", "slice", str(tmp_path / "stack.npz"), "--size", "8", "-n", "4",
+                 "-o", str(tmp_path / "s.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "stack of 20 2D images" in err and "--volume" in err and not (tmp_path / "s.npy").exists()
+    assert main(["data", "slice", str(tmp_path / "stack.npz"), "--size", "8", "-n", "4", "--volume",
+                 "-o", str(tmp_path / "s.npy")]) == 0
+
+
+def test_library_errors_name_the_cli_flag(tmp_path, capsys):
+    src = _images(tmp_path / "in.npy", n=3, size=16)
+    assert main(["label", str(src), "-o", str(tmp_path / "l.csv"), "--no-periodic", "--margin", "30"]) == 2
+    assert "--margin must be" in capsys.readouterr().err
+    np.save(tmp_path / "thin.npy", np.ones((4, 32, 32), np.uint8) * (np.arange(32) % 2).astype(np.uint8))
+    assert main(["data", "slice", str(tmp_path / "thin.npy"), "--size", "8", "-n", "2",
+                 "-o", str(tmp_path / "s.npy")]) == 2
+    assert "--size 8 does not fit" in capsys.readouterr().err
+
+
+def test_raw_shape_message_does_not_overflow(tmp_path):
+    from microvae import io
+
+    (tmp_path / "x.raw").write_bytes(b"12")
+    with pytest.raises(ValueError, match=r"needs 1329227995784915872903807060280344576 \("):
+        io.read(tmp_path / "x.raw", shape=(2 ** 40,) * 3, dtype="uint8")
+
+
+def test_object_npy_is_refused_without_advising_pickle(tmp_path):
+    from microvae import io
+
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError) as exc:
+        io.read(tmp_path / "obj.npy")
+    assert "Python objects" in str(exc.value) and "allow_pickle" not in str(exc.value)
+
+
+# ---------------------------------------------------------------------- process-wide state
+
+def test_import_and_atomic_write_leave_the_umask_alone(tmp_path):
+    code = f"""
+import os
+calls = []
+real = os.umask
+os.umask = lambda mask: calls.append(mask) or real(mask)
+import microvae.io
+path = microvae.io.atomic_write({str(tmp_path / 'f.txt')!r}, lambda fh: fh.write(b"x"))
+os.umask = real
+mask = real(0o022); real(mask)
+assert calls == [], calls
+assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask, oct(os.stat(path).st_mode)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_plotting_keeps_the_users_matplotlib_backend(tmp_path):
+    code = f"""
+import sys
+import matplotlib
+matplotlib.use("svg")
+import numpy as np
+from microvae.plotting import mosaic, plot_s2
+mosaic({str(tmp_path / 'm.png')!r}, np.ones((4, 8, 8), np.uint8))
+plot_s2({str(tmp_path / 's.png')!r}, np.arange(3), np.ones((2, 3)))
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert "matplotlib.pyplot" not in sys.modules
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

@@ -51,8 +51,10 @@ def main(argv=None):
     except USER_ERRORS as exc:
         if args.debug:
             raise
+        from .common import flag_names
+
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"microvae {args.command}: error: {msg}", file=sys.stderr)
+        print(f"microvae {args.command}: error: {flag_names(parser, args, str(msg))}", file=sys.stderr)
         return 2
     except OSError as exc:  # read-only file system, disk full, ...: the system's words and the path
         if args.debug:

@@ -139,3 +139,25 @@ def device(text):
     elif dev.type not in ("cpu", "cuda", "mps"):
         raise argparse.ArgumentTypeError(f"{text!r}: microvae runs on cpu, cuda or mps devices")
     return text
+
+
+def flag_names(parser, args, message):
+    """``message`` with the Python keywords of the invoked command's options written as its
+    flags (``size=8 does not fit`` -> ``--size 8 does not fit``, ``r_max must`` -> ``--r-max must``):
+    library errors then name what the user typed."""
+    import re
+
+    while True:  # descend to the parser of the invoked (sub)command
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, sub.dest, None) if sub is not None else None
+        if chosen not in getattr(sub, "choices", {}):
+            break
+        parser = sub.choices[chosen]
+    for action in parser._actions:
+        flags = [o for o in action.option_strings if o.startswith("--")] or action.option_strings
+        if not flags or action.dest in ("help", "overwrite"):
+            continue
+        key = re.escape(action.dest)
+        message = re.sub(rf"(?<![\w.-]){key}=", f"{flags[0]} ", message)
+        message = re.sub(rf"(?<![\w.-]){key}(?= must\b)", flags[0], message)
+    return message

@@ -41,12 +41,33 @@ def _slice(args):
     from .common import check_outputs, read_images
 
     check_outputs(args, args.output, inputs=[args.input])
+    stack = _microvae_stack(args)
+    if stack is not None and not args.volume:
+        raise ValueError(f"{args.input} holds a stack of {stack[0]} 2D images of {stack[1]}x{stack[2]} px "
+                         "(microvae's 'images' array), not a volume; data slice cuts one 3D volume (D, H, W): "
+                         "pass --volume if the array really is one volume")
     args.volume = True  # the input of slice is always one volume
     images, _ = read_images(args)
     axes = tuple(int(a) for a in args.axes.split(","))
     out = slices(images[0], args.size, args.n, axes=axes, stride=args.stride, seed=args.seed)
     save(args.output, out, overwrite=args.overwrite)
     print(f"wrote {len(out)} samples of {args.size}x{args.size} to {args.output}")
+
+
+def _microvae_stack(args):
+    """The shape of a 3D array named ``images`` in an ``.npz`` (how ``microvae.io.save`` and
+    ``data synth`` store image stacks), else ``None``; any other 3D array may be a volume."""
+    import zipfile
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(args.input)
+    if path.suffix.lower() != ".npz" or args.key not in (None, "images") or not zipfile.is_zipfile(path):
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        shape = npz["images"].shape if npz.files == ["images"] else ()
+    return shape if len(shape) == 3 else None
 
 
 def _synth(args):

@@ -68,6 +68,9 @@ def _train(args):
 
     overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     images, nd = read_images(args)
+    if not images.any() or images.all():
+        raise ValueError(f"{args.input} is all {'pore (1)' if images.all() else 'solid (0)'}: the VAE needs "
+                         "images with both phases (check --pore-value)")
     if nd == 3:
         if len(images) != 1 or args.slices is None:
             raise ValueError("a 3D volume as input needs --slices N (the number of 2D training slices to cut)")

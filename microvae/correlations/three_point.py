@@ -67,6 +67,17 @@ def s3(images, r, s, theta, *, n_samples=10_000, periodic=True, seed=None, ndim=
     r = _grid_values(r, "r")
     s = _grid_values(s, "s")
     theta = _grid_values(theta, "theta", positive=False)
+    # Every side of every triangle must fit: beyond half the smallest side a periodic image
+    # wraps (r and L - r are the same offset), and past the side no triangle fits inside.
+    spatial = batch.shape[1:]
+    limit = min(spatial) // 2 if periodic else min(spatial) - 1
+    third = np.sqrt(np.maximum(r[:, None, None] ** 2 + s[None, :, None] ** 2
+                               - 2 * r[:, None, None] * s[None, :, None] * np.cos(theta)[None, None, :], 0))
+    longest = max(r.max(), s.max(), third.max())
+    if longest > limit:
+        raise ValueError(f"triangle sides up to {longest:.3g} px do not fit images of shape {spatial} "
+                         f"({'periodic: at most half the smallest side' if periodic else 'at most the side - 1'}"
+                         f", {limit} px)")
     n_samples = int(n_samples)
     if n_samples < 2:
         raise ValueError(f"n_samples must be >= 2, got {n_samples}")

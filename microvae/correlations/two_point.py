@@ -24,6 +24,8 @@ def default_r_max(spatial_shape):
 
 def radial_distances(r_max, voxel_size=1.0):
     """Centres of the 1-pixel radial bins ``0..r_max`` in physical units (``voxel_size`` per pixel)."""
+    if not (np.isfinite(voxel_size) and voxel_size > 0):
+        raise ValueError(f"voxel_size must be a positive length, got {voxel_size}")
     return np.arange(int(r_max) + 1) * float(voxel_size)
 
 
@@ -303,6 +305,8 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=Non
     limit = default_r_max(shape) if periodic else min(shape) - 1
     if r_max is None:
         r_max = default_r_max(shape)
+    if isinstance(r_max, bool) or not isinstance(r_max, (int, np.integer)):
+        raise TypeError(f"r_max must be an integer number of pixels, got {r_max!r}")
     r_max = int(r_max)
     if not 0 <= r_max <= limit:
         raise ValueError(f"r_max must be in [0, {limit}] for images of shape {shape} "

@@ -256,7 +256,8 @@ def validity_flags(porosity, zeta2, eta2, d=3, *, s2=None, k=None):
         s2 = np.asarray(s2, dtype=np.float64)
         chi1 = s2[..., 1] - phi2 ** 2 if s2.shape[-1] > 1 else np.full(phi2.shape, np.nan)
         flags |= np.where(chi1 > 0, 0, 16)
-    return flags
+    # A single phase is the whole story: every other formula is undefined for it.
+    return np.where(flags & 1, 1, flags)
 
 
 def invalid_reasons(flags):

@@ -76,6 +76,9 @@ def _run(pool, labeller, generators, config, out_dir, resume, overwrite, data, d
     if pool.shape[1:] != (size, size):
         raise ValueError(f"authentic images are {pool.shape[1]}x{pool.shape[2]} px; the study is configured "
                          f"for {size}x{size}")
+    if not pool.any() or pool.all():
+        raise ValueError(f"the authentic images are all {'pore (1)' if pool.all() else 'solid (0)'}: the study "
+                         "needs both phases (check the pore value the images were loaded with)")
     missing = [g for g in config.generators if g not in generators]
     if missing:
         raise ValueError(f"no generator given for {missing}")
