@@ -18,17 +18,10 @@ import sys
 import pytest
 import torch
 
-from microvae.synthetic import gaussian_random_field
-from microvae.train import _Session, load_config
+from microvae.bench_torch import train_session as session
 
 VARIANTS = {"default": {}, "eager_losses": {"backend": "torch"}, "channels_last": {"channels_last": True},
             "bf16": {"bf16": True}}
-
-
-def session(preset, **overrides):
-    config = load_config(preset, **overrides)
-    images = gaussian_random_field((config.image_size,) * 2, corr_length=3.0, porosity=0.2, n=40, seed=0)
-    return _Session(images, config, seed=0, device=torch.device("cpu"))
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))

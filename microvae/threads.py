@@ -12,7 +12,13 @@ each job its share instead:
   (``os.sched_getaffinity``: ``taskset``, cgroup cpusets and batch schedulers shrink it).
 
 The count applies to the libraries already imported at once and, through the standard
-environment variables, to those imported later. Neither torch nor numba is imported here.
+environment variables, to those imported later (numba: at most the count in force when it was
+first imported, the size of its pool). Neither torch nor numba is imported here.
+
+Importing microvae also sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set: idle OpenMP threads
+then sleep instead of spinning, which is what keeps concurrent jobs at their fair share. It
+takes effect for OpenMP runtimes loaded afterwards (import microvae before torch), and for
+child processes.
 """
 import os
 import sys
@@ -26,6 +32,13 @@ ENV_VAR = "MICROVAE_NUM_THREADS"
 _STARTUP_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _threads = None
+
+# Idle OpenMP threads spin for a while before they sleep (libgomp's and Intel's default). With
+# two jobs on the same cores each job's spinning threads take the CPU from the other's working
+# ones: 2.6 s instead of 0.21 s per training step beside a second torch job on 2 cores, against
+# 0.39 s with PASSIVE (BENCHMARKS.md). Runtimes read this once, when they load, so it is set when
+# microvae is imported (a user's own setting wins; ACTIVE restores the spinning).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def available_cpus():
@@ -87,11 +100,14 @@ def set_threads(n=None):
         The previous count, so that ``set_threads(old)`` restores it.
     """
     global _threads
-    old = get_threads()
-    _threads = default_threads() if n is None else _parse(n, "threads")
+    new = default_threads() if n is None else _parse(n, "threads")
+    old, _threads = get_threads(), new
     for var in _STARTUP_VARS:
         os.environ[var] = str(_threads)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "numba" not in sys.modules:
+        # numba sizes its pool from this once, at import; starting its OpenMP layer then also
+        # resets the process's OpenMP count (torch's) to it, which is then the right one.
+        os.environ["NUMBA_NUM_THREADS"] = str(_threads)
     apply()
     return old
 

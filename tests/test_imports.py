@@ -55,7 +55,8 @@ print("WARNINGS", len(caught), caught[0].category.__name__, caught[0].message)
 """
     out = _python(code).stdout
     assert "RAISED backend='cpp' needs the compiled extension, which failed to import" in out
-    assert "WARNINGS 1 RuntimeWarning microvae: the compiled extension microvae._C failed to import (ModuleNotFoundError: import of microvae._C halted" in out
+    assert ("WARNINGS 1 RuntimeWarning microvae: the compiled extension microvae._C failed to import "
+            "(ModuleNotFoundError: import of microvae._C halted") in out
 
 
 def test_compiled_modules_found():

@@ -7,6 +7,7 @@ import os
 import sys
 
 from .._version import __version__
+from .common import positive_int
 
 # Module names under microvae.cli, in the order shown by --help.
 COMMAND_MODULES = ("data", "correlate", "train", "reproduce", "label", "mrf", "compare", "info", "bench")
@@ -25,6 +26,9 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"microvae {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    parser.add_argument("--threads", dest="global_threads", type=positive_int, default=None, metavar="N",
+                        help="threads of every kernel family: torch, numba, OpenMP, FFT (default: "
+                             "MICROVAE_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -38,6 +42,10 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        from ..threads import set_threads
+
+        # Before the command imports torch or numba, so that their pools start with the count.
+        set_threads(args.global_threads if args.global_threads is not None else getattr(args, "threads", None))
         return args.func(args) or 0
     except KeyboardInterrupt:
         print("microvae: interrupted", file=sys.stderr)
