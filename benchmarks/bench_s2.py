@@ -6,6 +6,7 @@ periodic no slower than the plain NumPy FFT version. 2D: 1000 images of 128²; 3
 import numpy as np
 import pytest
 
+from microvae.bench import numpy_s2_radial
 from microvae.correlations import s2
 from microvae.synthetic import gaussian_random_field
 
@@ -23,18 +24,6 @@ def images():
 @pytest.fixture(scope="module")
 def volume():
     return gaussian_random_field((128, 128, 128), 4.0, 0.3, n=1, seed=0)
-
-
-def numpy_s2_radial(images, r_max):
-    """What a user writes with NumPy: batched rfft2, |F|², irfft2, radial bincount per image."""
-    f = np.fft.rfft2(images.astype(np.float64))
-    corr = np.fft.irfft2(f.real ** 2 + f.imag ** 2, s=images.shape[1:]) / np.prod(images.shape[1:])
-    h, w = images.shape[1:]
-    dy, dx = np.meshgrid(np.fft.fftfreq(h, 1 / h), np.fft.fftfreq(w, 1 / w), indexing="ij")
-    bins = np.floor(np.hypot(dy, dx) + 0.5).astype(int).ravel()
-    keep = bins <= r_max
-    counts = np.bincount(bins[keep])
-    return np.stack([np.bincount(bins[keep], weights=c.ravel()[keep]) / counts for c in corr])
 
 
 def test_s2_2d_periodic_microvae(benchmark, images, throughput):

@@ -15,7 +15,7 @@ from importlib import metadata
 
 import numpy as np
 
-__all__ = ["Context", "case", "CASES", "row", "timed", "run", "environment", "format_table"]
+__all__ = ["Context", "case", "CASES", "row", "timed", "run", "environment", "format_table", "numpy_s2_radial"]
 
 
 @dataclass
@@ -89,7 +89,7 @@ def _torch_images(images, device, dtype):
 
 # ---------------------------------------------------------------------------- cases
 
-def _numpy_s2_radial(images, r_max):
+def numpy_s2_radial(images, r_max):
     """What a user writes with NumPy: batched rfft2, |F|², irfft2, radial bincount per image."""
     f = np.fft.rfft2(images.astype(np.float64))
     corr = np.fft.irfft2(f.real ** 2 + f.imag ** 2, s=images.shape[1:]) / np.prod(images.shape[1:])
@@ -113,7 +113,7 @@ def bench_s2(ctx):
 
     n = 200 if ctx.quick else 1000
     images = _grf(n)
-    rows = [row("plain NumPy rfft2 + bincount, periodic", n, timed(lambda: _numpy_s2_radial(images, 64), ctx)),
+    rows = [row("plain NumPy rfft2 + bincount, periodic", n, timed(lambda: numpy_s2_radial(images, 64), ctx)),
             row("microvae s2, periodic (NumPy)", n, timed(lambda: s2(images), ctx),
                 baseline="plain NumPy rfft2 + bincount, periodic"),
             row("microvae s2, non-periodic (NumPy)", n, timed(lambda: s2(images, periodic=False), ctx))]
