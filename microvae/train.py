@@ -26,6 +26,7 @@ import json
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +37,11 @@ from torch import nn
 from ._validate import as_binary_batch
 from .io import atomic_write, provenance
 from .nn.losses import gram_matrices, kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
-from .nn.style import DEFAULT_LAYERS, VGGStyleNet
+from .nn.style import VGGStyleNet
 from .nn.vae import VAE
 
-__all__ = ["TrainConfig", "TrainResult", "PRESETS", "load_config", "train_vae", "sample", "load_checkpoint"]
+__all__ = ["TrainConfig", "TrainResult", "PRESETS", "load_config", "train_vae", "sample", "load_checkpoint",
+           "check_samples", "CollapseWarning"]
 
 STYLE_MODES = ("paired", "all_pairs", "prior", "none")
 CHECKPOINT = "checkpoint.pt"
@@ -52,17 +54,19 @@ class TrainConfig:
     """Everything that defines a training run (stored in the checkpoint and ``config.json``).
 
     Model: ``image_size``, ``channels`` (encoder stage widths), ``hidden``, ``latent``,
-    ``kernel_size``. Loss: ``recon`` ("sse" | "bce"), weights ``w_kl``, ``w_st``, ``w_mc``,
+    ``kernel_size``, ``downsample`` ("pool" | "stride": :class:`~microvae.nn.VAE`). Loss: ``recon`` ("sse" | "bce"), weights ``w_kl``, ``w_st``, ``w_mc``,
     ``kl_warmup`` (steps over which the KL weight rises linearly from 0 to ``w_kl``; 0 = none),
     ``style_start`` and ``style_warmup`` (the style and mode-collapse terms are off for the first
     ``style_start`` steps, then their weights rise linearly to ``w_st``, ``w_mc`` over
     ``style_warmup`` steps),
-    ``style_mode`` (module docstring), ``style_normalize`` (below), ``style_encoder_grad`` (whether
+    ``style_mode`` (module docstring), ``style_batch`` (images of each batch scored by the style
+    terms, 0 = all: the style network costs most of a step on a CPU), ``style_normalize`` (below), ``style_encoder_grad`` (whether
     the style terms' gradient reaches the encoder through ``z ~ q(z | x)``; ``False`` decodes the
     sample a second time from a detached ``z`` so the style terms train the decoder only).
-    Style network: ``style_layers``, ``style_weights``
-    ("random" | "imagenet" | path), ``style_width`` (channel multiplier, random weights only),
-    ``style_seed``. Optimization: ``batch_size`` (global), ``lr`` (Adam), ``steps``. Output:
+    Style network: ``style_layers`` (empty: the network's default, the last ReLU of each of
+    the first four blocks), ``style_weights`` ("random" | "vgg19-normalized" | "imagenet" | path),
+    ``style_width`` (channel multiplier, random weights only), ``style_seed``, ``style_center``
+    (Gram matrices of mean-centred features, i.e. channel covariances, as in the authors' code). Optimization: ``batch_size`` (global), ``lr`` (Adam), ``steps``. Output:
     ``log_every``, ``checkpoint_every``, ``sample_every`` (steps; 0 disables mosaics).
     Speed: ``backend`` of the loss kernels, ``channels_last`` and ``bf16`` (bfloat16 autocast of
     the style network's forward; the Grams are still accumulated in float32).
@@ -82,6 +86,7 @@ class TrainConfig:
     hidden: int = 256
     latent: int = 16
     kernel_size: int = 4
+    downsample: str = "pool"
     recon: str = "sse"
     w_kl: float = 1.0
     kl_warmup: int = 0
@@ -90,12 +95,14 @@ class TrainConfig:
     w_st: float = 0.05
     w_mc: float = 0.001
     style_mode: str = "paired"
+    style_batch: int = 0
     style_normalize: bool = True
     style_encoder_grad: bool = True
-    style_layers: tuple = DEFAULT_LAYERS
+    style_layers: tuple = ()
     style_weights: str = "random"
     style_width: float = 1.0
     style_seed: int = 0
+    style_center: bool = False
     batch_size: int = 20
     lr: float = 1e-3
     steps: int = 200_000
@@ -126,7 +133,9 @@ class TrainConfig:
         for name in ("checkpoint_every", "sample_every", "kl_warmup", "style_start", "style_warmup"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.uses_mode_collapse and self.batch_size < 2:
+        if not 0 <= int(self.style_batch) <= self.batch_size:
+            raise ValueError(f"style_batch must be in 0..batch_size={self.batch_size} (0 = all), got {self.style_batch}")
+        if self.uses_mode_collapse and (self.style_batch or self.batch_size) < 2:
             raise ValueError("the mode-collapse loss (w_mc > 0) compares images within a batch: batch_size >= 2")
 
     @property
@@ -139,7 +148,7 @@ class TrainConfig:
 
     def model_kwargs(self):
         return {"image_size": self.image_size, "channels": self.channels, "hidden": self.hidden,
-                "latent": self.latent, "kernel_size": self.kernel_size}
+                "latent": self.latent, "kernel_size": self.kernel_size, "downsample": self.downsample}
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -179,13 +188,20 @@ def load_config(preset="quick", **overrides):
 @dataclasses.dataclass
 class TrainResult:
     """Outcome of :func:`train_vae`: the run folder, the trained model (eval mode), its config,
-    the number of steps done and the logged metrics."""
+    the number of steps done, the logged metrics, and the sample check of the final model
+    (:func:`check_samples`: the porosity-matching threshold and the collapse diagnostics)."""
 
     run_dir: Path
     model: VAE
     config: TrainConfig
     step: int
     history: list
+    samples: dict = None
+
+    @property
+    def threshold(self):
+        """Pore-probability threshold at which samples have the training porosity on average."""
+        return self.samples["threshold"]
 
 
 def _data_fingerprint(images):
@@ -352,7 +368,7 @@ class _Session:
         self.gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, rank]).generate_state(1)[0]))
         self.style_net, self.ref_grams, self.style_fingerprint, self.layer_scales = None, None, None, None
         if config.uses_style_net:
-            self.style_net = VGGStyleNet(config.style_layers, config.style_weights, config.style_width,
+            self.style_net = VGGStyleNet(config.style_layers or None, config.style_weights, config.style_width,
                                          config.style_seed).to(device, memory_format=self.memory_format)
             self.style_fingerprint = self.style_net.fingerprint()
             self.ref_grams = _authentic_grams(self.style_net, images, device, config)
@@ -392,8 +408,10 @@ class _Session:
         terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
         loss = terms["recon"] + _ramp(step, 0, config.kl_warmup) * config.w_kl * terms["kl"]
         if styled:
-            generated = torch.sigmoid(style_logits)
-            idx = idx.to(device)
+            # The style network dominates a step's cost: score only the first style_batch images.
+            m = min(config.style_batch or b, b)
+            generated = torch.sigmoid(style_logits[:m])
+            idx = idx[:m].to(device)
             terms["style"], terms["mc"] = _style_terms(self.style_net, generated, [g[idx] for g in self.ref_grams],
                                                        self.layer_scales, config)
             loss = loss + ramp * self.style_factor * (config.w_st * terms["style"] + config.w_mc * terms["mc"])
@@ -439,11 +457,15 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
                      overwrite=True, mode="w")
     fixed_z = torch.randn(16, config.latent, generator=torch.Generator().manual_seed(seed))
 
+    porosity = images.reshape(len(images), -1).mean(axis=1)
+    checked = {}
+
     def save(step):
         rng = session.rng_states()
         if rank == 0:
+            checked.update(check_samples(vae, porosity, seed=seed))
             _save_checkpoint(run_dir / CHECKPOINT, vae, session.optimizer, step, config, seed, rng, fingerprint,
-                             session.style_fingerprint)
+                             session.style_fingerprint, checked)
 
     from tqdm import tqdm
 
@@ -475,12 +497,90 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
         bar.update(1)
     bar.close()
     vae.eval()
-    return TrainResult(run_dir=run_dir, model=vae, config=config, step=config.steps, history=history)
+    if rank == 0:
+        if not checked:  # resumed at the last step: nothing was saved in this call
+            checked.update(check_samples(vae, porosity, seed=seed))
+        if checked["collapsed"]:
+            warnings.warn(f"the trained VAE looks collapsed ({checked['reason']}); its samples do not cover the "
+                          "training images' variety: train longer, lower w_st/w_mc, or raise kl_warmup",
+                          CollapseWarning, stacklevel=3)
+    return TrainResult(run_dir=run_dir, model=vae, config=config, step=config.steps, history=history,
+                       samples=dict(checked) or None)
+
+
+class CollapseWarning(UserWarning):
+    """The trained VAE's samples are near-identical or far less varied than the training images."""
+
+
+# Collapse criteria of check_samples: a porosity spread below this fraction of the data's, or a
+# mean pairwise correlation of samples above this value (independent samples: about 0).
+_MIN_SPREAD_RATIO = 0.35
+_MAX_PAIRWISE = 0.2
+
+
+@torch.no_grad()
+def check_samples(vae, porosity, n=400, seed=0):
+    """Porosity-matching threshold and collapse diagnostics of a VAE's prior samples.
+
+    Decodes ``n`` draws ``z ~ N(0, I)`` (from their own seeded generator, so training randomness
+    is untouched) and finds the threshold ``t`` on the pore probability at which the thresholded
+    samples have the mean training porosity: ``t`` is the ``1 - mean(porosity)`` quantile of all
+    decoded probabilities. A blurry decoder puts few probabilities above 0.5, so the 0.5 threshold
+    loses pore phase; ``t`` restores the porosity without changing which pixels are most likely pore.
+
+    Parameters
+    ----------
+    vae : VAE
+    porosity : array_like
+        Per-image porosity of the training images.
+    n : int
+        Prior draws.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``threshold``; ``porosity_mean``/``porosity_std`` of the samples at that threshold and
+        ``data_porosity_mean``/``data_porosity_std`` (ddof = 1); ``pairwise_correlation`` of the
+        samples (:func:`microvae.compare.pairwise_correlation`); ``collapsed`` (bool) and ``reason``.
+    """
+    from .compare import pairwise_correlation
+
+    porosity = np.asarray(porosity, dtype=np.float64)
+    device = next(vae.parameters()).device
+    was_training = vae.training
+    vae.eval()
+    try:
+        z = torch.randn(n, vae.latent, generator=torch.Generator().manual_seed(int(seed) + 7919))
+        p = torch.cat([vae.decode(c.to(device)).float().cpu() for c in z.split(100)]).squeeze(1).numpy()
+    finally:
+        vae.train(was_training)
+    threshold = float(np.quantile(p, 1.0 - porosity.mean()))
+    x = (p > threshold).astype(np.uint8)
+    phi = x.reshape(n, -1).mean(axis=1)
+    out = {"threshold": threshold, "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std(ddof=1)),
+           "data_porosity_mean": float(porosity.mean()), "data_porosity_std": float(porosity.std(ddof=1)),
+           "pairwise_correlation": float(pairwise_correlation(x))}
+    reasons = []
+    if out["porosity_std"] < _MIN_SPREAD_RATIO * out["data_porosity_std"]:
+        reasons.append(f"sample porosity spread {out['porosity_std']:.4f} vs the data's {out['data_porosity_std']:.4f}")
+    if not out["pairwise_correlation"] <= _MAX_PAIRWISE:
+        reasons.append(f"mean pairwise correlation of samples {out['pairwise_correlation']:.3f}")
+    out["collapsed"], out["reason"] = bool(reasons), "; ".join(reasons)
+    return out
+
+
+def _style_features(style_net, x, config):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        feats = style_net(x)
+    if config.style_center:
+        # Centred in float32: the Gram of centred features is a difference of large sums.
+        feats = [f.float() - f.float().mean(dim=(2, 3), keepdim=True) for f in feats]
+    return feats
 
 
 def _style_terms(style_net, generated, refs, layer_scales, config):
-    with torch.autocast(generated.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-        feats = style_net(generated)
+    feats = _style_features(style_net, generated, config)
     # The prior ablation pairs each prior draw with one (random) authentic image.
     mode = "paired" if config.style_mode == "prior" else config.style_mode
     if config.uses_mode_collapse:
@@ -495,17 +595,16 @@ def _authentic_grams(style_net, images, device, config, chunk=50):
     per_layer = None
     for start in range(0, len(images), chunk):
         x = torch.from_numpy(images[start:start + chunk]).to(device=device, dtype=torch.float32).unsqueeze(1)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
-            feats = style_net(x)
+        feats = _style_features(style_net, x, config)
         grams = [g.float() for g in gram_matrices(feats, backend=config.backend)]
         per_layer = [[g] for g in grams] if per_layer is None else [p + [g] for p, g in zip(per_layer, grams)]
     return [torch.cat(p) for p in per_layer]
 
 
-def _save_checkpoint(path, vae, optimizer, step, config, seed, rng, fingerprint, style_fp):
+def _save_checkpoint(path, vae, optimizer, step, config, seed, rng, fingerprint, style_fp, samples):
     state = {"format": _FORMAT, "version": _FORMAT_VERSION, "step": int(step), "seed": int(seed),
              "config": config.to_dict(), "model": vae.state_dict(), "optimizer": optimizer.state_dict(),
-             "rng": rng, "data": fingerprint, "style_fingerprint": style_fp,
+             "rng": rng, "data": fingerprint, "style_fingerprint": style_fp, "samples": dict(samples),
              "provenance": provenance({"seed": int(seed)})}
     atomic_write(path, lambda fh: torch.save(state, fh), overwrite=True)
 
@@ -582,10 +681,11 @@ def _write_mosaic(run_dir, vae, z, step):
 
 
 def _model_from(source):
+    """(VAE, the run's matched threshold or None) of a sample() source."""
     if isinstance(source, VAE):
-        return source
+        return source, None
     if isinstance(source, TrainResult):
-        return source.model
+        return source.model, (source.samples or {}).get("threshold")
     if isinstance(source, (str, os.PathLike)):
         ckpt = load_checkpoint(source)
         config = TrainConfig(**ckpt["config"])
@@ -594,13 +694,16 @@ def _model_from(source):
             vae.load_state_dict(ckpt["model"])
         except RuntimeError as exc:
             raise ValueError(f"{source}: checkpoint weights do not fit its config ({exc})") from None
-        return vae
+        return vae, (ckpt.get("samples") or {}).get("threshold")
     raise TypeError(f"sample() takes a run folder, a checkpoint path, a VAE or a TrainResult, "
                     f"got {type(source).__name__}")
 
 
+BINARIZE = ("matched", "threshold", "bernoulli")
+
+
 @torch.no_grad()
-def sample(source, n, seed=None, binarize="threshold", *, batch_size=256, device=None):
+def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, batch_size=256, device=None):
     """Generate ``n`` binary images from a trained VAE: ``x = decoder(z)``, ``z ~ N(0, I)``.
 
     Parameters
@@ -609,9 +712,14 @@ def sample(source, n, seed=None, binarize="threshold", *, batch_size=256, device
     n : int
     seed : int, optional
         Seeds the latent draws (and the Bernoulli draws). ``None``: fresh randomness.
-    binarize : {"threshold", "bernoulli"}
-        ``"threshold"``: pore where the decoded pore probability exceeds 0.5. ``"bernoulli"``:
-        each pixel drawn independently from its probability.
+    binarize : {"matched", "threshold", "bernoulli"}
+        ``"matched"`` (default): pore where the decoded pore probability exceeds the run's
+        porosity-matching threshold (:func:`check_samples`, stored in the checkpoint), so that
+        samples have the training porosity on average; needs a run folder, checkpoint or
+        :class:`TrainResult`. ``"threshold"``: pore where the probability exceeds ``threshold``.
+        ``"bernoulli"``: each pixel drawn independently from its probability.
+    threshold : float
+        Threshold of ``binarize="threshold"``, in (0, 1).
     batch_size : int
         Images decoded at once.
     device : str or torch.device, optional
@@ -621,11 +729,19 @@ def sample(source, n, seed=None, binarize="threshold", *, batch_size=256, device
     -------
     ndarray of uint8, shape ``(n, S, S)``, 1 = pore.
     """
-    if binarize not in ("threshold", "bernoulli"):
-        raise ValueError(f"binarize must be 'threshold' or 'bernoulli', got {binarize!r}")
+    if binarize not in BINARIZE:
+        raise ValueError(f"binarize must be one of {BINARIZE}, got {binarize!r}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     if int(n) < 1 or int(n) != n:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    vae = _model_from(source)
+    vae, matched = _model_from(source)
+    if binarize == "matched":
+        if matched is None:
+            raise ValueError("binarize='matched' needs the run's porosity-matching threshold: pass the run folder, "
+                             "its checkpoint or the TrainResult (a bare VAE, or a checkpoint of an older microvae, "
+                             "has none), or use binarize='threshold'")
+        threshold = matched
     device = torch.device(device) if device is not None else next(vae.parameters()).device
     was_training = vae.training
     vae.to(device).eval()
@@ -640,7 +756,7 @@ def sample(source, n, seed=None, binarize="threshold", *, batch_size=256, device
             m = min(batch_size, int(n) - start)
             z = torch.randn(m, vae.latent, generator=gen)
             p = vae.decode(z.to(device)).squeeze(1).float().cpu()
-            x = (p > 0.5) if binarize == "threshold" else torch.bernoulli(p, generator=gen)
+            x = torch.bernoulli(p, generator=gen) if binarize == "bernoulli" else (p > threshold)
             out[start:start + m] = x.to(torch.uint8).numpy()
     finally:
         vae.train(was_training)

@@ -9,6 +9,9 @@ import torch
 from microvae import train as T
 from microvae.cli import main
 
+# Models trained for a few steps are collapsed by design; test_collapse_warning checks the warning.
+pytestmark = pytest.mark.filterwarnings("ignore::microvae.train.CollapseWarning")
+
 # A tiny model and quarter-scale style net: seconds per test on a CPU.
 TINY = dict(image_size=16, channels=(4, 8), hidden=16, latent=4, style_width=0.0625, batch_size=4, steps=6,
             log_every=2, checkpoint_every=3, sample_every=0, kl_warmup=0, style_start=0, style_warmup=0)
@@ -224,15 +227,70 @@ def test_sample(tmp_path, images):
     a = T.sample(tmp_path / "run", 5, seed=4)
     assert a.shape == (5, 16, 16) and a.dtype == np.uint8 and set(np.unique(a)) <= {0, 1}
     np.testing.assert_array_equal(a, T.sample(tmp_path / "run" / "checkpoint.pt", 5, seed=4))
-    np.testing.assert_array_equal(a, T.sample(result, 5, seed=4, batch_size=2))
+    np.testing.assert_array_equal(a, T.sample(result, 5, seed=4))
+    # Decoding in other batch sizes changes nothing (far from the 0.5 threshold of a barely trained model).
+    c = T.sample(result, 5, seed=4, binarize="threshold")
+    np.testing.assert_array_equal(c, T.sample(result, 5, seed=4, binarize="threshold", batch_size=2))
     b = T.sample(result.model, 5, seed=4, binarize="bernoulli")
     assert b.shape == a.shape and not np.array_equal(a, b)
+    # The default threshold is the run's porosity-matching one; a bare model has none.
+    np.testing.assert_array_equal(a, T.sample(result.model, 5, seed=4, binarize="threshold",
+                                              threshold=result.threshold))
+    with pytest.raises(ValueError, match="porosity-matching threshold"):
+        T.sample(result.model, 2)
+    with pytest.raises(ValueError, match="threshold must be in"):
+        T.sample(result, 2, binarize="threshold", threshold=1.0)
     with pytest.raises(ValueError, match="binarize must be"):
         T.sample(result, 2, binarize="round")
     with pytest.raises(ValueError, match="positive integer"):
         T.sample(result, 0)
     with pytest.raises(TypeError, match="takes a run folder"):
         T.sample(42, 2)
+
+
+def test_matched_threshold_restores_the_training_porosity():
+    """check_samples picks the threshold at which decoded prior draws have the training porosity,
+    and flags a decoder whose output does not depend on z as collapsed."""
+    torch.manual_seed(0)
+    vae = T.VAE(image_size=16, channels=(4, 8), hidden=16, latent=4)
+    with torch.no_grad():  # varied but pore-poor probabilities: almost nothing exceeds 0.5
+        for m in vae.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.mul_(3.0)
+        vae.decoder[-1].weight.mul_(30.0)
+        vae.decoder[-1].bias.fill_(-4.0)
+    porosity = np.full(10, 0.3)
+    porosity[:5] = 0.2
+    check = T.check_samples(vae, porosity, n=200, seed=1)
+    z = torch.randn(200, 4, generator=torch.Generator().manual_seed(1 + 7919))
+    p = vae.decode(z).detach().numpy()
+    assert (p > 0.5).mean() < 0.1 and len(np.unique(p)) > 10_000
+    assert abs((p > check["threshold"]).mean() - 0.25) < 1e-3
+    assert abs(check["porosity_mean"] - 0.25) < 1e-3 and check["data_porosity_std"] == pytest.approx(0.0527, abs=1e-4)
+    with torch.no_grad():  # a decoder that ignores z: every sample the same image
+        vae.decoder_fc[0].weight.zero_()
+    collapsed = T.check_samples(vae, porosity, n=50)
+    assert collapsed["collapsed"] and "spread" in collapsed["reason"] and collapsed["pairwise_correlation"] > 0.9
+
+
+def test_collapse_warning(tmp_path, images, monkeypatch):
+    monkeypatch.setattr(T, "_MIN_SPREAD_RATIO", 1e6)  # every model "collapses"
+    with pytest.warns(T.CollapseWarning, match="looks collapsed"):
+        T.train_vae(images, out_dir=tmp_path / "run", progress=False, **{**TINY, "steps": 2})
+
+
+def test_style_center_uses_channel_covariances(images):
+    """style_center=True: the cached authentic Grams are the Grams of mean-centred features."""
+    from microvae.nn.losses import gram_matrices
+
+    config = T.load_config("quick", **{**TINY, "style_center": True, "style_normalize": False})
+    session = T._Session(images, config, 0, torch.device("cpu"))
+    x = torch.from_numpy(images).float().unsqueeze(1)
+    feats = session.style_net(x)
+    centred = gram_matrices([f - f.mean(dim=(2, 3), keepdim=True) for f in feats], backend="torch")
+    for got, want in zip(session.ref_grams, centred):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(session.ref_grams[0], gram_matrices(feats, backend="torch")[0], rtol=1e-2)
 
 
 def test_cli_train_resume_sample(tmp_path, capsys):

@@ -48,8 +48,10 @@ def register(sub):
     s.add_argument("-n", type=positive_int, required=True, help="number of images")
     s.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif (uint8, 1 = pore)")
     s.add_argument("--seed", type=non_negative_int, default=0)
-    s.add_argument("--binarize", choices=("threshold", "bernoulli"), default="threshold",
-                   help="threshold the pore probability at 0.5 (default) or draw each pixel from it")
+    s.add_argument("--binarize", choices=("matched", "threshold", "bernoulli"), default="matched",
+                   help="pore where the probability exceeds the run's porosity-matching threshold (default), "
+                        "exceeds --threshold, or draw each pixel from it")
+    s.add_argument("--threshold", type=float, default=0.5, help="threshold of --binarize threshold (default 0.5)")
     s.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
     s.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
     s.add_argument("--overwrite", action="store_true")
@@ -93,7 +95,8 @@ def _sample(args):
 
     check_outputs(args, args.output, args.mosaic)
 
-    images = sample(args.run, args.n, seed=args.seed, binarize=args.binarize, device=args.device)
+    images = sample(args.run, args.n, seed=args.seed, binarize=args.binarize, threshold=args.threshold,
+                    device=args.device)
     save(args.output, images, overwrite=args.overwrite)
     if args.mosaic:
         from ..plotting import mosaic
