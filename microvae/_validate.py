@@ -5,7 +5,8 @@ scikit-image split between ``texture.py`` and ``_texture.pyx``).
 """
 import numpy as np
 
-__all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator"]
+__all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator", "check_d", "check_positive",
+           "check_porosity"]
 
 
 def check_finite(array, name="images"):
@@ -78,3 +79,31 @@ def as_generator(seed):
     if seed is None or isinstance(seed, (int, np.integer)):
         return np.random.default_rng(seed)
     raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
+
+
+def check_d(d):
+    """Raise ``ValueError`` unless ``d``, the dimension of the medium a formula describes, is 2 or 3."""
+    if d not in (2, 3):
+        raise ValueError(f"d must be 2 or 3, got {d!r}")
+
+
+def check_positive(value, name):
+    """``value`` as a float; ``TypeError`` if it is not a number, ``ValueError`` unless finite and > 0
+    (lengths, radii, moduli)."""
+    if isinstance(value, (bool, str)) or not np.isscalar(value) and np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not (np.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return x
+
+
+def check_porosity(porosity, name="porosity"):
+    """``porosity`` (scalar or array) as float64; ``ValueError`` unless every value lies in (0, 1)."""
+    phi = np.asarray(porosity, dtype=np.float64)
+    if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {porosity}")
+    return phi

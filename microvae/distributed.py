@@ -25,7 +25,7 @@ _STORE_SUFFIXES = (".zarr", ".h5", ".hdf5", ".he5")
 _CHUNK_PIXELS = 2 ** 24
 
 
-def open_store(path, dataset=None):
+def open_store(path: str | os.PathLike, dataset: str | None = None) -> "_StoreArray":
     """Open a Zarr or HDF5 array lazily (read-only) for labeling.
 
     Parameters
@@ -184,8 +184,8 @@ def _as_source(data, dataset):
     return arr
 
 
-def _chunk_ranges(n, spatial, chunk_size):
-    step = chunk_size or max(1, _CHUNK_PIXELS // int(np.prod(spatial)))
+def _chunk_ranges(n, spatial, batch_size):
+    step = batch_size or max(1, _CHUNK_PIXELS // int(np.prod(spatial)))
     return [(i, min(i + step, n)) for i in range(0, n, step)]
 
 
@@ -218,7 +218,8 @@ def _concat(results):
     return {key: np.concatenate([r[key] for r in results]) for key in LABEL_KEYS}
 
 
-def label_dask(data, client=None, *, dataset=None, chunk_size=None, **label_kwargs):
+def label_dask(data, client=None, *, dataset: str | None = None, batch_size: int | None = None,
+               **label_kwargs) -> dict[str, np.ndarray]:
     """Label an image stack chunk by chunk on a Dask cluster; same results as :func:`label`.
 
     Parameters
@@ -232,7 +233,7 @@ def label_dask(data, client=None, *, dataset=None, chunk_size=None, **label_kwar
         local threaded scheduler.
     dataset : str, optional
         Array path inside a Zarr group or HDF5 file.
-    chunk_size : int, optional
+    batch_size : int, optional
         Images per task (default: about 16 million pixels per task). For a Dask array the
         existing chunks along axis 0 are used unless this is given.
     **label_kwargs
@@ -246,7 +247,7 @@ def label_dask(data, client=None, *, dataset=None, chunk_size=None, **label_kwar
     """
     import dask
 
-    for key in ("ndim", "progress", "batch_size"):
+    for key in ("ndim", "progress"):
         if key in label_kwargs:
             raise TypeError(f"label_dask does not take {key}=")
     source = _as_source(data, dataset)
@@ -254,12 +255,12 @@ def label_dask(data, client=None, *, dataset=None, chunk_size=None, **label_kwar
     if len(shape) not in (3, 4):
         raise ValueError(f"data must have shape (N, H, W) or (N, D, H, W), got {shape}")
     if type(source).__module__.split(".")[0] == "dask":
-        if chunk_size is not None or any(len(c) != 1 for c in source.chunks[1:]):
-            source = source.rechunk({0: chunk_size or "auto", **{a: -1 for a in range(1, len(shape))}})
+        if batch_size is not None or any(len(c) != 1 for c in source.chunks[1:]):
+            source = source.rechunk({0: batch_size or "auto", **{a: -1 for a in range(1, len(shape))}})
         tasks = [dask.delayed(_label_block)(block, label_kwargs) for block in source.to_delayed().ravel()]
     else:
         tasks = [dask.delayed(_label_slice)(*_task_args(source, i, j), label_kwargs)
-                 for i, j in _chunk_ranges(shape[0], shape[1:], chunk_size)]
+                 for i, j in _chunk_ranges(shape[0], shape[1:], batch_size)]
     if client is None:
         client = _default_client()
     results = dask.compute(*tasks, scheduler=client) if client is not None else dask.compute(*tasks)
@@ -275,8 +276,9 @@ def _default_client():
         return None
 
 
-def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None, progress=False,
-                 overwrite=False, **label_kwargs):
+def label_chunks(sources: list, parts_dir: str | os.PathLike, parameters: dict, *, batch_size: int | None = None,
+                 client=None, progress: bool = False, overwrite: bool = False,
+                 **label_kwargs) -> list[dict[str, np.ndarray]]:
     """Label several sources chunk by chunk, saving each finished chunk so a rerun resumes.
 
     Parameters
@@ -289,7 +291,7 @@ def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None
         parameters is an error unless ``overwrite``.
     parameters : dict
         JSON-serializable description of the inputs and options (compared on resume).
-    chunk_size : int, optional
+    batch_size : int, optional
         Images per chunk.
     client : dask.distributed.Client, optional
         Run the chunks on this cluster; without, in this process.
@@ -308,7 +310,8 @@ def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None
     from .io import atomic_write
 
     parts_dir = Path(parts_dir)
-    manifest = {"parameters": parameters, "label": label_kwargs, "chunk_size": chunk_size}
+    # The manifest keeps its key "chunk_size": folders saved before the rename stay resumable.
+    manifest = {"parameters": parameters, "label": label_kwargs, "chunk_size": batch_size}
     digest = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()[:16]
     if parts_dir.exists() and overwrite:
         shutil.rmtree(parts_dir)
@@ -326,7 +329,7 @@ def label_chunks(sources, parts_dir, parameters, *, chunk_size=None, client=None
     jobs = []
     for s, source in enumerate(sources):
         shape = tuple(source.shape)
-        for i, j in _chunk_ranges(shape[0], shape[1:], chunk_size):
+        for i, j in _chunk_ranges(shape[0], shape[1:], batch_size):
             jobs.append((s, i, j, parts_dir / f"part-{s:04d}-{i:012d}.npz"))
     for _, i, j, path in jobs:
         if path.exists():

@@ -11,9 +11,12 @@ import math
 import os
 import secrets
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._validate import as_binary_batch, as_generator, check_finite
 
@@ -22,7 +25,8 @@ __all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "descri
 _IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
 
 
-def read(path, *, shape=None, dtype=None, key=None):
+def read(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None, dtype=None,
+         key: str | None = None) -> np.ndarray:
     """Read an image array from a file as stored, without interpreting its phases.
 
     Parameters
@@ -121,7 +125,8 @@ def _read_png_folder(folder):
     return np.stack(images)
 
 
-def load(path, pore_value=None, *, shape=None, dtype=None, key=None):
+def load(path: str | os.PathLike, pore_value: float | None = None, *, shape: tuple[int, ...] | None = None,
+         dtype=None, key: str | None = None) -> NDArray[np.uint8]:
     """Load a segmented image or volume as a binary pore indicator (1 = pore).
 
     Parameters
@@ -164,7 +169,7 @@ def _to_pore_indicator(data, pore_value, name):
     return (data == pore_value).astype(np.uint8)
 
 
-def binarize(image, threshold, pore_value="below"):
+def binarize(image: ArrayLike, threshold: float, pore_value: str = "below") -> NDArray[np.uint8]:
     """Segment a grayscale image into pore (1) and solid (0) by a global threshold.
 
     Parameters
@@ -213,7 +218,8 @@ def _new_temp_file(path):
     raise FileExistsError(f"cannot create a temporary file beside {path}")
 
 
-def atomic_write(path, write, *, overwrite=False, mode="wb"):
+def atomic_write(path: str | os.PathLike, write: Callable[[IO], object], *, overwrite: bool = False,
+                 mode: str = "wb") -> Path:
     """Write a file atomically: ``write(fh)`` fills a temporary file that is then renamed.
 
     An existing file is never replaced unless ``overwrite=True``, and a failed write leaves
@@ -236,7 +242,7 @@ def atomic_write(path, write, *, overwrite=False, mode="wb"):
     return path
 
 
-def save(path, images, *, overwrite=False, compress=True):
+def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False, compress: bool = True) -> Path:
     """Save images atomically as ``.npy``, ``.npz`` (array ``images``) or ``.tif``.
 
     Parameters
@@ -267,7 +273,9 @@ def save(path, images, *, overwrite=False, compress=True):
     return atomic_write(path, writer, overwrite=overwrite)
 
 
-def slices(volume, size, n=None, *, axes=(0, 1, 2), stride=None, seed=None, return_positions=False):
+def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
+           stride: int | None = None, seed: int | np.random.Generator | None = None,
+           return_positions: bool = False) -> NDArray[np.uint8] | tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """Cut square 2D samples from planes of a 3D volume, along one or several axes.
 
     Parameters
@@ -340,7 +348,7 @@ def slices(volume, size, n=None, *, axes=(0, 1, 2), stride=None, seed=None, retu
     return (out, pos) if return_positions else out
 
 
-def describe(images, ndim=None):
+def describe(images: ArrayLike, ndim: int | None = None) -> dict:
     """Summary statistics of a binary batch: count, shape, porosity mean/std/min/max."""
     batch, nd = as_binary_batch(images, ndim=ndim)
     phi = batch.reshape(len(batch), -1).mean(axis=1)
@@ -349,7 +357,7 @@ def describe(images, ndim=None):
             "porosity_min": float(phi.min()), "porosity_max": float(phi.max())}
 
 
-def provenance(parameters):
+def provenance(parameters: dict) -> dict:
     """Metadata recorded beside every output: code version, time, and the parameters used."""
     import datetime
     import platform
@@ -361,7 +369,8 @@ def provenance(parameters):
             "python": platform.python_version(), "parameters": parameters}
 
 
-def save_table(path, columns, parameters, *, overwrite=False):
+def save_table(path: str | os.PathLike, columns: dict[str, ArrayLike], parameters: dict, *,
+               overwrite: bool = False) -> tuple[Path, Path]:
     """Write a CSV table with a header plus a JSON sidecar ``<path>.json`` holding provenance.
 
     Parameters

@@ -5,15 +5,22 @@ selected and no global figure state is touched, so an interactive session that i
 microvae keeps its backend and its open figures.
 """
 import io as _io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .io import atomic_write
 
 __all__ = ["plot_s2", "save_figure", "mosaic"]
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def save_figure(fig, path, *, overwrite=False, dpi=120):
+
+def save_figure(fig: "Figure", path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 120) -> Path:
     """Render ``fig`` to PNG in memory (the Agg renderer of this figure only), then write it atomically."""
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
@@ -28,7 +35,8 @@ def _figure(nrows=1, ncols=1, *, figsize=None, **kwargs):
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def plot_s2(path, r, curves, labels=None, *, overwrite=False):
+def plot_s2(path: str | os.PathLike, r: ArrayLike, curves: ArrayLike | list, labels: list[str] | None = None, *,
+            overwrite: bool = False) -> Path:
     """Mean radial S2 with a ±1 std band, one line per curve set.
 
     ``curves`` is ``(N, R)`` or a list of such arrays (one per ``labels`` entry).
@@ -47,7 +55,8 @@ def plot_s2(path, r, curves, labels=None, *, overwrite=False):
     return save_figure(fig, path, overwrite=overwrite)
 
 
-def mosaic(path, images, *, ncols=8, title=None, overwrite=False):
+def mosaic(path: str | os.PathLike, images: ArrayLike, *, ncols: int = 8, title: str | None = None,
+           overwrite: bool = False) -> Path:
     """Grid of binary (or [0, 1] grayscale) images, pore = black."""
     images = np.asarray(images)
     n = len(images)

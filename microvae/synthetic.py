@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from ._validate import as_generator
+from ._validate import as_generator, check_porosity, check_positive
 
 __all__ = [
     "overlapping_disks", "overlapping_spheres", "gaussian_random_field", "grains",
@@ -32,20 +32,6 @@ def _check_shape(shape, nd):
     if len(shape) != nd or min(shape) < 1:
         raise ValueError(f"shape must be {nd} positive integers, got {shape}")
     return shape
-
-
-def _check_porosity(porosity):
-    porosity = float(porosity)
-    if not 0.0 < porosity < 1.0:
-        raise ValueError(f"porosity must be in (0, 1), got {porosity}")
-    return porosity
-
-
-def _check_radius(radius, name="radius"):
-    radius = float(radius)
-    if not (np.isfinite(radius) and radius > 0):
-        raise ValueError(f"{name} must be a positive number of pixels, got {radius}")
-    return radius
 
 
 def _check_n(n):
@@ -97,12 +83,12 @@ def _paint_spheres(out, cz, cy, cx, radius):
 
 def disks_density(radius, porosity):
     """Number density (per pixel²) of overlapping disks leaving void fraction ``porosity``."""
-    return -math.log(_check_porosity(porosity)) / (math.pi * _check_radius(radius) ** 2)
+    return -math.log(float(check_porosity(porosity))) / (math.pi * check_positive(radius, "radius") ** 2)
 
 
 def spheres_density(radius, porosity):
     """Number density (per voxel³) of overlapping spheres leaving void fraction ``porosity``."""
-    return -math.log(_check_porosity(porosity)) / (4.0 / 3.0 * math.pi * _check_radius(radius) ** 3)
+    return -math.log(float(check_porosity(porosity))) / (4.0 / 3.0 * math.pi * check_positive(radius, "radius") ** 3)
 
 
 def overlapping_disks(shape, radius, porosity, n=1, seed=None):
@@ -184,8 +170,8 @@ def gaussian_random_field(shape, corr_length, porosity, n=1, seed=None):
     shape = tuple(int(s) for s in np.atleast_1d(shape))
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ValueError(f"shape must be 2 or 3 positive integers, got {shape}")
-    ell = _check_radius(corr_length, "corr_length")
-    level = ndtri(_check_porosity(porosity))
+    ell = check_positive(corr_length, "corr_length")
+    level = ndtri(float(check_porosity(porosity)))
     k2 = 0.0
     for ax, m in enumerate(shape):
         k = 2 * np.pi * (np.fft.rfftfreq(m) if ax == len(shape) - 1 else np.fft.fftfreq(m))
@@ -222,8 +208,8 @@ def grains(shape, radius=8.0, porosity=0.2, n=1, seed=None, *, radius_cv=0.35, m
     ndarray of uint8, shape ``(n, H, W)``, 1 = pore.
     """
     H, W = _check_shape(shape, 2)
-    mean_r = _check_radius(radius)
-    _check_porosity(porosity)
+    mean_r = check_positive(radius, "radius")
+    check_porosity(porosity)
     if radius_cv < 0 or max_aspect < 1 or porosity_spread < 0:
         raise ValueError("radius_cv and porosity_spread must be >= 0 and max_aspect >= 1")
     rng = as_generator(seed)
@@ -417,7 +403,7 @@ def triple_disk_area(r, s, t, radius):
     """Area common to three disks of radius ``radius`` centred on a triangle with sides r, s, t."""
     r, s, t = _triangle_sides(r, s, t)
     out = np.empty(r.size)
-    _triple_area_vec(r.ravel(), s.ravel(), t.ravel(), float(_check_radius(radius)), out)
+    _triple_area_vec(r.ravel(), s.ravel(), t.ravel(), float(check_positive(radius, "radius")), out)
     return out.reshape(r.shape)
 
 
@@ -429,7 +415,7 @@ def triple_sphere_volume(r, s, t, radius):
     """
     r, s, t = _triangle_sides(r, s, t)
     out = np.empty(r.size)
-    _triple_volume_vec(r.ravel(), s.ravel(), t.ravel(), float(_check_radius(radius)), _GL_X, _GL_W, out)
+    _triple_volume_vec(r.ravel(), s.ravel(), t.ravel(), float(check_positive(radius, "radius")), _GL_X, _GL_W, out)
     return out.reshape(r.shape)
 
 

@@ -35,7 +35,7 @@ def _same(got, want):
 
 
 def test_numpy_array_on_local_cluster(client, images, expected):
-    _same(label_dask(images, client=client, chunk_size=7, periodic=False), expected)
+    _same(label_dask(images, client=client, batch_size=7, periodic=False), expected)
 
 
 def test_zarr_store_is_read_by_the_workers(client, images, expected, tmp_path):
@@ -43,9 +43,9 @@ def test_zarr_store_is_read_by_the_workers(client, images, expected, tmp_path):
     path = tmp_path / "stack.zarr"
     group = zarr.open_group(str(path), mode="w")
     group.create_array("images", shape=images.shape, chunks=(10, 48, 48), dtype="uint8")[:] = images
-    _same(label_dask(str(path), client=client, dataset="images", chunk_size=8, periodic=False), expected)
+    _same(label_dask(str(path), client=client, dataset="images", batch_size=8, periodic=False), expected)
     # A Zarr array object works the same way.
-    _same(label_dask(group["images"], client=client, chunk_size=11, periodic=False), expected)
+    _same(label_dask(group["images"], client=client, batch_size=11, periodic=False), expected)
 
 
 def test_hdf5_file_and_dataset(client, images, expected, tmp_path):
@@ -53,9 +53,9 @@ def test_hdf5_file_and_dataset(client, images, expected, tmp_path):
     path = tmp_path / "stack.h5"
     with h5py.File(path, "w") as fh:
         fh.create_dataset("g/images", data=images)
-    _same(label_dask(path, client=client, chunk_size=9, periodic=False), expected)
+    _same(label_dask(path, client=client, batch_size=9, periodic=False), expected)
     with h5py.File(path, "r") as fh:
-        _same(label_dask(fh["g/images"], client=client, chunk_size=9, periodic=False), expected)
+        _same(label_dask(fh["g/images"], client=client, batch_size=9, periodic=False), expected)
     assert open_store(path).shape == images.shape
 
 
@@ -66,22 +66,22 @@ def test_dask_array_keeps_its_chunks(client, images, expected):
 
 
 def test_without_client_uses_local_scheduler(images, expected):
-    _same(label_dask(images, chunk_size=13, periodic=False), expected)
+    _same(label_dask(images, batch_size=13, periodic=False), expected)
 
 
 def test_chunks_are_saved_and_reused(tmp_path, images, expected, client):
     parts = tmp_path / "parts"
-    first = label_chunks([images], parts, {"input": "x"}, chunk_size=10, client=client, periodic=False)
+    first = label_chunks([images], parts, {"input": "x"}, batch_size=10, client=client, periodic=False)
     _same(first[0], expected)
     saved = sorted(parts.glob("part-*.npz"))
     assert len(saved) == 3
     stamp = [p.stat().st_mtime_ns for p in saved]
     saved[1].unlink()
-    again = label_chunks([images], parts, {"input": "x"}, chunk_size=10, periodic=False)
+    again = label_chunks([images], parts, {"input": "x"}, batch_size=10, periodic=False)
     _same(again[0], expected)
     assert [p.stat().st_mtime_ns for p in sorted(parts.glob("part-*.npz"))][::2] == stamp[::2]
     with pytest.raises(ValueError, match="other inputs or parameters"):
-        label_chunks([images], parts, {"input": "y"}, chunk_size=10, periodic=False)
+        label_chunks([images], parts, {"input": "y"}, batch_size=10, periodic=False)
 
 
 def test_bad_inputs_are_explained(tmp_path, images):

@@ -99,7 +99,7 @@ def test_draws_reproducible_distinct_and_without_replacement():
     assert not np.array_equal(a, study.draw_indices(100, 30, draw=1, generator="vae", seed=1))
     assert not np.array_equal(a, study.draw_indices(100, 30, draw=0, generator="mrf", seed=1))
     assert not np.array_equal(a, study.draw_indices(100, 30, draw=0, generator="vae", seed=2))
-    np.testing.assert_array_equal(study.draw_indices(100, 100, 0, "vae", 1), np.arange(100))
+    np.testing.assert_array_equal(study.draw_indices(100, 100, 0, "vae", seed=1), np.arange(100))
 
 
 def test_plan_cells():
@@ -123,7 +123,7 @@ def test_no_test_or_validation_image_in_any_training_set(tiny_run):
     split = {k: np.asarray(v) for k, v in res["split"].items()}
     usable = {g: np.arange(n) for g, n in res["generated_usable"].items()}
     for cell in study.plan_cells(tiny_run["config"], res["generated_usable"]):
-        auth_idx, gen_idx = study.cell_indices(cell, split, usable, tiny_run["config"].seed)
+        auth_idx, gen_idx = study.cell_indices(cell, split, usable, seed=tiny_run["config"].seed)
         assert not set(auth_idx) & (set(split["test"]) | set(split["val"]))
         assert len(gen_idx) == cell["added"] or cell["added"] >= len(usable[cell["generator"]])
     # The generators saw the training + validation images, never a test image.
@@ -305,20 +305,20 @@ def test_make_config_presets_and_errors():
 def test_authentic_pool_from_volume_and_tiles():
     rng = np.random.default_rng(0)
     vol = (rng.random((1, 64, 64, 64)) < 0.3).astype(np.uint8)
-    pool, note = study.authentic_pool(vol, 3, 16, needed=50, seed=0)
+    pool, note = study.authentic_pool(vol, ndim=3, size=16, needed=50, seed=0)
     # Step 16 on a 64³ volume: 4 planes x 4 x 4 tiles per axis, non-overlapping within a plane.
     assert pool.shape == (3 * 4 * 16, 16, 16) and note["stride"] == 16 and note["in_plane_overlap_px"] == 0
     assert np.array_equal(pool[0], vol[0, 0, :16, :16])
-    pool, note = study.authentic_pool(vol, 3, 32, needed=50, seed=0)
+    pool, note = study.authentic_pool(vol, ndim=3, size=32, needed=50, seed=0)
     assert len(pool) >= 50 and note["in_plane_overlap_px"] > 0
     images = (rng.random((3, 40, 33)) < 0.3).astype(np.uint8)
-    tiles, note = study.authentic_pool(images, 2, 16, needed=10, seed=0)
+    tiles, note = study.authentic_pool(images, ndim=2, size=16, needed=10, seed=0)
     assert tiles.shape == (3 * 2 * 2, 16, 16)
     np.testing.assert_array_equal(tiles[3], images[0, 16:32, 16:32])
     with pytest.raises(ValueError, match="smaller than"):
-        study.authentic_pool(images, 2, 48, needed=1, seed=0)
+        study.authentic_pool(images, ndim=2, size=48, needed=1, seed=0)
     with pytest.raises(ValueError, match="needs 100"):
-        study.authentic_pool(images, 2, 16, needed=100, seed=0)
+        study.authentic_pool(images, ndim=2, size=16, needed=100, seed=0)
 
 
 def test_non_finite_labels_are_left_out(tmp_path):

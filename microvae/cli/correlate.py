@@ -12,7 +12,8 @@ def register(sub):
                    help="periodic boundaries (default) or the zero-padded overlap-normalized estimator")
     p.add_argument("--r-max", type=positive_int, default=None, help="largest radius, pixels (default: half the side)")
     p.add_argument("--voxel-size", type=positive_float, default=1.0, help="length of a pixel, for the distance column")
-    p.add_argument("--batch", type=positive_int, default=256, help="images per batch (progress granularity)")
+    p.add_argument("--batch-size", "--batch", type=positive_int, default=256,
+                   help="images per batch (progress granularity)")
     p.add_argument("-o", "--output", required=True, help="CSV: one row per image and radius")
     p.add_argument("--plot", default=None, help="also write a PNG of the S2 curves (mean and spread)")
     p.add_argument("--overwrite", action="store_true")
@@ -31,9 +32,9 @@ def _correlate(args):
     images, nd = read_images(args)
     r_max = args.r_max if args.r_max is not None else default_r_max(images.shape[1:])
     curves = np.empty((len(images), r_max + 1))
-    for start in tqdm(range(0, len(images), args.batch), desc="S2", unit="batch", disable=len(images) <= args.batch):
-        curves[start:start + args.batch] = s2(images[start:start + args.batch], periodic=args.periodic,
-                                              r_max=r_max, ndim=nd)
+    step = args.batch_size
+    for start in tqdm(range(0, len(images), step), desc="S2", unit="batch", disable=len(images) <= step):
+        curves[start:start + step] = s2(images[start:start + step], periodic=args.periodic, r_max=r_max, ndim=nd)
     r = radial_distances(r_max, args.voxel_size)
     params = {"input": str(args.input), "periodic": args.periodic, "r_max": r_max, "voxel_size": args.voxel_size,
               "ndim": nd, "n_images": len(images), "pore_value": args.pore_value}

@@ -44,9 +44,9 @@ def register(sub):
                    help="remove the leading pixel-discretization error by resolution extrapolation (default)")
     p.add_argument("--harmonics", type=positive_int, default=None,
                    help="d=3 on 2D images: highest harmonic of the angular expansion (default 12)")
-    p.add_argument("--chunk", type=positive_int, default=None,
+    p.add_argument("--batch-size", "--chunk", type=positive_int, default=None,
                    help="images per chunk, the unit of progress and resume (default: ~16 million pixels)")
-    p.add_argument("--workers", type=positive_int, default=None,
+    p.add_argument("--processes", "--workers", type=positive_int, default=None,
                    help="label chunks on a local Dask cluster with this many worker processes")
     p.add_argument("--scheduler", default=None, help="address of a running dask.distributed scheduler")
     p.add_argument("-o", "--output", required=True, help="CSV, one row per image (+ JSON sidecar)")
@@ -109,16 +109,16 @@ def _fingerprint(path):
 
 
 def _client(args):
-    if args.scheduler and args.workers:
-        raise ValueError("give either --scheduler (an existing cluster) or --workers (a local one), not both")
+    if args.scheduler and args.processes:
+        raise ValueError("give either --scheduler (an existing cluster) or --processes (a local one), not both")
     if args.scheduler:
         from distributed import Client
 
         return Client(args.scheduler)
-    if args.workers:
+    if args.processes:
         from distributed import Client, LocalCluster
 
-        return Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True))
+        return Client(LocalCluster(n_workers=args.processes, threads_per_worker=1, processes=True))
     return None
 
 
@@ -140,18 +140,18 @@ def _label(args):
                          margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)
     params = {"inputs": [_fingerprint(p) for p in args.input], "sources": [desc for _, _, desc in sources],
               "pore_value": args.pore_value, "key": args.key, "dataset": args.dataset, "volume": args.volume,
-              "slice": args.slice, "axes": args.axes, "stride": args.stride, "chunk": args.chunk,
+              "slice": args.slice, "axes": args.axes, "stride": args.stride, "chunk": args.batch_size,
               **{k: v for k, v in label_options.items()}}
     parts_dir = output.with_name(output.name + ".parts")
     client = _client(args)
     try:
-        labels = label_chunks([src for src, _, _ in sources], parts_dir, params, chunk_size=args.chunk,
+        labels = label_chunks([src for src, _, _ in sources], parts_dir, params, batch_size=args.batch_size,
                               client=client, progress=True, overwrite=args.overwrite, **label_options)
     finally:
         if client is not None:
             cluster = getattr(client, "cluster", None)
             client.close()
-            if cluster is not None and args.workers:
+            if cluster is not None and args.processes:
                 cluster.close()
     table = {"file": [], "image": []}
     with_pos = any(pos is not None for _, pos, _ in sources)

@@ -29,8 +29,9 @@ def register(sub):
                    help="VAE training steps (default: the VAE preset's)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--device", type=device, default=None, help="torch device for the VAE and the CNN (e.g. cuda; default: "
-                                                  "cuda for the VAE when available, cpu for the CNN)")
+    p.add_argument("--device", type=device, default=None,
+                   help="torch device for the VAE and the CNN (e.g. cuda; default: cuda for the VAE when available, "
+                        "cpu for the CNN)")
     p.add_argument("--resume", action="store_true",
                    help="continue the study in the run folder: reuse stages and cells whose inputs are unchanged")
     p.add_argument("--overwrite", action="store_true", help="recompute and replace an existing run folder's files")

@@ -6,7 +6,7 @@ import scipy.fft
 from threadpoolctl import ThreadpoolController
 
 from .._tensor import as_binary_tensor, is_tensor
-from .._validate import as_binary_batch
+from .._validate import as_binary_batch, check_positive
 from ..threads import fft_workers
 
 __all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max"]
@@ -24,8 +24,7 @@ def default_r_max(spatial_shape):
 
 def radial_distances(r_max, voxel_size=1.0):
     """Centres of the 1-pixel radial bins ``0..r_max`` in physical units (``voxel_size`` per pixel)."""
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f"voxel_size must be a positive length, got {voxel_size}")
+    check_positive(voxel_size, "voxel_size")
     return np.arange(int(r_max) + 1) * float(voxel_size)
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._tensor import as_binary_tensor, is_tensor
-from .._validate import as_binary_batch
+from .._validate import as_binary_batch, check_d, check_positive
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 from .three_point import three_point_parameters
 
@@ -101,10 +101,8 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
           :data:`~microvae.properties.strong_contrast.INVALID_FLAGS` (0 when valid; text by
           :func:`~microvae.properties.strong_contrast.invalid_reasons`).
     """
-    if d not in (2, 3):
-        raise ValueError(f"d must be 2 or 3, got {d!r}")
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    check_d(d)
+    check_positive(voxel_size, "voxel_size")
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     parts = {key: [] for key in LABEL_KEYS}

@@ -21,21 +21,9 @@ Two entry points:
 """
 import numpy as np
 
-from .._validate import as_binary_batch
+from .._validate import as_binary_batch, check_d, check_porosity
 
 __all__ = ["parameters_from_functions", "parameters_from_samples", "three_point_quadrature"]
-
-
-def _check_d(d):
-    if d not in (2, 3):
-        raise ValueError(f"d must be 2 or 3, got {d!r}")
-
-
-def _check_porosity(porosity):
-    phi = np.asarray(porosity, dtype=np.float64)
-    if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):
-        raise ValueError(f"porosity must lie strictly between 0 and 1, got {porosity}")
-    return phi
 
 
 def _angular_weights(d, theta):
@@ -121,8 +109,8 @@ def parameters_from_functions(s2, s3, porosity, d=3, *, r_max, breakpoints=(), l
     (float, float)
         ζ2 and η2 of the phase.
     """
-    _check_d(d)
-    phi = float(_check_porosity(porosity))
+    check_d(d)
+    phi = float(check_porosity(porosity))
     r_max = float(r_max)
     if not (np.isfinite(r_max) and r_max > 0):
         raise ValueError(f"r_max must be positive, got {r_max}")
@@ -200,7 +188,7 @@ def parameters_from_samples(r, s, theta, s3_values, s2_r, s2_values, porosity, d
     (ndarray, ndarray)
         ζ2 and η2 with the leading shape of ``s3_values``.
     """
-    _check_d(d)
+    check_d(d)
     r, s, theta = (np.asarray(v, dtype=np.float64) for v in (r, s, theta))
     s3_values = np.asarray(s3_values, dtype=np.float64)
     s2_r = np.asarray(s2_r, dtype=np.float64)
@@ -220,7 +208,7 @@ def parameters_from_samples(r, s, theta, s3_values, s2_r, s2_values, porosity, d
         # t reaches r + s; beyond the tabulated S2 the extrapolation would be a guess.
         raise ValueError(f"s2_r must reach r_max + s_max = {r[-1] + s[-1]}, the largest third side")
     lead = s3_values.shape[:-3]
-    phi = np.broadcast_to(_check_porosity(porosity), lead)
+    phi = np.broadcast_to(check_porosity(porosity), lead)
     s2_values = np.broadcast_to(s2_values, lead + s2_r.shape)
 
     def interp(x):

@@ -9,6 +9,8 @@ together) and return float64.
 """
 import numpy as np
 
+from .._validate import check_d, check_positive
+
 __all__ = ["elastic_moduli", "youngs_modulus", "diffusivity", "permeability", "rock_youngs_modulus",
            "validity", "validity_flags", "INVALID_FLAGS", "invalid_reasons"]
 
@@ -27,11 +29,6 @@ def _arrays(*values):
     return np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
 
 
-def _check_d(d):
-    if d not in (2, 3):
-        raise ValueError(f"d must be 2 or 3, got {d!r}")
-
-
 def _check_moduli(K1, G1):
     if not (np.isfinite(K1) and np.isfinite(G1) and K1 > 0 and G1 > 0):
         raise ValueError(f"rock moduli must be positive and finite, got K1={K1}, G1={G1}")
@@ -39,7 +36,7 @@ def _check_moduli(K1, G1):
 
 def rock_youngs_modulus(K1=4.3, G1=3.8, d=3):
     """Young's modulus of the rock: ``9KG/(3K+G)`` (d = 3) or ``4KG/(K+G)`` (d = 2)."""
-    _check_d(d)
+    check_d(d)
     _check_moduli(K1, G1)
     return 9 * K1 * G1 / (3 * K1 + G1) if d == 3 else 4 * K1 * G1 / (K1 + G1)
 
@@ -72,7 +69,7 @@ def elastic_moduli(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8):
     (ndarray, ndarray)
         Effective bulk modulus ``Ke`` and shear modulus ``Ge``.
     """
-    _check_d(d)
+    check_d(d)
     _check_moduli(K1, G1)
     phi2, z, e = _arrays(porosity, zeta2, eta2)
     phi1 = 1 - phi2
@@ -136,7 +133,7 @@ def diffusivity(porosity, zeta2, d=3, D_ratio=0.0):
     D_ratio : float
         Rock-to-pore diffusivity ratio D1/D2 (default 0: the rock does not conduct).
     """
-    _check_d(d)
+    check_d(d)
     if not (np.isfinite(D_ratio) and D_ratio >= 0):
         raise ValueError(f"D_ratio must be finite and >= 0, got {D_ratio}")
     phi2, z = _arrays(porosity, zeta2)
@@ -187,8 +184,7 @@ def permeability(s2, porosity, *, r=None, voxel_size=1.0, cutoff="zero"):
     r = np.arange(s2.shape[-1], dtype=np.float64) if r is None else np.asarray(r, dtype=np.float64)
     if r.shape != s2.shape[-1:] or np.any(np.diff(r) <= 0) or r[0] != 0:
         raise ValueError("r must be increasing, start at 0 and match the last axis of s2")
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    check_positive(voxel_size, "voxel_size")
     phi2 = np.asarray(porosity, dtype=np.float64)
     if s2.ndim == 2 and phi2.ndim == 1 and phi2.shape[0] != s2.shape[0]:
         raise ValueError("porosity must have one value per S2 curve")
@@ -243,7 +239,7 @@ def validity_flags(porosity, zeta2, eta2, d=3, *, s2=None, k=None):
     it falls to zero within the first pixel the integral is an interpolation below the
     resolution (the case of uncorrelated noise), and its sign is chance.
     """
-    _check_d(d)
+    check_d(d)
     phi2, z, e = _arrays(porosity, zeta2, eta2)
     flags = np.zeros(phi2.shape, dtype=np.int64)
     flags |= np.where(np.isfinite(phi2) & (phi2 > 0) & (phi2 < 1), 0, 1)

@@ -111,7 +111,7 @@ class StudyConfig:
         return json.loads(json.dumps(asdict(self), default=_json_default))
 
 
-def make_config(preset="quick", **overrides):
+def make_config(preset: str = "quick", **overrides) -> StudyConfig:
     """A :class:`StudyConfig` from a preset plus overrides.
 
     Overrides of the dict-valued fields (``predictor``, ``vae``, ``mrf``, ``label``,
@@ -136,7 +136,7 @@ def make_config(preset="quick", **overrides):
     return StudyConfig(preset=preset, **values)
 
 
-def paper_differences(cfg):
+def paper_differences(cfg: dict) -> list[str]:
     """Where a configuration (dict) departs from the paper preset, as short phrases."""
     paper = make_config("paper").to_dict()
     out = []

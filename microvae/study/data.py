@@ -3,14 +3,16 @@ train / validation / test split, the generated samples drawn for a cell, the pla
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._validate import as_binary_batch
+from .config import StudyConfig
 from .keys import derive_seed
 
 __all__ = ["split_indices", "draw_indices", "plan_cells", "cell_indices", "embedded_dataset", "authentic_pool"]
 
 
-def split_indices(n, n_train, n_val, n_test, seed):
+def split_indices(n: int, n_train: int, n_val: int, n_test: int, *, seed: int) -> dict[str, NDArray[np.int64]]:
     """Disjoint random train / validation / test index arrays into ``n`` labeled images."""
     if n_train + n_val + n_test > n:
         raise ValueError(f"need {n_train + n_val + n_test} authentic images for the splits, have {n}")
@@ -19,7 +21,7 @@ def split_indices(n, n_train, n_val, n_test, seed):
             "test": np.sort(order[n_train + n_val:n_train + n_val + n_test])}
 
 
-def draw_indices(pool_size, added, draw, generator, seed):
+def draw_indices(pool_size: int, added: int, draw: int, generator: str, *, seed: int) -> NDArray[np.int64]:
     """Indices of the generated samples added in one cell; all of them when ``added >= pool_size``."""
     if added >= pool_size:
         return np.arange(pool_size)
@@ -27,7 +29,7 @@ def draw_indices(pool_size, added, draw, generator, seed):
     return np.sort(rng.choice(pool_size, size=added, replace=False))
 
 
-def plan_cells(config, pool_sizes=None):
+def plan_cells(config: StudyConfig, pool_sizes: dict[str, int] | None = None) -> list[dict]:
     """The training cells of a study, in run order: baseline draws, then every (generator, size, draw).
 
     Parameters
@@ -58,7 +60,7 @@ def plan_cells(config, pool_sizes=None):
     return cells
 
 
-def cell_indices(cell, split, usable, seed):
+def cell_indices(cell: dict, split: dict, usable: dict, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Training set of one cell: authentic training indices and indices into the generated set.
 
     ``usable`` maps generator names to the indices of their samples with finite labels. The
@@ -67,11 +69,11 @@ def cell_indices(cell, split, usable, seed):
     gen_idx = np.empty(0, dtype=np.int64)
     if cell["generator"] is not None:
         pool = np.asarray(usable[cell["generator"]])
-        gen_idx = pool[draw_indices(len(pool), cell["added"], cell["draw"], cell["generator"], seed)]
+        gen_idx = pool[draw_indices(len(pool), cell["added"], cell["draw"], cell["generator"], seed=seed)]
     return np.asarray(split["train"]), gen_idx
 
 
-def embedded_dataset(config, n):
+def embedded_dataset(config: StudyConfig, n: int) -> NDArray[np.uint8]:
     """The default authentic set: ``n`` sandstone-like images from :func:`microvae.synthetic.grains`."""
     from ..synthetic import grains
 
@@ -79,7 +81,8 @@ def embedded_dataset(config, n):
     return grains((size, size), n=n, seed=derive_seed(config.seed, "embedded"), **config.synthetic)
 
 
-def authentic_pool(images, ndim, size, needed, seed):
+def authentic_pool(images: ArrayLike, *, ndim: int, size: int, needed: int,
+                   seed: int) -> tuple[NDArray[np.uint8], dict]:
     """Square ``size``-pixel samples from user data, without overlap where the data allows.
 
     Parameters

@@ -39,7 +39,7 @@ class Generator(Protocol):
     def sample(self, n: int, *, seed: int) -> np.ndarray: ...
 
 
-def check_generator(name, generator):
+def check_generator(name: str, generator: object) -> None:
     """Raise ``TypeError`` unless ``generator`` has the :class:`Generator` methods."""
     missing = [m for m in ("describe", "fit", "sample") if not callable(getattr(generator, m, None))]
     if missing:
@@ -66,7 +66,7 @@ class VAEGenerator:
     size is that of the given images.
     """
 
-    def __init__(self, preset="quick", sample=None, device=None, **overrides):
+    def __init__(self, preset: str = "quick", sample: dict | None = None, *, device: str | None = None, **overrides):
         self.preset, self.sample_options, self.device, self.overrides = preset, dict(sample or {}), device, overrides
         self.run = None
 
@@ -108,7 +108,7 @@ class MRFGenerator:
     The fitted model is saved as ``workdir/mrf.npz`` and reloaded from there on resume.
     """
 
-    def __init__(self, model=None, sample=None):
+    def __init__(self, model: dict | None = None, sample: dict | None = None):
         self.model, self.sample_options = dict(model or {}), dict(sample or {})
         self.mrf, self.size = None, None
 
@@ -137,7 +137,7 @@ class MRFGenerator:
         return self.mrf.sample(n, size=self.size, seed=seed, **self.sample_options)
 
 
-def default_generators(config, device=None):
+def default_generators(config, *, device: str | None = None) -> dict[str, Generator]:
     """The real generators named in ``config.generators``, with the config's options."""
     available = {"vae": lambda: VAEGenerator(device=device, **config.vae),
                  "mrf": lambda: MRFGenerator(model=config.mrf.get("model"), sample=config.mrf.get("sample"))}

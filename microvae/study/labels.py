@@ -1,5 +1,7 @@
 """Labels of a study's image sets: the default labeller, the per-image table it must return,
 labeling the authentic pool until the splits are filled with finite labels, and the CSV tables."""
+from collections.abc import Callable
+
 import numpy as np
 
 from ..io import save_table
@@ -8,7 +10,7 @@ from .keys import derive_seed
 __all__ = ["default_labeller", "as_label_table", "finite_rows", "label_authentic", "write_labels"]
 
 
-def default_labeller(config):
+def default_labeller(config) -> Callable[[np.ndarray], dict]:
     """``images -> labels`` through :func:`microvae.properties.label` with the study's options."""
     from ..properties import label
 

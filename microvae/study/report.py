@@ -102,7 +102,7 @@ def _num(x, digits=3):
     return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
 
 
-def headline_table(results):
+def headline_table(results: dict) -> str:
     """The Markdown table of test R² (mean ± std over draws) per generator, size and property."""
     cfg, summary = results["config"], results["summary"]
     props = cfg["properties"]
@@ -119,7 +119,7 @@ def headline_table(results):
     return "\n".join(lines)
 
 
-def render_report(results):
+def render_report(results: dict) -> str:
     """``report.md`` text from a ``results.json`` object (so the report never disagrees with it)."""
     cfg, dist, verdict = results["config"], results["distribution"], results["verdict"]
     data = results.get("data") or {}

@@ -6,16 +6,19 @@ one training cell per (generator, size, draw), then the outputs. Each stage is r
 resume when its key (:mod:`.keys`) matches and recomputed otherwise.
 """
 import contextlib
+import os
 import shutil
 import time
+from collections.abc import Callable, Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import as_binary_batch
 from ..io import atomic_write, provenance
-from .config import make_config
+from .config import StudyConfig, make_config
 from .data import authentic_pool, cell_indices, embedded_dataset, plan_cells, split_indices
-from .generators import check_generator, default_generators
+from .generators import Generator, check_generator, default_generators
 from .keys import derive_seed, stage_key, stage_keys
 from .labels import as_label_table, default_labeller, finite_rows, label_authentic, write_labels
 from .report import assemble_results, render_report, write_figures
@@ -25,8 +28,10 @@ from .stats import distribution_match
 __all__ = ["run_study", "reproduce"]
 
 
-def run_study(images, *, labeller, generators, config, out_dir, resume=False, overwrite=False, data=None,
-              device=None, threads=None, log=log_stderr):
+def run_study(images: ArrayLike, *, labeller: Callable[[np.ndarray], Mapping], generators: dict[str, Generator],
+              config: StudyConfig, out_dir: str | os.PathLike, resume: bool = False, overwrite: bool = False,
+              data: dict | None = None, device: str | None = None, threads: int | None = None,
+              log: Callable[[str], object] = log_stderr) -> dict:
     """Run (or resume) the augmentation study on a pool of authentic images.
 
     Parameters
@@ -141,7 +146,7 @@ def _authentic_stage(run, key, pool, labeller, config, log):
     log(f"labeling authentic images ({len(pool)} available, "
         f"{config.n_train}/{config.n_val}/{config.n_test} needed)")
     auth_images, table = label_authentic(pool, labeller, config)
-    split = split_indices(len(auth_images), config.n_train, config.n_val, config.n_test, config.seed)
+    split = split_indices(len(auth_images), config.n_train, config.n_val, config.n_test, seed=config.seed)
     run.write_npz("authentic.npz", key, images=auth_images,
                   **{f"label_{k}": v for k, v in table.items()},
                   **{f"split_{k}": v for k, v in split.items()})
@@ -208,7 +213,7 @@ def _cells_stage(run, keys, auth_images, table, split, gen, config, device, log)
         done = run.read_json(rel, c["stage_key"])
         if done is None:
             tc = time.time()
-            auth_idx, chosen = cell_indices(c, split, {k: v["usable"] for k, v in gen.items()}, config.seed)
+            auth_idx, chosen = cell_indices(c, split, {k: v["usable"] for k, v in gen.items()}, seed=config.seed)
             x, y = auth_images[auth_idx], y_auth[auth_idx]
             if c["generator"] is not None:
                 g = gen[c["generator"]]
@@ -252,9 +257,12 @@ def _torch_threads(n):
         torch.set_num_threads(old)
 
 
-def reproduce(images=None, *, ndim=2, source=None, pore_value=None, preset="quick", out_dir="study_quick", seed=0,
-              resume=False, overwrite=False, threads=None, device=None, labeller=None, generators=None,
-              log=log_stderr, **overrides):
+def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | None = None,
+              pore_value: float | None = None, preset: str = "quick", out_dir: str | os.PathLike = "study_quick",
+              seed: int = 0, resume: bool = False, overwrite: bool = False, threads: int | None = None,
+              device: str | None = None, labeller: Callable[[np.ndarray], Mapping] | None = None,
+              generators: dict[str, Generator] | None = None, log: Callable[[str], object] = log_stderr,
+              **overrides) -> dict:
     """Run the paper's study end to end with the real labeller, VAE and MRF.
 
     Parameters
@@ -295,9 +303,10 @@ def reproduce(images=None, *, ndim=2, source=None, pore_value=None, preset="quic
                 "source": "embedded"}
     else:
         # authentic_pool validates the user's images: the only check they go through here.
-        pool, note = authentic_pool(images, ndim, config.image_size, needed, derive_seed(seed, "slices"))
+        pool, note = authentic_pool(images, ndim=ndim, size=config.image_size, needed=needed,
+                                    seed=derive_seed(seed, "slices"))
         data = {"description": f"{source or 'user images'}"
                                + (f" (pore value {pore_value})" if pore_value is not None else ""),
                 "source": source, "pore_value": pore_value, "sampling": note}
-    return _run(pool, labeller or default_labeller(config), generators or default_generators(config, device), config,
-                out_dir, resume, overwrite, data, device, threads, log)
+    return _run(pool, labeller or default_labeller(config), generators or default_generators(config, device=device),
+                config, out_dir, resume, overwrite, data, device, threads, log)

@@ -8,6 +8,7 @@ here in one small place so that it can be pointed at a shared comparison module 
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "distribution_match", "summarize",
            "verdict"]
@@ -15,14 +16,14 @@ __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "
 DDOF = 1  # sample standard deviation, everywhere in the study's outputs
 
 
-def summary_stats(values):
+def summary_stats(values: ArrayLike) -> dict:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     return {"n": int(len(v)), "mean": float(v.mean()) if len(v) else math.nan,
             "std": float(v.std(ddof=DDOF)) if len(v) > DDOF else math.nan}
 
 
-def compare_samples(ref, other):
+def compare_samples(ref: ArrayLike, other: ArrayLike) -> dict:
     """Two-sample match of ``other`` to ``ref``: KS statistic and p-value, Wasserstein-1
     distance, and that distance divided by the reference std (scale-free)."""
     from scipy import stats
@@ -39,7 +40,7 @@ def compare_samples(ref, other):
             "wasserstein_rel": w / sd if sd > 0 else math.nan}
 
 
-def pairwise_correlation(images, max_images=200):
+def pairwise_correlation(images: ArrayLike, max_images: int = 200) -> float:
     """Mean Pearson correlation of the pixels of two different images of a set (first
     ``max_images`` images, all pairs).
 
@@ -90,7 +91,7 @@ def distribution_match(auth_images, table, split, gen, props):
     return out, s2_curves
 
 
-def summarize(cells, props):
+def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
     """Mean, std and count of test R² per generator and size, from cell records.
 
     Returns ``{"baseline": {prop: stats}, "<generator>": {"<added>": {prop: stats}}}``.
@@ -109,7 +110,7 @@ def summarize(cells, props):
     return out
 
 
-def verdict(summary, config):
+def verdict(summary: dict, config) -> dict:
     """Plain comparison of generators by mean test R² over all sizes and properties."""
     gens = [g for g in config.generators if g in summary]
     out = {"sizes": list(config.added), "properties": list(config.properties)}
