@@ -1,0 +1,267 @@
+"""Full-field solvers against cases with exact or classical answers (microvae.fullfield).
+
+References: laminates (exact series/parallel rules), the exact solution of the discrete slit
+problem and plane Poiseuille flow, an independent SciPy finite-volume diffusion solve, the
+Hashin–Shtrikman upper bounds and Eshelby dilute limits for voids, and the dilute expansions
+of Sangani & Acrivos (1982) for the drag on square arrays of cylinders and simple cubic
+arrays of spheres.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from microvae.fullfield import (diffusivity, elastic_moduli, fullfield_labels, isotropic_projection, percolates,
+                                permeability)
+
+K1, G1 = 4.3, 3.8
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def layers(shape, pore_rows, axis=0):
+    img = np.zeros(shape, np.uint8)
+    idx = [slice(None)] * len(shape)
+    idx[axis] = slice(0, pore_rows)
+    img[tuple(idx)] = 1
+    return img
+
+
+def disk(n, radius, d=2):
+    x = np.indices((n,) * d) - (n - 1) / 2
+    return np.sqrt((x ** 2).sum(0)) < radius
+
+
+# --------------------------------------------------------------------------------------- D
+def fv_diffusivity(img):
+    """Independent reference: 2-point-flux finite volumes with SciPy's sparse solver; face
+    concentrations 0 and 1 on the faces normal to axis 0 (half-cell distance), no flux
+    elsewhere; De/D2 = flux · length / area."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    idx = -np.ones(img.shape, int)
+    pore = np.argwhere(img > 0)
+    idx[tuple(pore.T)] = np.arange(len(pore))
+    rows, cols, vals = [], [], []
+    diag = np.zeros(len(pore))
+    rhs = np.zeros(len(pore))
+    for axis in range(img.ndim):
+        for step in (1, -1):
+            nb = pore.copy()
+            nb[:, axis] += step
+            inside = (nb[:, axis] >= 0) & (nb[:, axis] < img.shape[axis])
+            ok = np.where(inside)[0]
+            j = idx[tuple(nb[ok].T)]
+            link = j >= 0
+            rows += list(ok[link])
+            cols += list(j[link])
+            vals += [-1.0] * int(link.sum())
+            diag[ok[link]] += 1
+            if axis == 0:
+                face = np.where(~inside)[0]
+                diag[face] += 2
+                if step == 1:
+                    rhs[face] += 2 * 1.0
+    A = sp.csr_matrix((vals + list(diag), (rows + list(range(len(pore))), cols + list(range(len(pore))))),
+                      shape=(len(pore), len(pore)))
+    c = spla.spsolve(A.tocsc(), rhs)
+    first = pore[:, 0] == 0
+    flux = (2 * c[first]).sum()  # inflow through the face at concentration 0 ... sign
+    return abs(flux) * img.shape[0] / (img.size / img.shape[0])
+
+
+def test_diffusivity_parallel_laminate_is_porosity_and_series_is_zero():
+    img = layers((24, 24, 24), 6, axis=1)  # pore layers parallel to axes 0 and 2
+    out = diffusivity(img)
+    # Parallel rule De/D2 = φ, exact; taufactor runs in float32.
+    np.testing.assert_allclose(out["D"][[0, 2]], 0.25, rtol=1e-4)
+    assert out["D"][1] == 0 and not out["percolates"][1] and out["percolates"][[0, 2]].all()
+    assert out["converged"].all()
+    two_d = diffusivity(layers((20, 20), 5, axis=0))
+    np.testing.assert_allclose(two_d["D"], [0.0, 0.25], atol=1e-5)
+
+
+def test_diffusivity_matches_independent_finite_volume_solve():
+    rng = np.random.default_rng(3)
+    from scipy import ndimage
+
+    field = ndimage.gaussian_filter(rng.standard_normal((40, 40)), 2.0, mode="wrap")
+    img = (field < np.quantile(field, 0.65)).astype(np.uint8)
+    assert percolates(img, 0)
+    ref = fv_diffusivity(img)
+    out = diffusivity(img, axes=(0,), conv_crit=1e-3)
+    # taufactor stops when layer fluxes agree to conv_crit (here 1e-3) and τ is stable.
+    assert out["D"][0] == pytest.approx(ref, rel=5e-3)
+    moved = diffusivity(img.T.copy(), axes=(1,), conv_crit=1e-3)
+    assert moved["D"][0] == pytest.approx(ref, rel=5e-3)
+
+
+def test_diffusivity_rejects_non_binary():
+    with pytest.raises(ValueError, match="binary"):
+        diffusivity(np.full((8, 8), 2))
+
+
+# --------------------------------------------------------------------------------------- E
+def laminate_stiffness_2d(f_pore, ratio):
+    """Exact plane-strain laminate (layers normal to axis 0), 2D moduli K1, G1 in rock and
+    ratio × them in the other layer: Mandel (C11, C22, C12, C66)."""
+    if ratio == 0:  # void layers: only the in-plane stiffness of the rock layers is left
+        c11, c12 = K1 + G1, K1 - G1
+        return 0.0, (1 - f_pore) * (c11 - c12 ** 2 / c11), 0.0, 0.0
+    fr = np.array([1 - f_pore, f_pore])
+    s = np.array([1.0, ratio])
+    lam, mu = (K1 - G1) * s, G1 * s
+    c11, c12 = lam + 2 * mu, lam
+    inv11 = (fr / c11).sum()
+    C11 = 1 / inv11
+    C12 = (fr * c12 / c11).sum() / inv11
+    C22 = (fr * (c11 - c12 ** 2 / c11)).sum() + C12 ** 2 / C11
+    C66 = 2 / (fr / mu).sum()
+    return C11, C22, C12, C66
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.0])
+def test_elastic_laminate_2d_is_exact(ratio):
+    img = layers((24, 24), 6, axis=0)
+    out = elastic_moduli(img, K1, G1, void_stiffness=ratio, tol=1e-10)
+    C11, C22, C12, C66 = laminate_stiffness_2d(0.25, ratio)
+    C = out["C"]
+    np.testing.assert_allclose([C[0, 0], C[1, 1], C[0, 1], C[2, 2]], [C11, C22, C12, C66], rtol=1e-8, atol=1e-10)
+    assert out["converged"]
+
+
+def test_elastic_laminate_3d_normal_and_shear_are_series():
+    img = layers((12, 12, 12), 4, axis=2)
+    out = elastic_moduli(img, K1, G1, void_stiffness=0.2, tol=1e-10)
+    lam1, mu1 = K1 - 2 * G1 / 3, G1
+    f = np.array([2 / 3, 1 / 3])
+    s = np.array([1.0, 0.2])
+    C33 = 1 / (f / ((lam1 + 2 * mu1) * s)).sum()
+    G13 = 1 / (f / (mu1 * s)).sum()
+    assert out["C"][2, 2] == pytest.approx(C33, rel=1e-8)
+    assert out["C"][3, 3] == pytest.approx(2 * G13, rel=1e-8)  # Mandel shear = 2 G
+    assert out["C"][4, 4] == pytest.approx(2 * G13, rel=1e-8)
+
+
+def test_homogeneous_rock_and_isotropic_projection():
+    out = elastic_moduli(np.zeros((8, 8, 8)), K1, G1)
+    assert out["K"] == pytest.approx(K1) and out["G"] == pytest.approx(G1) and out["E_rel"] == pytest.approx(1)
+    C = np.zeros((3, 3))
+    C[:2, :2] = K1 - G1
+    C += 2 * G1 * np.eye(3)
+    assert isotropic_projection(C, 2) == pytest.approx((K1, G1))
+
+
+def hs_upper_voids(phi, d):
+    """Hashin–Shtrikman upper bounds (K, G) for voids in rock (K1, G1), in dimension d."""
+    if d == 3:
+        ks, h = K1 + 4 * G1 / 3, G1 * (9 * K1 + 8 * G1) / (6 * (K1 + 2 * G1))
+    else:
+        ks, h = K1 + G1, G1 * K1 / (K1 + 2 * G1)
+    K = K1 - phi * K1 / (1 - (1 - phi) * K1 / ks)
+    G = G1 - phi * G1 / (1 - (1 - phi) * G1 / (G1 + h))
+    return K, G
+
+
+def test_spherical_void_between_dilute_limit_and_hs_bound():
+    img = disk(24, 4.5, d=3).astype(np.uint8)
+    phi = img.mean()
+    out = elastic_moduli(img, K1, G1, tol=1e-6)
+    assert out["converged"]
+    K_hs, G_hs = hs_upper_voids(phi, 3)
+    nu = (3 * K1 - 2 * G1) / (2 * (3 * K1 + G1))
+    K_dil = K1 * (1 - phi * (3 * K1 + 4 * G1) / (4 * G1))
+    G_dil = G1 * (1 - phi * 15 * (1 - nu) / (7 - 5 * nu))
+    # The isotropic projection of a simple cubic array obeys the HS upper bound; at φ ≈ 0.03
+    # it lies within O(φ²) of the Eshelby dilute limit (1.5% covers φ² terms and the
+    # pixelated sphere's extra surface).
+    assert out["K"] <= K_hs and out["G"] <= G_hs
+    assert out["K"] == pytest.approx(K_dil, rel=0.015) and out["G"] == pytest.approx(G_dil, rel=0.015)
+
+
+def test_circular_hole_2d_dilute_and_void_regularization():
+    img = disk(48, 6).astype(np.uint8)
+    phi = img.mean()
+    out = elastic_moduli(img, K1, G1, tol=1e-6)
+    reg = elastic_moduli(img, K1, G1, tol=1e-6, void_stiffness=1e-6)
+    K_hs, G_hs = hs_upper_voids(phi, 2)
+    assert out["K"] <= K_hs and out["G"] <= G_hs
+    # 2D dilute holes: K/K1 = 1 − φ(K1 + G1)/G1 (first order; φ ≈ 0.05, so 3% covers φ²).
+    assert out["K"] == pytest.approx(K1 * (1 - phi * (K1 + G1) / G1), rel=0.03)
+    # True voids and a 1e-6 residual stiffness agree: the singular system is solved fine.
+    assert out["E"] == pytest.approx(reg["E"], rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------- k
+@pytest.mark.parametrize("h", [1, 3, 8])
+def test_slit_poiseuille_exact_discrete_and_continuum(h):
+    n = 24
+    img = layers((n, n), h, axis=0)
+    out = permeability(img, tol=1e-8)
+    phi = h / n
+    # The discrete slit solution is known in closed form: k = φ(h²/12 + 1/6); the penalty
+    # leak (1/α = 1e-4) is the only difference.
+    assert out["k"][1] == pytest.approx(phi * (h * h / 12 + 1 / 6), rel=1e-3)
+    if h == 8:  # plane Poiseuille k = φh²/12, discretization +2/h²
+        assert out["k"][1] == pytest.approx(phi * h * h / 12, rel=2.2 / h ** 2)
+    assert out["k"][0] == 0 and not out["percolates"][0]
+
+
+def test_slit_3d_and_mirror_on_periodic_image():
+    img = layers((16, 16, 16), 6, axis=1)
+    per = permeability(img, tol=1e-8)
+    mir = permeability(img, periodic=False, tol=1e-8, axes=(0, 2))
+    expected = 6 / 16 * (36 / 12 + 1 / 6)
+    np.testing.assert_allclose(per["k"][[0, 2]], expected, rtol=1e-3)
+    np.testing.assert_allclose(mir["k"], expected, rtol=1e-3)
+
+
+def test_square_array_of_cylinders_dilute():
+    n, radius = 64, 8
+    img = (~disk(n, radius)).astype(np.uint8)
+    c = 1 - img.mean()
+    out = permeability(img, axes=(0,), tol=1e-6)
+    # Sangani & Acrivos (1982): F/(μU) = 4π / (−½ ln c − 0.738 + c − 0.887c² + 2.038c³),
+    # k = μU/(f) with f·L² = F per cylinder. At R = 8 px the staircase costs a few percent.
+    k_sa = n ** 2 * (-0.5 * math.log(c) - 0.738 + c - 0.887 * c ** 2 + 2.038 * c ** 3) / (4 * math.pi)
+    assert out["k"][0] == pytest.approx(k_sa, rel=0.05)
+
+
+def test_simple_cubic_array_of_spheres():
+    n, radius = 32, 6
+    img = (~disk(n, radius, d=3)).astype(np.uint8)
+    c = 1 - img.mean()
+    a = (3 * c / (4 * math.pi)) ** (1 / 3) * n  # radius of the sphere with the pixel volume
+    out = permeability(img, axes=(0,), tol=1e-5, dtype=torch.float32)
+    # Sangani & Acrivos (1982) / Hasimoto (1959): F = 6πμaU·K(c), 1/K = 1 − 1.7601c^{1/3}
+    # + c − 1.5593c² + 3.9799c^{8/3} − 3.0734c^{10/3}; k = L³/(6πaK). 6% at 6 px per radius.
+    inv_K = 1 - 1.7601 * c ** (1 / 3) + c - 1.5593 * c ** 2 + 3.9799 * c ** (8 / 3) - 3.0734 * c ** (10 / 3)
+    k_sa = n ** 3 * inv_K / (6 * math.pi * a)
+    assert out["k"][0] == pytest.approx(k_sa, rel=0.06)
+
+
+def test_permeability_rejects_bad_input():
+    with pytest.raises(ValueError, match="binary"):
+        permeability(np.full((8, 8), 0.5))
+    with pytest.raises(ValueError, match="axes"):
+        permeability(np.ones((8, 8)), axes=(2,))
+
+
+# ---------------------------------------------------------------------------- fullfield_labels
+def test_fullfield_labels_keys_and_consistency():
+    vols = np.stack([layers((12, 12, 12), 3, axis=0), layers((12, 12, 12), 6, axis=2)])
+    out = fullfield_labels(vols, ndim=3, periodic=True)
+    assert len(out["E"]) == 2 and np.isnan(out["zeta2"]).all()
+    np.testing.assert_allclose(out["porosity"], [0.25, 0.5])
+    # Layers normal to axis 0: no path along it, so D_0 = k_0 = 0 and percolates is False.
+    assert out["D_0"][0] == 0 and out["k_0"][0] == 0 and not out["percolates"][0]
+    np.testing.assert_allclose(out["D_1"], [0.25, 0.5], rtol=1e-4)
+    assert out["valid"].all()
