@@ -38,6 +38,8 @@ VARIANTS = {
     "strided_bce_plain": {**STRIDED, "recon": "bce", "style_mode": "none", "steps": 3000, "kl_warmup": 300},
     "strided_bce_style": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                           "style_warmup": 400},
+    "strided_bce_aug_plain": {**STRIDED, "recon": "bce", "style_mode": "none", "steps": 2000, "kl_warmup": 300,
+                              "augment": True},
     "strided_bce_vgg19": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                           "style_warmup": 400, "style_weights": "vgg19-normalized", "style_width": 1.0,
                           "style_batch": 4},
@@ -48,8 +50,8 @@ def _data(args):
     from microvae.study import authentic_pool, split_indices
 
     volume = load(args.data, pore_value=args.pore_value)
-    pool, _ = authentic_pool(volume[None], 3, args.size, 300, seed=0)
-    split = split_indices(len(pool), 100, 100, 100, 0)
+    pool, _ = authentic_pool(volume[None], ndim=3, size=args.size, needed=300, seed=0)
+    split = split_indices(len(pool), 100, 100, 100, seed=0)
     fit = np.sort(np.concatenate([split["train"], split["val"]]))
     held = np.setdiff1d(np.arange(len(pool)), fit)
     return pool[fit], pool[held]

@@ -71,11 +71,16 @@ def test_train_writes_run_folder(tmp_path, images):
     assert ckpt["step"] == 6 and len(ckpt["rng"]) == 1
 
 
-def test_resume_continues_exactly(tmp_path, images):
-    straight = T.train_vae(images, out_dir=tmp_path / "a", seed=2, progress=False, **TINY)
-    T.train_vae(images, out_dir=tmp_path / "b", seed=2, progress=False, **{**TINY, "steps": 3})
-    resumed = T.train_vae(images, out_dir=tmp_path / "b", seed=2, progress=False, resume=True, **TINY)
+@pytest.mark.parametrize("augment", [False, True])
+def test_resume_continues_exactly(tmp_path, images, augment):
+    tiny = {**TINY, "augment": augment}
+    straight = T.train_vae(images, out_dir=tmp_path / "a", seed=2, progress=False, **tiny)
+    T.train_vae(images, out_dir=tmp_path / "b", seed=2, progress=False, **{**tiny, "steps": 3})
+    resumed = T.train_vae(images, out_dir=tmp_path / "b", seed=2, progress=False, resume=True, **tiny)
     torch.testing.assert_close(_params(resumed.model), _params(straight.model), rtol=0, atol=0)
+    if augment:
+        plain = T.train_vae(images, out_dir=tmp_path / "c", seed=2, progress=False, **TINY)
+        assert not torch.equal(_params(plain.model), _params(straight.model))
     rows = {}
     for name in "ab":
         for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines():
@@ -246,6 +251,39 @@ def test_sample(tmp_path, images):
         T.sample(result, 0)
     with pytest.raises(TypeError, match="takes a run folder"):
         T.sample(42, 2)
+
+
+def test_dihedral_transforms_are_the_eight_symmetries_of_the_square():
+    x = torch.arange(9.0).view(1, 1, 3, 3)
+    turns = torch.arange(8)
+    y = T.dihedral(x.expand(8, -1, -1, -1), turns)
+    expected = [np.rot90(x[0, 0].numpy(), k) for k in range(4)]
+    expected += [np.fliplr(e) for e in expected]
+    for got, want in zip(y[:, 0].numpy(), expected):
+        np.testing.assert_array_equal(got, want)
+    assert len({tuple(v.flatten().tolist()) for v in y}) == 8
+    torch.testing.assert_close(T.dihedral(y, turns, inverse=True), x.expand(8, -1, -1, -1))
+
+
+def test_augmented_style_terms_score_the_output_turned_back(images, monkeypatch):
+    """With augment, the paired style term compares the generated image, turned back by the
+    inverse transform, with the cached Grams of the untransformed authentic image: a model that
+    reproduces its input exactly then has zero style loss whatever the transform."""
+    config = T.load_config("quick", **{**TINY, "augment": True, "w_mc": 0.0})
+    session = T._Session(images, config, 0, torch.device("cpu"))
+
+    def identity(x, eps, z_prior=None, detach_style=False):
+        logits = torch.logit(x.clamp(1e-4, 1 - 1e-4)).requires_grad_(True)
+        mu = torch.zeros(len(x), config.latent, requires_grad=True)
+        return logits, mu, mu, logits
+
+    monkeypatch.setattr(session, "module", identity)
+    monkeypatch.setattr(session, "optimizer", torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0))
+    assert float(session.step()["style"]) < 1e-6
+    # Without turning the output back, the same exact copies would be scored as different.
+    forward = T.dihedral
+    monkeypatch.setattr(T, "dihedral", lambda x, turns, inverse=False: x if inverse else forward(x, turns))
+    assert float(session.step()["style"]) > 1e-3
 
 
 def test_matched_threshold_restores_the_training_porosity():
