@@ -154,23 +154,25 @@ def _release(procs):
 
 @case("concurrent", "two VAE training jobs at once vs one alone (quick preset, CPU), library vs microvae threading")
 def bench_concurrent(ctx):
-    seconds = 6 if ctx.quick else 30
+    seconds = 5 if ctx.quick else 20
     configs = ("library defaults", "microvae defaults")
-    # All jobs warm up together (that is the slow part) and then wait, idle, for their turn:
-    # each configuration alone, then each pair; the four windows follow each other closely, so
-    # they see about the same load from anything else running on the machine.
+    # All jobs warm up together (that is the slow part) and then wait, idle, for their turn: each
+    # configuration alone and in pairs, in the order ABCD then DCBA, so that a load from anything
+    # else on the machine that drifts during the run weighs on every configuration alike.
     jobs = {(c, n): [_start_job(c, seconds) for _ in range(n)] for c in configs for n in (1, 2)}
+    order = sorted(jobs, key=lambda key: key[1])
     try:
         for procs in jobs.values():
             for p in procs:
                 if p.stdout.readline().strip() != "ready":
                     raise RuntimeError(f"bench concurrent: a training job failed to start (exit {p.wait()})")
-        measured = {key: _release(procs) for key, procs in sorted(jobs.items(), key=lambda kv: kv[0][1])}
+        windows = [(key, _release(jobs[key])) for key in order + order[::-1]]
     finally:
         for procs in jobs.values():
             for p in procs:
                 p.stdin.close()
                 p.wait()
+    measured = {key: [sum(w[i] for k, w in windows if k == key) / 2 for i in (0, 1)] for key in jobs}
     rows = []
     for c in configs:
         (one, alone), (two, paired) = measured[(c, 1)], measured[(c, 2)]
@@ -182,8 +184,8 @@ def bench_concurrent(ctx):
 
 
 def _job(seconds, microvae_threads):
-    """One job of the ``concurrent`` case: warm up, say ``ready``, wait for ``go``, then train for
-    ``seconds`` and print the step count as JSON."""
+    """One job of the ``concurrent`` case: warm up, say ``ready``, then for each ``go`` line train
+    for ``seconds`` and print the step count as JSON."""
     if microvae_threads:
         from . import threads
 
@@ -191,9 +193,9 @@ def _job(seconds, microvae_threads):
     session = train_session("quick")
     session.step()
     print("ready", flush=True)
-    sys.stdin.readline()
-    steps, start = 0, time.perf_counter()
-    while steps < 2 or time.perf_counter() - start < seconds:
-        session.step()
-        steps += 1
-    print(json.dumps({"steps": steps, "seconds": time.perf_counter() - start}), flush=True)
+    for _ in sys.stdin:  # one window per "go" line, until the parent closes stdin
+        steps, start = 0, time.perf_counter()
+        while steps < 2 or time.perf_counter() - start < seconds:
+            session.step()
+            steps += 1
+        print(json.dumps({"steps": steps, "seconds": time.perf_counter() - start}), flush=True)
