@@ -1,14 +1,16 @@
 """Statistics of a study: summaries over draws, the match of generated to authentic
 distributions (Fig. 8a), diversity, and the verdict.
 
-Every mean ± std in the outputs comes from :func:`summary_stats` (sample std, ``DDOF = 1``).
-The distribution comparison (:func:`compare_samples`, :func:`pairwise_correlation`) is kept
-here in one small place so that it can be pointed at a shared comparison module later.
+Every mean ± std in the outputs comes from :func:`summary_stats` (sample std, ``DDOF = 1``,
+the convention of :mod:`microvae.compare`, which computes the distribution distances and the
+diversity, :func:`~microvae.compare.pairwise_correlation`).
 """
 import math
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from ..compare import distribution_distance, pairwise_correlation
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "distribution_match", "summarize",
            "verdict"]
@@ -24,38 +26,11 @@ def summary_stats(values: ArrayLike) -> dict:
 
 
 def compare_samples(ref: ArrayLike, other: ArrayLike) -> dict:
-    """Two-sample match of ``other`` to ``ref``: KS statistic and p-value, Wasserstein-1
-    distance, and that distance divided by the reference std (scale-free)."""
-    from scipy import stats
-
-    ref = np.asarray(ref, dtype=np.float64)
-    other = np.asarray(other, dtype=np.float64)
-    ref, other = ref[np.isfinite(ref)], other[np.isfinite(other)]
-    if not len(ref) or not len(other):
-        return {"ks": math.nan, "ks_pvalue": math.nan, "wasserstein": math.nan, "wasserstein_rel": math.nan}
-    ks = stats.ks_2samp(ref, other)
-    w = float(stats.wasserstein_distance(ref, other))
-    sd = summary_stats(ref)["std"]
-    return {"ks": float(ks.statistic), "ks_pvalue": float(ks.pvalue), "wasserstein": w,
-            "wasserstein_rel": w / sd if sd > 0 else math.nan}
-
-
-def pairwise_correlation(images: ArrayLike, max_images: int = 200) -> float:
-    """Mean Pearson correlation of the pixels of two different images of a set (first
-    ``max_images`` images, all pairs).
-
-    About 0 for independent samples of a homogeneous medium; near 1 when a generator draws the
-    same picture again and again (mode collapse), whatever the porosity of each draw.
-    """
-    x = np.asarray(images[:max_images], dtype=np.float64).reshape(min(len(images), max_images), -1)
-    x = x - x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1)
-    x = x[norm > 0] / norm[norm > 0, None]
-    if len(x) < 2:
-        return math.nan
-    gram = x @ x.T
-    n = len(x)
-    return float((gram.sum() - np.trace(gram)) / (n * (n - 1)))
+    """Two-sample match of ``other`` to ``ref`` (:func:`microvae.compare.distribution_distance`):
+    KS statistic and p-value, Wasserstein-1 distance, and that distance divided by the
+    reference std (scale-free)."""
+    d = distribution_distance(ref, other)
+    return {"ks": d["ks"], "ks_pvalue": d["ks_pvalue"], "wasserstein": d["w1"], "wasserstein_rel": d["w1_rel"]}
 
 
 def distribution_match(auth_images, table, split, gen, props):
