@@ -4,12 +4,13 @@ The public layer validates and explains; compiled kernels assume clean input (th
 scikit-image split between ``texture.py`` and ``_texture.pyx``).
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator", "check_d", "check_positive",
            "check_porosity"]
 
 
-def check_finite(array, name="images"):
+def check_finite(array: ArrayLike, name: str = "images") -> None:
     """Raise ``ValueError`` if a floating array holds NaN or inf."""
     array = np.asarray(array)
     if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
@@ -30,7 +31,7 @@ def batch_layout(shape, ndim=None, name="images"):
     return len(shape) == ndim, ndim
 
 
-def as_binary_batch(images, ndim=None, name="images"):
+def as_binary_batch(images: ArrayLike, ndim: int | None = None, name: str = "images") -> tuple[np.ndarray, int]:
     """Validate a binary image batch and return it as ``uint8`` with a batch axis.
 
     Parameters
@@ -72,7 +73,7 @@ def as_binary_batch(images, ndim=None, name="images"):
     return np.ascontiguousarray(arr, dtype=np.uint8), ndim
 
 
-def as_generator(seed):
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` from an int, a Generator or ``None``."""
     if isinstance(seed, np.random.Generator):
         return seed
@@ -81,13 +82,13 @@ def as_generator(seed):
     raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
 
 
-def check_d(d):
+def check_d(d: int) -> None:
     """Raise ``ValueError`` unless ``d``, the dimension of the medium a formula describes, is 2 or 3."""
     if d not in (2, 3):
         raise ValueError(f"d must be 2 or 3, got {d!r}")
 
 
-def check_positive(value, name):
+def check_positive(value: float, name: str) -> float:
     """``value`` as a float; ``TypeError`` if it is not a number, ``ValueError`` unless finite and > 0
     (lengths, radii, moduli)."""
     if isinstance(value, (bool, str)) or not np.isscalar(value) and np.ndim(value) != 0:
@@ -101,7 +102,7 @@ def check_positive(value, name):
     return x
 
 
-def check_porosity(porosity, name="porosity"):
+def check_porosity(porosity: ArrayLike, name: str = "porosity") -> np.ndarray:
     """``porosity`` (scalar or array) as float64; ``ValueError`` unless every value lies in (0, 1)."""
     phi = np.asarray(porosity, dtype=np.float64)
     if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):

@@ -23,6 +23,7 @@ from ._validate import as_binary_batch, as_generator, check_finite
 __all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe", "save_table", "provenance"]
 
 _IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
+SAVE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff")  #: the formats of :func:`save`
 
 
 def read(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None, dtype=None,
@@ -269,7 +270,7 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
 
         writer = lambda fh: tifffile.imwrite(fh, images, compression="zlib" if compress else None)  # noqa: E731
     else:
-        raise ValueError(f"cannot save {suffix!r}; use .npy, .npz or .tif")
+        raise ValueError(f"cannot save {suffix or 'a file without suffix'!r}; use .npy, .npz or .tif")
     return atomic_write(path, writer, overwrite=overwrite)
 
 

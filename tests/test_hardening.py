@@ -511,3 +511,16 @@ def test_one_name_per_idea():
         names = set(inspect.signature(fn).parameters)
         assert "chunk_size" not in names, qualname
         assert "n_workers" not in names and "processes" not in names or "workers" not in names, qualname
+
+
+@pytest.mark.parametrize("argv", [
+    ["data", "synth", "disks", "-n", "2", "-o", "OUT"],
+    ["sample", "no-run", "-n", "2", "-o", "OUT"],
+    ["mrf", "sample", "no-model.npz", "-n", "2", "-o", "OUT"],
+])
+def test_image_output_format_is_checked_before_work(tmp_path, capsys, argv):
+    """The bug: `sample -o out.png` sampled first, then failed in save() with nothing written."""
+    argv = [a if a != "OUT" else str(tmp_path / "out.png") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot write images as '.png'" in err and ".npy" in err and err.count("\n") == 1

@@ -93,15 +93,22 @@ def as_float_list(text):
     return [float(v) for v in text.split(",") if v.strip()]
 
 
-def check_outputs(args, *outputs, inputs=()):
+def check_outputs(args, *outputs, inputs=(), images=None):
     """Check every output path before any work, so that a command never writes one output and
     then fails on the next (nothing partial is left behind).
 
     Each path (``None`` skipped) must differ from the inputs, must not exist unless
     ``args.overwrite``, and its folder (or the nearest existing parent) must be writable.
+    ``images``, one of the outputs, is written by :func:`microvae.io.save` and needs its suffix.
     """
     import os
     from pathlib import Path
+
+    from ..io import SAVE_SUFFIXES
+
+    if images is not None and Path(images).suffix.lower() not in SAVE_SUFFIXES:
+        raise ValueError(f"{images}: cannot write images as {Path(images).suffix or 'a file without suffix'!r}; "
+                         f"use {', '.join(SAVE_SUFFIXES)}")
 
     given = [Path(p) for p in inputs if p is not None]
     for out in (Path(p) for p in outputs if p is not None):

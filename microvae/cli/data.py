@@ -40,7 +40,7 @@ def _slice(args):
     from ..io import save, slices
     from .common import check_outputs, read_images
 
-    check_outputs(args, args.output, inputs=[args.input])
+    check_outputs(args, args.output, inputs=[args.input], images=args.output)
     stack = _microvae_stack(args)
     if stack is not None and not args.volume:
         raise ValueError(f"{args.input} holds a stack of {stack[0]} 2D images of {stack[1]}x{stack[2]} px "
@@ -75,7 +75,7 @@ def _synth(args):
     from ..io import save
     from .common import check_outputs
 
-    check_outputs(args, args.output)
+    check_outputs(args, args.output, images=args.output)
     shape2, shape3 = (args.size, args.size), (args.size,) * 3
     if args.kind == "disks":
         out = synthetic.overlapping_disks(shape2, args.radius, args.porosity, n=args.n, seed=args.seed)

@@ -74,7 +74,7 @@ def _sample(args):
     from ..mrf import MRF
     from .common import check_outputs
 
-    check_outputs(args, args.output, args.mosaic, inputs=[args.model])
+    check_outputs(args, args.output, args.mosaic, inputs=[args.model], images=args.output)
     porosity = args.porosity
     if porosity is not None and porosity != "train":
         try:

@@ -93,7 +93,7 @@ def _sample(args):
     from ..train import sample
     from .common import check_outputs
 
-    check_outputs(args, args.output, args.mosaic)
+    check_outputs(args, args.output, args.mosaic, images=args.output)
 
     images = sample(args.run, args.n, seed=args.seed, binarize=args.binarize, threshold=args.threshold,
                     device=args.device)

@@ -8,6 +8,7 @@ three-point parameters of the pore phase. All functions take scalars or arrays (
 together) and return float64.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validate import check_d, check_positive
 
@@ -34,14 +35,15 @@ def _check_moduli(K1, G1):
         raise ValueError(f"rock moduli must be positive and finite, got K1={K1}, G1={G1}")
 
 
-def rock_youngs_modulus(K1=4.3, G1=3.8, d=3):
+def rock_youngs_modulus(K1: float = 4.3, G1: float = 3.8, d: int = 3) -> float:
     """Young's modulus of the rock: ``9KG/(3K+G)`` (d = 3) or ``4KG/(K+G)`` (d = 2)."""
     check_d(d)
     _check_moduli(K1, G1)
     return 9 * K1 * G1 / (3 * K1 + G1) if d == 3 else 4 * K1 * G1 / (K1 + G1)
 
 
-def elastic_moduli(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8):
+def elastic_moduli(porosity: ArrayLike, zeta2: ArrayLike, eta2: ArrayLike, d: int = 3, K1: float = 4.3,
+                   G1: float = 3.8) -> tuple[np.ndarray, np.ndarray]:
     """Effective bulk and shear moduli of rock with empty pores, third-order strong contrast.
 
     Rock (phase 1) is the reference phase; the pores (phase 2) have zero moduli.
@@ -96,7 +98,8 @@ def elastic_moduli(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8):
     return np.where(k_eff < 0, 0.0, k_eff), np.where(g_eff < 0, 0.0, g_eff)
 
 
-def youngs_modulus(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8, *, relative=True):
+def youngs_modulus(porosity: ArrayLike, zeta2: ArrayLike, eta2: ArrayLike, d: int = 3, K1: float = 4.3,
+                   G1: float = 3.8, *, relative: bool = True) -> np.ndarray:
     """Effective Young's modulus of rock with empty pores, rescaled by the rock's (E/E1).
 
     ``E = 9 Ke Ge/(3Ke + Ge)`` (d = 3) or ``4 Ke Ge/(Ke + Ge)`` (d = 2) with ``Ke``, ``Ge`` from
@@ -114,7 +117,7 @@ def youngs_modulus(porosity, zeta2, eta2, d=3, K1=4.3, G1=3.8, *, relative=True)
     return e_eff / rock_youngs_modulus(K1, G1, d) if relative else e_eff
 
 
-def diffusivity(porosity, zeta2, d=3, D_ratio=0.0):
+def diffusivity(porosity: ArrayLike, zeta2: ArrayLike, d: int = 3, D_ratio: float = 0.0) -> np.ndarray:
     """Effective diffusivity (or conductivity) rescaled by the pore's, De/D2, third order.
 
     Strong-contrast expansion with the pore phase as reference (q = 2, p = 1), which is the
@@ -144,7 +147,8 @@ def diffusivity(porosity, zeta2, d=3, D_ratio=0.0):
         return (1 + (d - 1) * phi1 * beta - third) / (1 - phi1 * beta - third)
 
 
-def permeability(s2, porosity, *, r=None, voxel_size=1.0, cutoff="zero"):
+def permeability(s2: ArrayLike, porosity: ArrayLike, *, r: ArrayLike | None = None, voxel_size: float = 1.0,
+                 cutoff: str | float | None = "zero") -> np.ndarray:
     """Two-point void bound on the permeability (Prager; Berryman and Milton), 3D.
 
     ``k = 2/(3 φ1²) ∫_0^∞ [S2(r) - φ2²] r dr``, by the trapezoid rule over the tabulated
@@ -223,14 +227,15 @@ def permeability(s2, porosity, *, r=None, voxel_size=1.0, cutoff="zero"):
     return k
 
 
-def validity(porosity, zeta2, eta2, d=3):
+def validity(porosity: ArrayLike, zeta2: ArrayLike, eta2: ArrayLike, d: int = 3) -> np.ndarray:
     """Where the third-order formulas apply: both phases present, ``0 <= ζ2, η2 <= 1`` (the
     bounds of the parameters), and in 2D a rock phase that still carries load
     (``ζ2 < 1/2`` and ``ζ2 + η2 < 1``)."""
     return validity_flags(porosity, zeta2, eta2, d) == 0
 
 
-def validity_flags(porosity, zeta2, eta2, d=3, *, s2=None, k=None):
+def validity_flags(porosity: ArrayLike, zeta2: ArrayLike, eta2: ArrayLike, d: int = 3, *, s2: ArrayLike | None = None,
+                   k: ArrayLike | None = None) -> np.ndarray:
     """Why each value is outside the formulas' validity, as bits of :data:`INVALID_FLAGS` (0: valid).
 
     The moduli and diffusivity need both phases and ``0 <= ζ2, η2 <= 1`` (in 2D also a
@@ -256,6 +261,6 @@ def validity_flags(porosity, zeta2, eta2, d=3, *, s2=None, k=None):
     return np.where(flags & 1, 1, flags)
 
 
-def invalid_reasons(flags):
+def invalid_reasons(flags: int) -> list[str]:
     """The reasons of one :func:`validity_flags` value, as text (empty for a valid one)."""
     return [text for bit, text in INVALID_FLAGS.items() if int(flags) & bit]
