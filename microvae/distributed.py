@@ -213,9 +213,8 @@ def _label_block(block, label_kwargs):
 
 
 def _concat(results):
-    from .properties import LABEL_KEYS
-
-    return {key: np.concatenate([r[key] for r in results]) for key in LABEL_KEYS}
+    # Keys of the labeller that ran (strong contrast or full field), in its order.
+    return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
 
 
 def label_dask(data, client=None, *, dataset: str | None = None, batch_size: int | None = None,

@@ -31,6 +31,9 @@ def register(sub):
     p.add_argument("--d", type=int, choices=(2, 3), default=3,
                    help="dimension of the medium the formulas describe (default 3: 2D images are slices of "
                         "an isotropic 3D material; 2: a genuinely two-dimensional medium)")
+    p.add_argument("--method", choices=("strong-contrast", "fullfield"), default="strong-contrast",
+                   help="strong-contrast expansions (default) or full-field solves (taufactor diffusion, FFT "
+                        "elasticity, Stokes; minutes per 64^3 volume; volumes need --d 3, 2D images --d 2)")
     p.add_argument("--K1", type=positive_float, default=4.3, help="bulk modulus of the rock (default 4.3 GPa)")
     p.add_argument("--G1", type=positive_float, default=3.8, help="shear modulus of the rock (default 3.8 GPa)")
     p.add_argument("--voxel-size", type=positive_float, default=1.0, help="pixel length; k is reported in its square")
@@ -138,6 +141,9 @@ def _label(args):
     sources = _sources(args)
     label_options = dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic,
                          margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)
+    if args.method == "fullfield":
+        label_options["method"] = "fullfield"
+        from ..fullfield import FULLFIELD_INVALID_FLAGS as INVALID_FLAGS
     params = {"inputs": [_fingerprint(p) for p in args.input], "sources": [desc for _, _, desc in sources],
               "pore_value": args.pore_value, "key": args.key, "dataset": args.dataset, "volume": args.volume,
               "slice": args.slice, "axes": args.axes, "stride": args.stride, "chunk": args.batch_size,
@@ -167,7 +173,7 @@ def _label(args):
                 table[key].append(pos[:, c])
     table = {k: np.concatenate(v) for k, v in table.items()}
     merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
-    merged["valid"] = merged["valid"].astype(np.int64)
+    merged = {k: v.astype(np.int64) if v.dtype == bool else v for k, v in merged.items()}
     table.update(merged)
     params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
                               "K and G in the units of K1, G1; valid: 1 inside the formulas' range; invalid: "

@@ -10,17 +10,21 @@ from .diffusion import diffusivity
 from .elasticity import elastic_moduli, isotropic_projection
 from .permeability import fluid_faces, percolates, permeability
 
-__all__ = ["fullfield_labels", "FULLFIELD_KEYS", "diffusivity", "elastic_moduli", "isotropic_projection",
+__all__ = ["fullfield_labels", "FULLFIELD_KEYS", "FULLFIELD_INVALID_FLAGS", "diffusivity", "elastic_moduli", "isotropic_projection",
            "permeability", "percolates", "fluid_faces"]
 
 #: Keys of :func:`fullfield_labels`: the columns of :func:`microvae.label` (ζ2, η2 are NaN:
 #: a full-field solve has no three-point parameters), then per-axis values and solver records.
-FULLFIELD_KEYS = ("porosity", "zeta2", "eta2", "K", "G", "E", "D", "k", "valid",
+FULLFIELD_KEYS = ("porosity", "zeta2", "eta2", "K", "G", "E", "D", "k", "valid", "invalid",
                   "D_0", "D_1", "D_2", "k_0", "k_1", "k_2", "percolates", "iterations_E", "iterations_k",
                   "seconds")
 
+#: Bits of the ``invalid`` column of :func:`fullfield_labels`.
+FULLFIELD_INVALID_FLAGS = {1: "diffusion solve not converged", 2: "elastic solve not converged",
+                           4: "Stokes solve not converged"}
 
-def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=False, ndim=None, tol_elastic=1e-2,
+
+def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic=False, ndim=None, tol_elastic=1e-2,
                      tol_flow=1e-2, penalty=1e4, device=None, dtype=None, progress=False):
     """Full-field De/D2, elastic moduli and permeability of each image or volume.
 
@@ -33,6 +37,9 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=False, 
         Rock bulk and shear moduli (2D: in-plane moduli, as ``label(d=2)``).
     voxel_size : float
         Pixel length; k in its square.
+    d : {None, 2, 3}
+        Dimension of the medium; must match the images' (2D images: 2, volumes: 3). A
+        full-field solve cannot give 3D properties from a 2D section.
     periodic : bool
         False (default; crops of real samples): the Stokes solve mirrors the image along the
         flow axis. The elastic solve is always periodic; the diffusion solve always has
@@ -57,8 +64,10 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=False, 
     dict of str -> ndarray
         Keys :data:`FULLFIELD_KEYS`: ``E`` = E/E1, ``D`` = De/D2 (mean over axes), ``k`` (mean
         over axes), per-axis ``D_i``, ``k_i`` (NaN beyond the image's dimension),
-        ``percolates`` (pore path joining opposite faces along every axis), ``valid`` (every
-        solve converged), CG iterations and the seconds per image.
+        ``percolates`` (pore path joining opposite faces along every axis; D = k = 0 along an
+        axis without one is an answer, not a failure), ``valid`` (every solve converged),
+        ``invalid`` (bits of :data:`FULLFIELD_INVALID_FLAGS`), CG iterations and the seconds
+        per image.
     """
     import time
 
@@ -66,7 +75,13 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=False, 
 
     from .._validate import as_binary_batch
 
+    if isinstance(images, torch.Tensor):
+        device = device or images.device
+        images = images.detach().cpu().numpy()
     batch, nd = as_binary_batch(images, ndim=ndim)
+    if d is not None and d != nd:
+        raise ValueError(f"full-field labels of {nd}D images describe a {nd}D medium; got d={d} "
+                         f"(2D images need d=2, volumes d=3)")
     dev = device or "cpu"
     dtype = dtype or torch.float64
     rows = {key: [] for key in FULLFIELD_KEYS}
@@ -90,7 +105,9 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=False, 
         rows["E"].append(ela["E_rel"])
         rows["D"].append(float(dif["D"].mean()))
         rows["k"].append(float(flow["k"].mean()))
-        rows["valid"].append(bool(ela["converged"] and flow["converged"] and dif["converged"].all()))
+        bits = (0 if dif["converged"].all() else 1) | (0 if ela["converged"] else 2) | (0 if flow["converged"] else 4)
+        rows["valid"].append(bits == 0)
+        rows["invalid"].append(bits)
         for a in range(3):
             rows[f"D_{a}"].append(float(dif["D"][a]) if a < nd else np.nan)
             rows[f"k_{a}"].append(float(flow["k"][a]) if a < nd else np.nan)

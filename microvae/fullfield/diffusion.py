@@ -16,7 +16,7 @@ import numpy as np
 __all__ = ["diffusivity"]
 
 
-def diffusivity(image, axes=None, *, conv_crit=1e-2, iter_limit=20000, device="cpu"):
+def diffusivity(image, *, axes=None, conv_crit=1e-2, iter_limit=20000, device="cpu"):
     """Relative effective diffusivity De/D2 of the pore phase along each axis.
 
     Parameters

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import torch
 
+from .._validate import check_positive
 from ._spectral import as_tensor, half_spectrum_weights, pcg, rotated_gradient
 
 __all__ = ["elastic_moduli", "isotropic_projection"]
@@ -80,8 +81,10 @@ def elastic_moduli(image, K1=4.3, G1=3.8, *, void_stiffness=0.0, tol=1e-5, max_i
     d = img.ndim
     if d not in (2, 3):
         raise ValueError(f"image must be 2D or 3D, got shape {tuple(img.shape)}")
-    if not (K1 > 0 and G1 > 0):
-        raise ValueError(f"K1 and G1 must be positive, got {K1}, {G1}")
+    check_positive(K1, "K1")
+    check_positive(G1, "G1")
+    if not bool(((img == 0) | (img == 1)).all()):
+        raise ValueError("image must be binary with 1 = pore and 0 = solid")
     shape = tuple(img.shape)
     dev = img.device
     pairs = _mandel_pairs(d)

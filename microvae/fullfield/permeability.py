@@ -24,6 +24,7 @@ import time
 import numpy as np
 import torch
 
+from .._validate import check_positive
 from ._spectral import as_tensor, half_spectrum_weights, pcg
 
 __all__ = ["permeability", "fluid_faces", "percolates"]
@@ -45,7 +46,7 @@ def percolates(image, axis):
     return bool(np.intersect1d(first[first > 0], last[last > 0]).size)
 
 
-def permeability(image, axes=None, *, periodic=True, penalty=1e4, tol=1e-3, max_iter=3000, voxel_size=1.0,
+def permeability(image, *, axes=None, periodic=True, penalty=1e4, tol=1e-3, max_iter=3000, voxel_size=1.0,
                  device=None, dtype=torch.float64, progress=False):
     """Permeability of a periodic binary image (1 = pore) along each axis.
 
@@ -84,8 +85,8 @@ def permeability(image, axes=None, *, periodic=True, penalty=1e4, tol=1e-3, max_
     d = img.ndim
     if d not in (2, 3):
         raise ValueError(f"image must be 2D or 3D, got shape {tuple(img.shape)}")
-    if not penalty > 0:
-        raise ValueError(f"penalty must be positive, got {penalty}")
+    check_positive(penalty, "penalty")
+    check_positive(voxel_size, "voxel_size")
     if not bool(((img == 0) | (img == 1)).all()):
         raise ValueError("image must be binary with 1 = pore and 0 = solid")
     axes = tuple(range(d)) if axes is None else tuple(int(a) for a in axes)

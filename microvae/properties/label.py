@@ -43,7 +43,7 @@ def _batches(images, ndim, batch_size):
 
 
 def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=None, extrapolate=True,
-          harmonics=None, ndim=None, batch_size=None, workers=None, progress=False):
+          harmonics=None, ndim=None, batch_size=None, workers=None, progress=False, method="strong_contrast"):
     """Physics-based labels of binary microstructures (1 = pore), one value per image.
 
     For each image: porosity φ2; the pore phase's three-point parameters ζ2, η2 (exact FFT
@@ -80,6 +80,13 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
         FFT threads (default: :func:`microvae.get_threads`; ``-1``: all cores).
     progress : bool
         Show a progress bar (tqdm).
+    method : {"strong_contrast", "fullfield"}
+        ``"fullfield"``: solve for De/D2, the moduli and k on each image instead
+        (:func:`microvae.fullfield.fullfield_labels`; minutes per 64³ volume on one CPU core;
+        how far the two are apart: docs/labels_vs_fullfield/report.md). 2D images are then a
+        2D medium (``d=2``), volumes 3D (``d=3``); ``periodic=False`` mirrors crops for the
+        Stokes solve; ``margin``, ``extrapolate``, ``harmonics``, ``workers`` do not apply.
+        Returns :data:`~microvae.fullfield.FULLFIELD_KEYS` (ζ2, η2 NaN; per-axis D and k).
 
     Returns
     -------
@@ -103,6 +110,12 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
     """
     check_d(d)
     check_positive(voxel_size, "voxel_size")
+    if method == "fullfield":
+        from ..fullfield import fullfield_labels
+
+        return fullfield_labels(images, K1, G1, voxel_size, d=d, periodic=periodic, ndim=ndim, progress=progress)
+    if method != "strong_contrast":
+        raise ValueError(f"method must be 'strong_contrast' or 'fullfield', got {method!r}")
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     parts = {key: [] for key in LABEL_KEYS}
