@@ -524,3 +524,28 @@ def test_image_output_format_is_checked_before_work(tmp_path, capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "cannot write images as '.png'" in err and ".npy" in err and err.count("\n") == 1
+
+
+def test_reproduce_errors_name_its_flags(tmp_path, capsys):
+    for argv, expected in [(["--size", "50"], "--size must be a multiple of 16"),
+                           (["--added", "5000"], "from 1 to --n-generated (1000)"),
+                           (["--split", "1,2,3"], "--split (train, validation, test) must"),
+                           (["--generators", "gan"], "unknown generator(s) ['gan']")]:
+        assert main(["reproduce", "-o", str(tmp_path / "r"), *argv]) == 2
+        assert expected in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_reproduce_generators_by_name(tmp_path):
+    """--generators mrf reached reproduce() as the generator objects and failed; names choose
+    among the real generators."""
+    from microvae import study
+
+    images = (np.random.default_rng(0).random((40, 16, 16)) < 0.4).astype(np.uint8)
+    labeller = lambda x: {"porosity": x.reshape(len(x), -1).mean(1), "E": x.reshape(len(x), -1).mean(1),  # noqa: E731
+                          "D": x.reshape(len(x), -1).std(1), "k": x[:, 0].mean(1)}
+    paths = study.reproduce(images, generators=(), labeller=labeller, out_dir=tmp_path / "r", log=lambda m: None,
+                            image_size=16, n_train=8, n_val=8, n_test=8, draws=1,
+                            predictor=dict(channels=(2, 2, 2, 2), hidden=4, max_epochs=1))
+    res = json.loads(paths["results"].read_text())
+    assert res["config"]["generators"] == [] and res["augmented"] == []

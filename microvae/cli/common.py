@@ -160,11 +160,16 @@ def flag_names(parser, args, message):
         if chosen not in getattr(sub, "choices", {}):
             break
         parser = sub.choices[chosen]
+    names = {}
     for action in parser._actions:
         flags = [o for o in action.option_strings if o.startswith("--")] or action.option_strings
-        if not flags or action.dest in ("help", "overwrite"):
-            continue
-        key = re.escape(action.dest)
-        message = re.sub(rf"(?<![\w.-]){key}=", f"{flags[0]} ", message)
-        message = re.sub(rf"(?<![\w.-]){key}(?= must\b)", flags[0], message)
+        if flags and action.dest not in ("help", "overwrite"):
+            names[action.dest] = flags[0]
+    # Library keywords a command sets from differently named flags (set_defaults(cli_keywords=...)).
+    names.update(getattr(args, "cli_keywords", {}))
+    for keyword, flag in names.items():
+        key = re.escape(keyword)
+        message = re.sub(rf"(?<![\w-]){key}=(?=[^\s,;)])", f"{flag} ", message)
+        message = re.sub(rf"(?<![\w-]){key}=", flag, message)
+        message = re.sub(rf"(?<![\w.-]){key}(?= must\b| \()", flag, message)
     return message

@@ -35,7 +35,8 @@ def register(sub):
     p.add_argument("--resume", action="store_true",
                    help="continue the study in the run folder: reuse stages and cells whose inputs are unchanged")
     p.add_argument("--overwrite", action="store_true", help="recompute and replace an existing run folder's files")
-    p.set_defaults(func=_reproduce)
+    p.set_defaults(func=_reproduce, cli_keywords={"image_size": "--size", "max_epochs": "--epochs",
+                                                  "n_train, n_val and n_test": "--split (train, validation, test)"})
 
 
 def _reproduce(args):

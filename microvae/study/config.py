@@ -100,7 +100,8 @@ class StudyConfig:
         if self.generators and self.n_generated < 1:
             raise ValueError("n_generated must be >= 1")
         if any(m < 1 or m > self.n_generated for m in self.added) or len(set(self.added)) != len(self.added):
-            raise ValueError(f"added must be distinct sizes in 1..n_generated={self.n_generated}, got {self.added}")
+            raise ValueError(f"added must be distinct sizes from 1 to n_generated ({self.n_generated}), "
+                             f"got {self.added}")
         from ..nn.predictor import PredictorConfig
 
         self.label = {**LABEL_DEFAULTS, **self.label}

@@ -9,7 +9,7 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -261,7 +261,8 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
               pore_value: float | None = None, preset: str = "quick", out_dir: str | os.PathLike = "study_quick",
               seed: int = 0, resume: bool = False, overwrite: bool = False, threads: int | None = None,
               device: str | None = None, labeller: Callable[[np.ndarray], Mapping] | None = None,
-              generators: dict[str, Generator] | None = None, log: Callable[[str], object] = log_stderr,
+              generators: Mapping[str, Generator] | Sequence[str] | None = None,
+              log: Callable[[str], object] = log_stderr,
               **overrides) -> dict:
     """Run the paper's study end to end with the real labeller, VAE and MRF.
 
@@ -284,8 +285,11 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
     device : str, optional
         torch device for the VAE and the CNN (default: the VAE trainer's choice, CUDA when
         available, and CPU for the CNN).
-    labeller, generators : optional
-        Replace the real labeller / generators (see :func:`run_study`).
+    labeller : callable, optional
+        Replaces the real labeller (see :func:`run_study`).
+    generators : mapping or sequence of str, optional
+        A mapping replaces the real generators (see :func:`run_study`); a sequence of names
+        chooses among the real ones (the ``generators`` field of :class:`StudyConfig`).
     **overrides
         :class:`StudyConfig` fields (and ``max_epochs``).
 
@@ -293,6 +297,8 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
     -------
     dict of paths (see :func:`run_study`).
     """
+    if generators is not None and not isinstance(generators, Mapping):
+        overrides["generators"], generators = tuple(generators), None
     config = make_config(preset, seed=seed, **overrides)
     needed = config.n_train + config.n_val + config.n_test
     if images is None:
