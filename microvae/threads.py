@@ -15,10 +15,15 @@ The count applies to the libraries already imported at once and, through the sta
 environment variables, to those imported later (numba: at most the count in force when it was
 first imported, the size of its pool). Neither torch nor numba is imported here.
 
-Importing microvae also sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set: idle OpenMP threads
-then sleep instead of spinning, which is what keeps concurrent jobs at their fair share. It
-takes effect for OpenMP runtimes loaded afterwards (import microvae before torch), and for
-child processes.
+:func:`set_threads` (and so every ``microvae`` command) also sets ``OMP_WAIT_POLICY=PASSIVE``
+unless it is set: idle OpenMP threads then sleep instead of spinning, which is what keeps
+concurrent jobs near their fair share (below). OpenMP runtimes read it once, when they load, so
+call ``microvae.set_threads()`` before importing torch; it also reaches child processes.
+
+Why: idle OpenMP threads spin for a while before they sleep (libgomp's and Intel's default).
+With two jobs on the same cores each job's spinning threads take the CPU from the other's
+working ones: 2.6 s instead of 0.21 s per training step beside a second torch job on 2 cores,
+against 0.39 s with ``PASSIVE`` (BENCHMARKS.md, "Concurrent jobs").
 """
 import os
 import sys
@@ -32,13 +37,6 @@ ENV_VAR = "MICROVAE_NUM_THREADS"
 _STARTUP_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 _threads = None
-
-# Idle OpenMP threads spin for a while before they sleep (libgomp's and Intel's default). With
-# two jobs on the same cores each job's spinning threads take the CPU from the other's working
-# ones: 2.6 s instead of 0.21 s per training step beside a second torch job on 2 cores, against
-# 0.39 s with PASSIVE (BENCHMARKS.md). Runtimes read this once, when they load, so it is set when
-# microvae is imported (a user's own setting wins; ACTIVE restores the spinning).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def available_cpus():
@@ -90,9 +88,9 @@ def set_threads(n=None):
 
     Applies at once to torch (intra-op threads), numba (at most the pool it started with,
     ``NUMBA_NUM_THREADS``), every OpenMP/BLAS runtime loaded in the process (via threadpoolctl)
-    and sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` for libraries
-    imported later and for child processes. ``scipy.fft`` calls of microvae use
-    :func:`fft_workers`.
+    and sets ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` (and, unless set,
+    ``OMP_WAIT_POLICY=PASSIVE``) for libraries loaded later and for child processes.
+    ``scipy.fft`` calls of microvae use :func:`fft_workers`.
 
     Returns
     -------
@@ -104,6 +102,7 @@ def set_threads(n=None):
     old, _threads = get_threads(), new
     for var in _STARTUP_VARS:
         os.environ[var] = str(_threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a user's own setting wins (ACTIVE spins)
     if "numba" not in sys.modules:
         # numba sizes its pool from this once, at import; starting its OpenMP layer then also
         # resets the process's OpenMP count (torch's) to it, which is then the right one.
