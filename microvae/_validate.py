@@ -7,7 +7,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator", "check_d", "check_positive",
-           "check_porosity"]
+           "check_porosity", "check_int"]
 
 
 def check_finite(array: ArrayLike, name: str = "images") -> None:
@@ -108,3 +108,13 @@ def check_porosity(porosity: ArrayLike, name: str = "porosity") -> np.ndarray:
     if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {porosity}")
     return phi
+
+
+def check_int(value: int, name: str, minimum: int = 1) -> int:
+    """``value`` as an int; ``TypeError`` unless it is an integer (not a bool or a float),
+    ``ValueError`` if it is below ``minimum`` (sizes and counts)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_binary_batch, as_generator, check_finite
+from ._validate import as_binary_batch, as_generator, check_finite, check_int
 
 __all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe", "save_table", "provenance"]
 
@@ -317,9 +317,9 @@ def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[in
             raise ValueError(f"size={size} does not fit planes of shape {tuple(plane)} normal to axis {a}")
     rng = as_generator(seed)
     if stride is None:
-        if n is None or int(n) < 1:
+        if n is None:
             raise ValueError("give n >= 1 (random samples) or a stride (regular grid)")
-        n = int(n)
+        n = check_int(n, "n")
         which = np.arange(n) % len(axes)
         pos = np.empty((n, 4), dtype=np.int64)
         for k in range(n):
@@ -328,9 +328,7 @@ def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[in
             pos[k] = (a, rng.integers(vol.shape[a]), rng.integers(plane_shape[0] - size + 1),
                       rng.integers(plane_shape[1] - size + 1))
     else:
-        stride = int(stride)
-        if stride < 1:
-            raise ValueError(f"stride must be >= 1, got {stride}")
+        stride = check_int(stride, "stride")
         grid = []
         for a in axes:
             plane_shape = [s for i, s in enumerate(vol.shape) if i != a]
@@ -340,9 +338,10 @@ def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[in
                         grid.append((a, p, i, j))
         pos = np.asarray(grid, dtype=np.int64)
         if n is not None:
-            if int(n) > len(pos):
+            n = check_int(n, "n")
+            if n > len(pos):
                 raise ValueError(f"n={n} exceeds the {len(pos)} samples on a stride-{stride} grid")
-            pos = pos[np.sort(rng.choice(len(pos), size=int(n), replace=False))]
+            pos = pos[np.sort(rng.choice(len(pos), size=n, replace=False))]
     out = np.empty((len(pos), size, size), dtype=np.uint8)
     for k, (a, p, i, j) in enumerate(pos):
         out[k] = np.take(vol, p, axis=a)[i:i + size, j:j + size]

@@ -16,7 +16,7 @@ import math
 import numba
 import numpy as np
 
-from ._validate import as_generator, check_porosity, check_positive
+from ._validate import as_generator, check_int, check_porosity, check_positive
 
 __all__ = [
     "overlapping_disks", "overlapping_spheres", "gaussian_random_field", "grains",
@@ -32,13 +32,6 @@ def _check_shape(shape, nd):
     if len(shape) != nd or min(shape) < 1:
         raise ValueError(f"shape must be {nd} positive integers, got {shape}")
     return shape
-
-
-def _check_n(n):
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    return n
 
 
 # ---------------------------------------------------------------- rasterization
@@ -116,7 +109,7 @@ def overlapping_disks(shape, radius, porosity, n=1, seed=None):
     H, W = _check_shape(shape, 2)
     rho = disks_density(radius, porosity)
     rng = as_generator(seed)
-    out = np.ones((_check_n(n), H, W), dtype=np.uint8)
+    out = np.ones((check_int(n, "n"), H, W), dtype=np.uint8)
     for img in out:
         m = rng.poisson(rho * H * W)
         rad = np.full(m, float(radius))
@@ -136,7 +129,7 @@ def overlapping_spheres(shape, radius, porosity, n=1, seed=None):
     D, H, W = _check_shape(shape, 3)
     rho = spheres_density(radius, porosity)
     rng = as_generator(seed)
-    out = np.ones((_check_n(n), D, H, W), dtype=np.uint8)
+    out = np.ones((check_int(n, "n"), D, H, W), dtype=np.uint8)
     for vol in out:
         m = rng.poisson(rho * D * H * W)
         _paint_spheres(vol, rng.uniform(0, D, m), rng.uniform(0, H, m), rng.uniform(0, W, m), float(radius))
@@ -185,7 +178,7 @@ def gaussian_random_field(shape, corr_length, porosity, n=1, seed=None):
         herm[-1] = 1.0
     std = math.sqrt(float(np.sum(herm * amp ** 2)) / np.prod(shape))
     rng = as_generator(seed)
-    out = np.empty((_check_n(n),) + shape, dtype=np.uint8)
+    out = np.empty((check_int(n, "n"),) + shape, dtype=np.uint8)
     for i in range(len(out)):
         noise = np.fft.rfftn(rng.standard_normal(shape))
         field = np.fft.irfftn(noise * amp, s=shape, axes=range(len(shape))) / std
@@ -216,7 +209,7 @@ def grains(shape, radius=8.0, porosity=0.2, n=1, seed=None, *, radius_cv=0.35, m
     sigma = math.sqrt(math.log1p(radius_cv ** 2))
     mu = math.log(mean_r) - sigma ** 2 / 2
     mean_area = math.pi * math.exp(2 * mu + 2 * sigma ** 2)  # E[pi r²], r log-normal
-    out = np.ones((_check_n(n), H, W), dtype=np.uint8)
+    out = np.ones((check_int(n, "n"), H, W), dtype=np.uint8)
     for img in out:
         target = float(np.clip(rng.normal(porosity, porosity_spread), 0.03, 0.9))
         m = rng.poisson(-math.log(target) / mean_area * H * W)

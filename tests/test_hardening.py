@@ -549,3 +549,19 @@ def test_reproduce_generators_by_name(tmp_path):
                             predictor=dict(channels=(2, 2, 2, 2), hidden=4, max_epochs=1))
     res = json.loads(paths["results"].read_text())
     assert res["config"]["generators"] == [] and res["augmented"] == []
+
+
+def test_counts_are_checked_once_with_the_same_rule():
+    """check_int: the counts of io.slices, synthetic and the MRF sampler (three copies before)."""
+    from microvae import io, synthetic
+
+    vol = (np.random.default_rng(0).random((16, 16, 16)) < 0.4).astype(np.uint8)
+    with pytest.raises(TypeError, match="n must be an integer, got 2.5"):
+        io.slices(vol, 8, 2.5)
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
+        io.slices(vol, 8, 0, stride=8)  # gave an empty stack
+    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
+        io.slices(vol, 8, stride=0)
+    with pytest.raises(TypeError, match="n must be an integer"):
+        synthetic.grains((16, 16), 3, 0.3, n=2.7)  # silently truncated to 2 before
+    assert len(io.slices(vol, 8, np.int64(3), seed=0)) == 3

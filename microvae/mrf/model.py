@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validate import as_binary_batch, as_generator
+from .._validate import as_binary_batch, as_generator, check_int
 from . import _sampler
 from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
 
@@ -406,20 +406,20 @@ class MRF:
             1 = pore.
         """
         self._check_fitted()
-        n = _as_int("n", n, minimum=1)
+        n = check_int(n, "n", minimum=1)
         if isinstance(size, (tuple, list)):
             if len(size) != 2:
                 raise ValueError(f"size must be an int or (height, width), got {size!r}")
-            out_h, out_w = (_as_int("size", v, minimum=1) for v in size)
+            out_h, out_w = (check_int(v, "size", minimum=1) for v in size)
         else:
-            out_h = out_w = _as_int("size", size, minimum=1)
+            out_h = out_w = check_int(size, "size", minimum=1)
         if margin not in ("real", "noise"):
             raise ValueError(f"margin must be 'real' or 'noise', got {margin!r}")
-        gibbs_sweeps = _as_int("gibbs_sweeps", gibbs_sweeps, minimum=0)
+        gibbs_sweeps = check_int(gibbs_sweeps, "gibbs_sweeps", minimum=0)
         if gibbs_sweeps and self.gibbs_tree_ is None:
             raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
-        burn_in = default_burn_in(self.S_) if burn_in is None else _as_int("burn_in", burn_in, minimum=0)
-        batch_size = _as_int("batch_size", batch_size, minimum=1)
+        burn_in = default_burn_in(self.S_) if burn_in is None else check_int(burn_in, "burn_in", minimum=0)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         seeds = _image_seeds(n, seed)
         targets = self._porosity_targets(porosity, seeds[:, 1], (out_h, out_w))
         margins = canvas_pad(self.S_, burn_in, self.gibbs_S, gibbs_sweeps)
@@ -571,9 +571,3 @@ def _score(scoring, p, y):
         return float(np.mean((p > 0.5) == (y == 1)))
     q = np.clip(p, 1e-3, 1 - 1e-3)
     return float(np.mean(np.where(y == 1, np.log(q), np.log1p(-q))))
-
-
-def _as_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
