@@ -204,9 +204,79 @@ def test_report_agrees_with_results(tiny_run):
         assert (tiny_run["paths"]["dir"] / name).exists(), name
 
 
+def _morphology_rows(report):
+    """The Morphology table of a report: quantity -> [authentic, noise floor, VAE, MRF] cells."""
+    section = report[report.index("## Morphology"):report.index("## Samples")]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return [c.strip() for c in rows[0]], {r[0].strip(): [c.strip() for c in r[1:]] for r in rows[1:]}
+
+
+def test_morphology_is_compare_sets_of_all_authentic_images(tiny_run):
+    from microvae.compare import CURVES, SCALARS, compare_sets
+
+    res, run_dir = tiny_run["results"], tiny_run["paths"]["dir"]
+    morph = res["morphology"]
+    with np.load(run_dir / "authentic.npz") as npz:
+        auth = npz["images"]
+    gen = {}
+    for g in ("vae", "mrf"):
+        with np.load(run_dir / "generated" / f"{g}.npz") as npz:
+            gen[g] = npz["images"]
+    # The reference is the distribution section's: every labeled authentic image.
+    assert len(auth) == res["distribution"]["authentic"]["n"] == morph["authentic"]["n"] == 32
+    assert morph["reference"].startswith("all 32 labeled authentic images")
+    expected = json.loads(json.dumps(compare_sets(auth, gen, seed=morph["settings"]["seed"])))
+    for key in ("settings", "x", "authentic", "generated", "noise_floor"):
+        assert morph[key] == expected[key], key
+    assert morph["not_compared"] == []
+    for g, e in morph["generated"].items():
+        assert e["n"] == 24 and set(e["curves"]) == set(CURVES) and set(e["scalars"]) == set(SCALARS)
+        assert {"max_diff", "rms_diff"} <= set(e["curves"]["s2"]) and {"mean_diff", "ks", "w1_rel"} <= \
+            set(e["porosity"])
+        # The distribution section's S2 difference is the same comparison of the same curves.
+        assert e["curves"]["s2"]["max_diff"] == pytest.approx(
+            res["distribution"]["generators"][g]["s2_max_abs_diff_of_mean"], rel=1e-12)
+    assert morph["noise_floor"]["n"] == 16
+    # The MRF stand-in is shifted by +0.15 porosity: further from the authentic set than the
+    # VAE stand-in and than the authentic halves from each other.
+    vae, mrf, floor = morph["generated"]["vae"], morph["generated"]["mrf"], morph["noise_floor"]
+    assert mrf["porosity"]["mean_diff"] > 0.08
+    for k in ("s2", "lineal_path_pore", "cluster"):
+        assert mrf["curves"][k]["max_diff"] > 2 * max(vae["curves"][k]["max_diff"], floor["curves"][k]["max_diff"])
+
+
+def test_report_morphology_table_holds_the_results(tiny_run):
+    res, report = tiny_run["results"], tiny_run["paths"]["report"].read_text()
+    morph = res["morphology"]
+    header, rows = _morphology_rows(report)
+    assert header[1:] == ["authentic (32)", "noise floor (16 vs 16)", "VAE (24)", "MRF (24)"]
+    assert "Reference set: all 32 labeled authentic images" in report
+    assert len(rows) == 3 + len(morph["authentic"]["curves"]) + len(morph["authentic"]["scalars"]) + 1
+    cols = [morph["noise_floor"], morph["generated"]["vae"], morph["generated"]["mrf"]]
+    auth_phi, *diffs = rows["porosity: mean ± std (Δ mean)"]
+    mean, std = map(float, auth_phi.split("±"))
+    assert mean == pytest.approx(morph["authentic"]["porosity"]["mean"], rel=5e-3)
+    assert std == pytest.approx(morph["authentic"]["porosity"]["std"], rel=5e-3)
+    assert [float(d) for d in diffs] == pytest.approx([e["porosity"]["mean_diff"] for e in cols], rel=5e-3)
+    s2 = [c.split(" / ") for c in rows["S2(r): max / RMS Δ of the mean curve"][1:]]
+    assert [float(c[0]) for c in s2] == pytest.approx([e["curves"]["s2"]["max_diff"] for e in cols], rel=5e-3)
+    assert [float(c[1]) for c in s2] == pytest.approx([e["curves"]["s2"]["rms_diff"] for e in cols], rel=5e-3)
+    euler = rows["Euler characteristic per area, 1/px²: mean ± std (Δ mean, W1/σ)"]
+    assert float(euler[0].split("±")[0]) == pytest.approx(morph["authentic"]["scalars"]["euler_density"]["mean"],
+                                                          rel=5e-3)
+    for cell, e in zip(euler[1:], cols):
+        delta, w1 = re.fullmatch(r"(\S+) \((\S+)\)", cell).groups()
+        assert float(delta) == pytest.approx(e["scalars"]["euler_density"]["mean_diff"], rel=5e-3)
+        assert float(w1) == pytest.approx(e["scalars"]["euler_density"]["w1_rel"], rel=5e-3)
+    diversity = rows["diversity, mean pairwise correlation (value)"]
+    assert [float(d) for d in diversity] == pytest.approx(
+        [morph["authentic"]["diversity"]] + [e["diversity"] for e in cols], rel=5e-3)
+    assert "![morphology curves](figures/morphology.png)" in report
+
+
 def test_figures_and_label_tables_written(tiny_run):
     run_dir = tiny_run["paths"]["dir"]
-    for name in ("mosaic_authentic", "mosaic_vae", "mosaic_mrf", "histograms", "s2", "r2_vs_added"):
+    for name in ("mosaic_authentic", "mosaic_vae", "mosaic_mrf", "histograms", "s2", "r2_vs_added", "morphology"):
         png = run_dir / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import csv
@@ -225,6 +295,11 @@ def test_resume_skips_finished_work(tiny_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run["paths"]["dir"], run_dir)
     (run_dir / "cells" / "mrf_m00006_d00.json").unlink()
+    # As a folder made before the morphology comparison existed: resuming it adds the comparison.
+    old_results = json.loads((run_dir / "results.json").read_text())
+    del old_results["morphology"]
+    (run_dir / "results.json").write_text(json.dumps(old_results))
+    (run_dir / "figures" / "morphology.png").unlink()
     before = {p.name: p.stat().st_mtime_ns for p in (run_dir / "cells").iterdir()}
     calls = []
 
@@ -244,6 +319,8 @@ def test_resume_skips_finished_work(tiny_run, tmp_path):
     new = [a for a in res["augmented"] if a["generator"] == "mrf" and a["added"] == 6]
     assert [a["r2"] for a in new] == [a["r2"] for a in old]
     assert res["baseline"] == tiny_run["results"]["baseline"]
+    assert res["morphology"] == tiny_run["results"]["morphology"]
+    assert (run_dir / "figures" / "morphology.png").is_file() and "## Morphology" in paths["report"].read_text()
 
 
 def test_resume_recomputes_only_what_changed(tiny_run, tmp_path):
@@ -330,8 +407,11 @@ def test_non_finite_labels_are_left_out(tmp_path):
         return out
 
     config = study.make_config("quick", **{**TINY, "n_train": 8, "n_val": 8, "n_test": 8, "generators": ()})
-    study.run_study(images, labeller=labeller, generators={}, config=config, out_dir=tmp_path / "r",
-                    log=lambda m: None)
+    paths = study.run_study(images, labeller=labeller, generators={}, config=config, out_dir=tmp_path / "r",
+                            log=lambda m: None)
+    # No generator: the morphology section still gives the authentic values and their noise floor.
+    morph = json.loads(paths["results"].read_text())["morphology"]
+    assert morph["generated"] == {} and morph["noise_floor"]["n"] == 12
     with np.load(tmp_path / "r" / "authentic.npz") as npz:
         kept = npz["images"]
         assert np.isfinite(npz["label_k"]).all()

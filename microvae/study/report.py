@@ -8,10 +8,11 @@ from ..io import provenance
 from .config import paper_differences
 from .stats import summarize, verdict
 
-__all__ = ["assemble_results", "write_figures", "headline_table", "render_report"]
+__all__ = ["assemble_results", "write_figures", "headline_table", "morphology_table", "render_report"]
 
 
-def assemble_results(config, digest, data, split, cells, distribution, timing, figures, settings, pool_sizes):
+def assemble_results(config, digest, data, split, cells, distribution, timing, figures, settings, pool_sizes,
+                     morphology):
     props = config.properties
     baseline = [c for c in cells if c["generator"] is None]
     summary = summarize(cells, props)
@@ -26,6 +27,7 @@ def assemble_results(config, digest, data, split, cells, distribution, timing, f
         "baseline_cells": [{"draw": c["draw"], "r2": c["r2"], "rmse": c["rmse"], "epochs": c["epochs"],
                             "cnn_seed": c["cnn_seed"]} for c in baseline],
         "summary": summary, "verdict": verdict(summary, config), "distribution": distribution,
+        "morphology": morphology,
         "timing": timing, "figures": {k: Path(v).name for k, v in figures.items()},
         "provenance": provenance({}),
     }
@@ -34,7 +36,8 @@ def assemble_results(config, digest, data, split, cells, distribution, timing, f
 _COLORS = {"authentic": "black", "vae": "tab:blue", "mrf": "tab:orange"}
 
 
-def write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config):
+def write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config, morphology):
+    from ..compare import plot_comparison
     from ..correlations import radial_distances
     from ..plotting import _figure, mosaic, plot_s2, save_figure
 
@@ -68,6 +71,7 @@ def write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, 
     names = list(s2_curves)
     paths["s2"] = plot_s2(fig_dir / "s2.png", radial_distances(r_max), [s2_curves[n] for n in names], names,
                           overwrite=True)
+    paths["morphology"] = plot_comparison(fig_dir / "morphology.png", morphology, overwrite=True)
 
     summary = summarize(cells, props)
     fig, axes = _figure(1, len(props), figsize=(3.6 * len(props), 3.0), squeeze=False)
@@ -117,6 +121,78 @@ def headline_table(results: dict) -> str:
                 lines.append(f"| {g.upper()} | {m} | {s[props[0]]['n']} | "
                              + " | ".join(_pm(s[p]) for p in props) + " |")
     return "\n".join(lines)
+
+
+# Table labels in the order of microvae.compare.CURVES (the figure's order).
+_CURVE_LABELS = {"s2": "S2(r)", "lineal_path_pore": "lineal path L(r), pore",
+                 "lineal_path_solid": "lineal path L(r), solid", "chord_pore": "chord-length distribution, pore",
+                 "chord_solid": "chord-length distribution, solid", "cluster": "two-point cluster function C2(r), pore"}
+_SCALAR_LABELS = {"specific_surface": "specific surface (face count), 1/px",
+                  "specific_surface_s2": "specific surface from S2'(0), 1/px",
+                  "euler_density": "Euler characteristic per area, 1/px²",
+                  "perimeter_density": "pore perimeter per area, 1/px",
+                  "cluster_density": "pore clusters per area, 1/px²",
+                  "largest_cluster_fraction": "largest-cluster fraction of the pore pixels",
+                  "percolation_fraction": "percolation (fraction of axes spanned)",
+                  "mean_chord_pore": "mean chord length, pore, px", "mean_chord_solid": "mean chord length, solid, px"}
+
+
+def _signed(x, digits=3):
+    return "–" if x is None or not np.isfinite(x) else f"{x:+.{digits}g}"
+
+
+def morphology_table(results: dict) -> str:
+    """The Markdown table of the morphology comparison (``results["morphology"]``, a
+    :func:`microvae.compare.compare_sets` result): one row per quantity with the authentic value,
+    then the difference from it of the noise floor (authentic half vs half) and of each generator.
+
+    Scalars: difference of the means (Wasserstein-1 distance over the authentic std); curves:
+    largest / RMS difference of the mean curve; diversity: the value of each set.
+    """
+    m = results["morphology"]
+    a = m["authentic"]
+    cols = ([(f"noise floor ({m['noise_floor']['n']} vs {m['noise_floor']['n']})", m["noise_floor"])]
+            if m["noise_floor"] else [])
+    cols += [(f"{g.upper()} ({e['n']})", e) for g, e in m["generated"].items()]
+
+    def pm(s):
+        return f"{_num(s['mean'])} ± {_num(s['std'])}"
+
+    rows = [("porosity: mean ± std (Δ mean)", pm(a["porosity"]),
+             [_signed(e["porosity"]["mean_diff"]) for _, e in cols]),
+            ("porosity: std ratio", "", [_num(e["porosity"]["std_ratio"]) for _, e in cols]),
+            ("porosity: W1/σ (KS p)", "",
+             [f"{_num(e['porosity']['w1_rel'])} ({_num(e['porosity']['ks_pvalue'], 2)})" for _, e in cols])]
+    for k in [k for k in _CURVE_LABELS if k in a["curves"]] + [k for k in a["curves"] if k not in _CURVE_LABELS]:
+        rows.append((f"{_CURVE_LABELS.get(k, k)}: max / RMS Δ of the mean curve", "",
+                     [f"{_num(e['curves'][k]['max_diff'])} / {_num(e['curves'][k]['rms_diff'])}" for _, e in cols]))
+    for k, s in a["scalars"].items():
+        rows.append((f"{_SCALAR_LABELS.get(k, k)}: mean ± std (Δ mean, W1/σ)", pm(s),
+                     [f"{_signed(e['scalars'][k]['mean_diff'])} ({_num(e['scalars'][k]['w1_rel'])})"
+                      for _, e in cols]))
+    rows.append(("diversity, mean pairwise correlation (value)", _num(a["diversity"]),
+                 [_num(e["diversity"]) for _, e in cols]))
+    lines = [f"| quantity | authentic ({a['n']}) | " + " | ".join(name for name, _ in cols) + " |",
+             "|---|---:|" + "---:|" * len(cols)]
+    lines += [f"| {q} | {v} | " + " | ".join(c) + " |" for q, v, c in rows]
+    return "\n".join(lines)
+
+
+def _morphology_text(results):
+    m = results["morphology"]
+    st = m["settings"]
+    lines = ["## Morphology of generated vs authentic samples", "",
+             f"Reference set: {m['reference']}. Measured with `microvae.compare.compare_sets` (curves up to "
+             f"r = {st['r_max']} px, {st['connectivity']}-connected pores; chord lengths along the axes). The noise "
+             "floor compares two disjoint random halves of the authentic images: differences of that size come "
+             "from sampling alone (halves are smaller than the full sets, so the floor is a little above the "
+             "sampling noise of the generator columns). Generator and noise-floor columns hold differences from the "
+             "authentic value; W1/σ is the Wasserstein-1 distance divided by the authentic std.", "",
+             morphology_table(results), ""]
+    if m["not_compared"]:
+        lines += [f"Not compared (fewer than two samples): {', '.join(g.upper() for g in m['not_compared'])}.", ""]
+    lines += ["![morphology curves](figures/morphology.png)", ""]
+    return lines
 
 
 def render_report(results: dict) -> str:
@@ -181,8 +257,10 @@ def render_report(results: dict) -> str:
         extra = f"; {e['n_flagged_invalid']} flagged outside the formulas' validity" if "n_flagged_invalid" in e else ""
         lines.append(f"- {g.upper()}: {e['n_usable']} of {e['n']} samples with finite labels{extra}; largest "
                      f"difference of the mean S2 curve from the authentic one {e['s2_max_abs_diff_of_mean']:.4f}.")
-    lines += ["", "![property histograms](figures/histograms.png)", "", "![S2](figures/s2.png)", "",
-              "## Samples (paper Fig. 7)", "", "![authentic](figures/mosaic_authentic.png)", ""]
+    lines += ["", "![property histograms](figures/histograms.png)", "", "![S2](figures/s2.png)", ""]
+    if results.get("morphology"):  # results.json files written before the comparison lack it
+        lines += _morphology_text(results)
+    lines += ["## Samples (paper Fig. 7)", "", "![authentic](figures/mosaic_authentic.png)", ""]
     lines += [f"![{g}](figures/mosaic_{g}.png)\n" for g in cfg["generators"]]
     t = results["timing"]
     lines += ["## Timing", "", "| stage | seconds |", "|---|---:|"]

@@ -23,7 +23,7 @@ from .keys import derive_seed, stage_key, stage_keys
 from .labels import as_label_table, default_labeller, finite_rows, label_authentic, write_labels
 from .report import assemble_results, render_report, write_figures
 from .rundir import RunDir, log_stderr
-from .stats import distribution_match
+from .stats import describe_sets, distribution_match, morphology_match
 
 __all__ = ["run_study", "reproduce"]
 
@@ -122,14 +122,21 @@ def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data
     cells = _cells_stage(run, keys, auth_images, table, split, gen, config, device, log)
     timing["cnn_s"] = time.time() - t0
 
+    # Not a cached stage: a resumed run (also one made before the morphology comparison existed)
+    # recomputes it from the cached images in seconds.
+    t0 = time.time()
+    descriptors = describe_sets(auth_images, gen)
+    morphology = morphology_match(descriptors, seed=derive_seed(config.seed, "morphology"))
+    timing["morphology_s"] = time.time() - t0
+
     t0 = time.time()
     props = config.properties
-    distribution, s2_curves = distribution_match(auth_images, table, split, gen, props)
-    figures = write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config)
+    distribution, s2_curves = distribution_match(auth_images, table, split, gen, props, descriptors)
+    figures = write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config, morphology)
     timing["report_s"] = time.time() - t0
     timing["total_s"] = time.time() - t_start
     out = assemble_results(config, digest, data, split, cells, distribution, timing, figures, settings,
-                           {g: int(len(v["usable"])) for g, v in gen.items()})
+                           {g: int(len(v["usable"])) for g, v in gen.items()}, morphology)
     results_path = run.write_json("results.json", out)
     report_path = atomic_write(run.file("report.md"), lambda fh: fh.write(render_report(out)), overwrite=True,
                                mode="w")

@@ -10,10 +10,10 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..compare import distribution_distance, pairwise_correlation
+from ..compare import compare_sets, describe, distribution_distance, pairwise_correlation
 
-__all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "distribution_match", "summarize",
-           "verdict"]
+__all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",
+           "morphology_match", "summarize", "verdict"]
 
 DDOF = 1  # sample standard deviation, everywhere in the study's outputs
 
@@ -33,17 +33,27 @@ def compare_samples(ref: ArrayLike, other: ArrayLike) -> dict:
     return {"ks": d["ks"], "ks_pvalue": d["ks_pvalue"], "wasserstein": d["w1"], "wasserstein_rel": d["w1_rel"]}
 
 
-def distribution_match(auth_images, table, split, gen, props):
+def describe_sets(auth_images, gen):
+    """Per-image descriptors (:func:`microvae.compare.describe`) of the authentic images and of
+    every generated set, computed once for the S2 curves and the morphology comparison.
+
+    Returns ``{"authentic": Descriptors, "<generator>": Descriptors}``.
+    """
+    out = {"authentic": describe(auth_images, name="authentic images")}
+    out.update({name: describe(g["images"], name=f"{name} samples") for name, g in gen.items()})
+    return out
+
+
+def distribution_match(auth_images, table, split, gen, props, descriptors):
     """Porosity, property and S2 match of every generated set to the authentic images (Fig. 8a).
 
     The reference row compares the authentic test images with the authentic training +
-    validation images: the size of the statistics that sampling alone produces.
+    validation images: the size of the statistics that sampling alone produces. The S2 curves
+    are those of ``descriptors`` (:func:`describe_sets`).
     """
-    from ..correlations import s2
-
     quantities = ["porosity", *props]
     fit = np.concatenate([split["train"], split["val"]])
-    s2_curves = {"authentic": s2(auth_images)}
+    s2_curves = {name: d.curves["s2"] for name, d in descriptors.items()}
     out = {"quantities": quantities,
            "authentic": {"n": int(len(auth_images)), **{q: summary_stats(table[q]) for q in quantities}},
            "authentic_flagged_invalid": int((~table["valid"]).sum()) if "valid" in table else None,
@@ -54,7 +64,6 @@ def distribution_match(auth_images, table, split, gen, props):
     auth_mean = s2_curves["authentic"].mean(axis=0)
     for name, g in gen.items():
         usable, gt = g["usable"], g["table"]
-        s2_curves[name] = s2(g["images"])
         entry = {"n": int(len(g["images"])), "n_usable": int(len(usable)),
                  "s2_max_abs_diff_of_mean": float(np.abs(s2_curves[name].mean(axis=0) - auth_mean).max()),
                  "pairwise_correlation": pairwise_correlation(g["images"])}
@@ -64,6 +73,36 @@ def distribution_match(auth_images, table, split, gen, props):
             entry[q] = {**summary_stats(gt[q][usable]), **compare_samples(table[q], gt[q][usable])}
         out["generators"][name] = entry
     return out, s2_curves
+
+
+def morphology_match(descriptors, *, seed):
+    """Morphology of every generated set against all the authentic images, by
+    :func:`microvae.compare.compare_sets`, with its noise floor (two disjoint random halves of
+    the authentic images, split with ``seed``).
+
+    The authentic set is the one the distribution section (:func:`distribution_match`) compares
+    with: every labeled authentic image (training, validation and test). Sets of fewer than two
+    images cannot be compared and are listed under ``"not_compared"``.
+
+    Returns
+    -------
+    dict
+        The :func:`~microvae.compare.compare_sets` result (``generated`` empty when no set can be
+        compared) plus ``reference`` (which authentic images) and ``not_compared``.
+    """
+    auth = descriptors["authentic"]
+    sets = {k: d for k, d in descriptors.items() if k != "authentic" and len(d) >= 2}
+    if sets:
+        out = compare_sets(auth, sets, seed=seed)
+    else:
+        # compare_sets needs one generated set: the authentic ones alone give the authentic
+        # summary and the noise floor.
+        out = compare_sets(auth, {"authentic": auth}, seed=seed)
+        out["generated"] = {}
+    out["reference"] = (f"all {len(auth)} labeled authentic images (training + validation + test), as in the "
+                        "distribution section")
+    out["not_compared"] = [k for k in descriptors if k != "authentic" and k not in sets]
+    return out
 
 
 def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
