@@ -21,11 +21,18 @@ __all__ = ["as_tensor", "rotated_gradient", "half_spectrum_weights", "pcg"]
 
 
 def as_tensor(image, device=None, dtype=torch.float64):
-    """A binary array (NumPy or torch, 1 = pore) as a torch tensor of ``dtype`` on ``device``."""
+    """A 2D or 3D binary image (NumPy or torch, 1 = pore) as a torch tensor of ``dtype`` on
+    ``device`` (default: the tensor's, else CPU); ``ValueError`` for another shape or values."""
     if isinstance(image, torch.Tensor):
         device = image.device if device is None else device
-        return image.to(device=device, dtype=dtype)
-    return torch.as_tensor(np.asarray(image), dtype=dtype, device=device)
+        img = image.to(device=device, dtype=dtype)
+    else:
+        img = torch.as_tensor(np.asarray(image), dtype=dtype, device=device)
+    if img.ndim not in (2, 3) or img.numel() == 0:
+        raise ValueError(f"image must be a non-empty 2D or 3D array, got shape {tuple(img.shape)}")
+    if not bool(((img == 0) | (img == 1)).all()):
+        raise ValueError("image must be binary with 1 = pore and 0 = solid")
+    return img
 
 
 def rotated_gradient(shape, device=None, dtype=torch.float64):
@@ -70,7 +77,7 @@ def _dot(a, b, w):
     return (w * (a.conj() * b).real).flatten(1).sum(1)
 
 
-def pcg(apply, precondition, rhs, weights, *, tol, max_iter, progress=None):
+def pcg(apply, precondition, rhs, weights, *, tol, max_iter, progress=False, desc="CG"):
     """Batched preconditioned conjugate gradients in Fourier space.
 
     Parameters
@@ -84,8 +91,8 @@ def pcg(apply, precondition, rhs, weights, *, tol, max_iter, progress=None):
         Stop when every right-hand side has ``sqrt(rᴴMr / bᴴMb) < tol`` (preconditioned
         residual norm, relative).
     max_iter : int
-    progress : tqdm bar, optional
-        Advanced once per iteration.
+    progress : bool
+        tqdm bar over the iterations, titled ``desc``.
 
     Returns
     -------
@@ -94,6 +101,11 @@ def pcg(apply, precondition, rhs, weights, *, tol, max_iter, progress=None):
         ``iterations``, ``residual`` (largest relative preconditioned residual) and
         ``converged``.
     """
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=desc, unit="it", total=max_iter, leave=False)
     x = torch.zeros_like(rhs)
     r = rhs.clone()
     z = precondition(r)
@@ -117,6 +129,8 @@ def pcg(apply, precondition, rhs, weights, *, tol, max_iter, progress=None):
         rz = rz_new
         it += 1
         residual = float(torch.sqrt(rz.clamp_min(0) / norm0).max())
-        if progress is not None:
-            progress.update(1)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     return x, {"iterations": it, "residual": residual, "converged": residual < tol}
