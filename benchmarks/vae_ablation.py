@@ -40,6 +40,11 @@ VARIANTS = {
                           "style_warmup": 400},
     "strided_bce_aug_plain": {**STRIDED, "recon": "bce", "style_mode": "none", "steps": 2000, "kl_warmup": 300,
                               "augment": True},
+    "strided_bce_style_w02": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
+                              "style_warmup": 400, "w_st": 0.2},
+    "strided_bce_style_kl3": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
+                              "style_warmup": 400, "w_kl": 3.0},
+    "pool_bce_style": {"recon": "bce", "steps": 1500, "kl_warmup": 300, "style_start": 600, "style_warmup": 300},
     "strided_bce_vgg19": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                           "style_warmup": 400, "style_weights": "vgg19-normalized", "style_width": 1.0,
                           "style_batch": 4},
@@ -47,10 +52,15 @@ VARIANTS = {
 
 
 def _data(args):
-    from microvae.study import authentic_pool, split_indices
+    """(the 200 images generators learn from, the held-out images)."""
+    from microvae.study import authentic_pool, embedded_dataset, make_config, split_indices
 
-    volume = load(args.data, pore_value=args.pore_value)
-    pool, _ = authentic_pool(volume[None], ndim=3, size=args.size, needed=300, seed=0)
+    if args.data == "embedded":
+        # The study's embedded synthetic set (make demo), with as many images as Berea's pool.
+        pool = embedded_dataset(make_config("quick"), 756)
+    else:
+        volume = load(args.data, pore_value=args.pore_value)
+        pool, _ = authentic_pool(volume[None], ndim=3, size=args.size, needed=300, seed=0)
     split = split_indices(len(pool), 100, 100, 100, seed=0)
     fit = np.sort(np.concatenate([split["train"], split["val"]]))
     held = np.setdiff1d(np.arange(len(pool)), fit)
@@ -60,27 +70,23 @@ def _data(args):
 def _train(args):
     import torch
 
-    from microvae.train import sample, train_vae
+    from microvae.train import train_vae
 
     torch.set_num_threads(args.threads)
     fit, _ = _data(args)
-    overrides = {**VARIANTS[args.variant], **json.loads(args.set)} if args.variant in VARIANTS else None
-    if overrides is None:
+    if args.variant not in VARIANTS:
         raise SystemExit(f"unknown variant {args.variant!r}; known: {sorted(VARIANTS)}")
+    overrides = {**VARIANTS[args.variant], **json.loads(args.set)}
     tag = f"{args.variant}_s{args.seed}"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     run = train_vae(fit, preset="quick", out_dir=out / "runs" / tag, seed=args.seed, progress=False,
                     image_size=args.size, **overrides)
-    seconds = time.perf_counter() - t0
-    samples = {b: sample(run, args.n, seed=args.seed + 1000, binarize=b) for b in ("matched", "threshold", "bernoulli")}
-    np.savez_compressed(out / f"{tag}.npz", **samples)
-    meta = {"variant": args.variant, "seed": args.seed, "overrides": overrides, "train_seconds": seconds,
-            "threads": args.threads, "final_terms": run.history[-1], "samples": run.samples,
-            "config": run.config.to_dict()}
-    (out / f"{tag}.json").write_text(json.dumps(meta, indent=2))
-    print(tag, f"{seconds:.0f} s", json.dumps(run.samples), flush=True)
+    meta = {"variant": args.variant, "seed": args.seed, "overrides": overrides,
+            "train_seconds": time.perf_counter() - t0, "threads": args.threads, "final_terms": run.history[-1]}
+    (out / "runs" / tag / "ablation.json").write_text(json.dumps(meta, indent=2))
+    print(tag, f"{meta['train_seconds']:.0f} s", flush=True)
 
 
 def _mrf(args):
@@ -92,22 +98,55 @@ def _mrf(args):
     t0 = time.perf_counter()
     model = MRF().fit(fit, seed=args.seed)
     x = model.sample(args.n, size=args.size, seed=args.seed + 1000)
-    np.savez_compressed(out / f"mrf_s{args.seed}.npz", matched=x)
-    (out / f"mrf_s{args.seed}.json").write_text(json.dumps({"variant": "mrf", "seed": args.seed,
+    np.savez_compressed(out / f"mrf_s{args.seed}.npz", samples=x)
+    (out / f"mrf_s{args.seed}.json").write_text(json.dumps({"seed": args.seed,
                                                             "train_seconds": time.perf_counter() - t0}))
     print("mrf", args.seed, f"{time.perf_counter() - t0:.0f} s", flush=True)
+
+
+# Ways of turning a trained VAE into binary samples: (binarize, latent, smooth px).
+SAMPLINGS = {"0.5": ("threshold", "prior", 0.0), "bernoulli": ("bernoulli", "prior", 0.0),
+             "matched": ("matched", "prior", 0.0), "matched+smooth1": ("matched", "prior", 1.0),
+             "fitted": ("matched", "fitted", 0.0), "fitted+smooth0.7": ("matched", "fitted", 0.7),
+             "fitted+smooth1": ("matched", "fitted", 1.0)}
+
+
+def vae_samples(run_dir, fit, n, seed):
+    """{sampling name: (n, S, S) samples} of the trained VAE in ``run_dir``."""
+    from microvae.train import TrainConfig, TrainResult, check_samples, fit_latent, load_checkpoint, sample
+
+    from microvae.nn import VAE
+
+    ckpt = load_checkpoint(run_dir)
+    config = TrainConfig(**ckpt["config"])
+    vae = VAE(**config.model_kwargs())
+    vae.load_state_dict(ckpt["model"])
+    vae.eval()
+    porosity = fit.reshape(len(fit), -1).mean(axis=1)
+    fitted = fit_latent(vae, fit)
+    out = {}
+    for name, (binarize, latent, smooth) in SAMPLINGS.items():
+        check = check_samples(vae, porosity, seed=ckpt["seed"], latent=fitted if latent == "fitted" else None,
+                              smooth=smooth)
+        result = TrainResult(run_dir=Path(run_dir), model=vae, config=config, step=ckpt["step"], history=[],
+                             samples=check)
+        out[name] = sample(result, n, seed=seed, binarize=binarize)
+    return out
 
 
 # The targets of the quick preset (issue "VAE fidelity" §5); curves marked "mrf" are judged
 # against 1.5 x the MRF's difference on the same seed.
 CURVE_TARGETS = {"s2": 0.015, "lineal_path_pore": "mrf", "lineal_path_solid": "mrf", "chord_pore": "mrf",
                  "chord_solid": "mrf", "cluster": "mrf"}
+COLUMNS = ["phi_mean", "dphi", "phi_std_ratio", "s2_max", "lineal_path_pore_max", "lineal_path_solid_max",
+           "chord_pore_max", "chord_solid_max", "cluster_max", "cluster_density_rel", "euler_density_rel",
+           "specific_surface_rel", "diversity", "nearest_train"]
 
 
-def score(entry, mrf=None):
+def score(entry):
     """The target quantities of one compared set (a ``compare_sets`` generated entry)."""
     phi = entry["porosity"]
-    row = {"phi_mean": phi["mean"], "phi_std": phi["std"], "dphi": phi["mean_diff"], "phi_std_ratio": phi["std_ratio"]}
+    row = {"phi_mean": phi["mean"], "dphi": phi["mean_diff"], "phi_std_ratio": phi["std_ratio"]}
     for k in CURVE_TARGETS:
         row[f"{k}_max"] = entry["curves"][k]["max_diff"]
     for k in ("cluster_density", "euler_density", "specific_surface"):
@@ -120,8 +159,7 @@ def passes(row, mrf_row):
     """Which targets a scored row meets (``mrf_row``: the MRF's row on the same seed)."""
     ok = {"porosity_mean": abs(row["dphi"]) <= 0.015, "porosity_std": 0.75 <= row["phi_std_ratio"] <= 1.33}
     for k, t in CURVE_TARGETS.items():
-        limit = t if t != "mrf" else (1.5 * mrf_row[f"{k}_max"] if mrf_row else math.nan)
-        ok[k] = row[f"{k}_max"] <= limit
+        ok[k] = row[f"{k}_max"] <= (t if t != "mrf" else 1.5 * mrf_row[f"{k}_max"])
     ok["cluster_density"] = abs(row["cluster_density_rel"]) <= 0.25
     ok["euler_density"] = abs(row["euler_density_rel"]) <= 0.25
     ok["diversity"] = row["diversity"] <= 0.02
@@ -129,40 +167,77 @@ def passes(row, mrf_row):
 
 
 def _evaluate(args):
-    from microvae.compare import compare_sets, describe
+    from microvae.compare import compare_sets, describe, nearest_correlation
 
-    _, held = _data(args)
+    fit, held = _data(args)
     out = Path(args.out)
     auth = describe(held)
-    rows = {}
-    for path in sorted(out.glob("*_s*.npz")):
+    cache = out / "evaluation_rows.json"
+    rows = json.loads(cache.read_text()) if cache.exists() else {}
+    if "authentic:held-out halves" not in rows:
+        floor = compare_sets(auth, {"x": held[:2]}, seed=0)["noise_floor"]
+        rows["authentic:held-out halves"] = {**score(floor), "nearest_train": nearest_correlation(held, fit)}
+    sets = {}
+    for path in sorted(out.glob("mrf_s*.npz")):
         with np.load(path) as z:
-            sets = {f"{path.stem}:{b}": z[b] for b in z.files}
-        result = compare_sets(auth, sets, seed=0, noise_floor=not rows)
-        if result["noise_floor"]:
-            rows["noise_floor:authentic"] = score(result["noise_floor"])
-        rows.update({k: score(v) for k, v in result["generated"].items()})
-    table = []
-    for key, row in rows.items():
-        seed = key.split(":")[0].rsplit("_s", 1)[-1] if "_s" in key else None
-        mrf = rows.get(f"mrf_s{seed}:matched")
-        ok = passes(row, mrf) if mrf else {}
-        table.append({"set": key, **row, "targets_met": int(sum(ok.values())), "targets": len(ok),
-                      "failed": [k for k, v in ok.items() if not v]})
+            sets[f"mrf_s{path.stem.split('_s')[1]}:mrf"] = z["samples"]
+    for run_dir in sorted((out / "runs").glob("*_s*")):
+        if not _finished(run_dir) or any(k.startswith(run_dir.name + ":") for k in rows):
+            continue
+        seed = int(run_dir.name.rsplit("_s", 1)[1])
+        for name, x in vae_samples(run_dir, fit, args.n, seed + 1000).items():
+            sets[f"{run_dir.name}:{name}"] = x
+    sets = {k: v for k, v in sets.items() if k not in rows}
+    if sets:
+        result = compare_sets(auth, sets, seed=0, noise_floor=False)
+        for k, entry in result["generated"].items():
+            rows[k] = {**score(entry), "nearest_train": nearest_correlation(sets[k], fit)}
+        cache.write_text(json.dumps(rows, indent=1))
+    table = _table(rows)
     (out / "evaluation.json").write_text(json.dumps(table, indent=1))
-    cols = ["phi_mean", "phi_std", "phi_std_ratio", "s2_max", "lineal_path_pore_max", "lineal_path_solid_max",
-            "chord_pore_max", "chord_solid_max", "cluster_max", "cluster_density_rel", "euler_density_rel",
-            "diversity"]
-    print("set".ljust(34), " ".join(c[:9].rjust(9) for c in cols), " met")
+    lines = ["| variant | sampling | seeds | " + " | ".join(COLUMNS) + " | targets met |",
+             "|" + "---|" * (len(COLUMNS) + 4)]
     for r in table:
-        print(r["set"].ljust(34), " ".join(f"{r[c]:9.4f}" for c in cols), f" {r['targets_met']}/{r['targets']}",
-              ",".join(r["failed"]))
+        lines.append(f"| {r['variant']} | {r['sampling']} | {r['seeds']} | "
+                     + " | ".join(f"{r[c]:.3f}" for c in COLUMNS) + f" | {r['met']} {r['failed']} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.table:
+        Path(args.table).write_text(text + "\n")
+
+
+def _finished(run_dir):
+    """Whether the run in ``run_dir`` has reached its last step (runs still training are skipped)."""
+    from microvae.train import load_checkpoint
+
+    if not (run_dir / "checkpoint.pt").is_file():
+        return False
+    ckpt = load_checkpoint(run_dir)
+    return ckpt["step"] >= ckpt["config"]["steps"]
+
+
+def _table(rows):
+    """Rows averaged over seeds, with the targets met on average (against the MRF of each seed)."""
+    groups = {}
+    for key, row in rows.items():
+        run, sampling = key.split(":")
+        variant, _, seed = run.rpartition("_s")
+        groups.setdefault((variant or run, sampling), {})[seed] = row
+    mrf = {seed: r for (v, _), g in groups.items() if v == "mrf" for seed, r in g.items()}
+    mrf_mean = {c: float(np.mean([r[c] for r in mrf.values()])) for c in COLUMNS} if mrf else None
+    table = []
+    for (variant, sampling), by_seed in groups.items():
+        mean = {c: float(np.mean([r[c] for r in by_seed.values()])) for c in COLUMNS}
+        ok = passes(mean, mrf_mean) if mrf_mean else {}
+        table.append({"variant": variant, "sampling": sampling, "seeds": ",".join(sorted(by_seed)), **mean,
+                      "met": f"{sum(ok.values())}/{len(ok)}", "failed": ", ".join(k for k, v in ok.items() if not v)})
+    return table
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("action", choices=("train", "mrf", "evaluate"))
-    p.add_argument("--data", default=str(DEFAULT_DATA))
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="segmented volume, or 'embedded' (the study's synthetic set)")
     p.add_argument("--pore-value", type=int, default=0)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--variant", default="preset")
@@ -171,6 +246,7 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=1000, help="samples per binarization")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
+    p.add_argument("--table", default=None, help="also write the evaluation table (markdown) here")
     args = p.parse_args(argv)
     {"train": _train, "mrf": _mrf, "evaluate": _evaluate}[args.action](args)
 

@@ -22,6 +22,7 @@ from . import morphology as _m
 from ._validate import as_binary_batch, check_finite
 
 __all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "pairwise_correlation",
+           "nearest_correlation",
            "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS"]
 
 # Curve name -> (label of the x axis, description).
@@ -145,6 +146,42 @@ def describe(images, *, r_max=None, connectivity=None, ndim=None, name="images")
     return Descriptors(batch, nd, r_max, connectivity, porosity, curves, {k: scalars[k] for k in SCALARS})
 
 
+def _unit_rows(images, max_images):
+    """Images as rows of unit-norm, mean-free pixel vectors (single-phase images dropped)."""
+    images = np.asarray(images)
+    check_finite(images)
+    x = np.asarray(images[:max_images], dtype=np.float64).reshape(min(len(images), max_images), -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1)
+    return x[norm > 0] / norm[norm > 0, None]
+
+
+def nearest_correlation(images, reference, max_images=500):
+    """Median over ``images`` of the largest Pearson pixel correlation with any ``reference`` image.
+
+    A memorization check for generators: with ``reference`` the training images, copies of
+    training images score near 1, while new images of the same medium score what held-out
+    authentic images score against the same training set (compare the two). Same-shape sets;
+    the first ``max_images`` of each enter.
+
+    Parameters
+    ----------
+    images, reference : array_like
+        ``(N, ...)`` binary images of one shape.
+    max_images : int
+
+    Returns
+    -------
+    float
+    """
+    a, b = _unit_rows(images, max_images), _unit_rows(reference, max_images)
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"images of {a.shape[1]} pixels and reference images of {b.shape[1]} pixels differ in shape")
+    if not len(a) or not len(b):
+        return math.nan
+    return float(np.median((a @ b.T).max(axis=1)))
+
+
 def pairwise_correlation(images, max_images=200):
     """Mean Pearson correlation between the pixels of two different images of a set.
 
@@ -163,12 +200,7 @@ def pairwise_correlation(images, max_images=200):
     -------
     float
     """
-    images = np.asarray(images)
-    check_finite(images)
-    x = np.asarray(images[:max_images], dtype=np.float64).reshape(min(len(images), max_images), -1)
-    x = x - x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1)
-    x = x[norm > 0] / norm[norm > 0, None]
+    x = _unit_rows(images, max_images)
     if len(x) < 2:
         return math.nan
     gram = x @ x.T

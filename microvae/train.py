@@ -41,9 +41,10 @@ from .nn.style import VGGStyleNet
 from .nn.vae import VAE
 
 __all__ = ["TrainConfig", "TrainResult", "PRESETS", "load_config", "train_vae", "sample", "load_checkpoint",
-           "check_samples", "CollapseWarning"]
+           "check_samples", "fit_latent", "dihedral", "CollapseWarning", "LATENTS", "BINARIZE"]
 
 STYLE_MODES = ("paired", "all_pairs", "prior", "none")
+LATENTS = ("prior", "fitted")
 CHECKPOINT = "checkpoint.pt"
 _FORMAT = "microvae-vae-checkpoint"
 _FORMAT_VERSION = 1
@@ -71,6 +72,10 @@ class TrainConfig:
     image seen under a random one of the 8 rotations/reflections of the square, :func:`dihedral`:
     eight times the data for a statistically isotropic medium, against memorizing a few hundred
     images; the style terms score the generated image turned back, against the cached Grams).
+    Sampling (the defaults of :func:`sample`; they do not change training): ``sample_latent``
+    ("prior": ``z ~ N(0, I)``; "fitted": ``z`` from the Gaussian with the mean and covariance of
+    the training images' aggregate posterior, :func:`fit_latent`) and ``sample_smooth`` (Gaussian
+    smoothing, in pixels, of the decoded probabilities before they are thresholded).
     Output: ``log_every``, ``checkpoint_every``, ``sample_every`` (steps; 0 disables mosaics).
     Speed: ``backend`` of the loss kernels, ``channels_last`` and ``bf16`` (bfloat16 autocast of
     the style network's forward; the Grams are still accumulated in float32).
@@ -108,6 +113,8 @@ class TrainConfig:
     style_seed: int = 0
     style_center: bool = False
     augment: bool = False
+    sample_latent: str = "prior"
+    sample_smooth: float = 0.0
     batch_size: int = 20
     lr: float = 1e-3
     steps: int = 200_000
@@ -126,6 +133,10 @@ class TrainConfig:
             raise ValueError(f"recon must be 'sse' or 'bce', got {self.recon!r}")
         if self.style_mode not in STYLE_MODES:
             raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {self.style_mode!r}")
+        if self.sample_latent not in LATENTS:
+            raise ValueError(f"sample_latent must be one of {LATENTS}, got {self.sample_latent!r}")
+        if not (isinstance(self.sample_smooth, (int, float)) and 0 <= self.sample_smooth < float("inf")):
+            raise ValueError(f"sample_smooth must be a finite number of pixels >= 0, got {self.sample_smooth!r}")
         if self.backend not in ("auto", "torch", "cpp", "cuda"):
             raise ValueError(f"backend must be auto, torch, cpp or cuda, got {self.backend!r}")
         for name in ("w_kl", "w_st", "w_mc", "lr"):
@@ -491,10 +502,14 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
     porosity = images.reshape(len(images), -1).mean(axis=1)
     checked = {}
 
+    def check():
+        fitted = fit_latent(vae, images) if config.sample_latent == "fitted" else None
+        return check_samples(vae, porosity, seed=seed, latent=fitted, smooth=config.sample_smooth)
+
     def save(step):
         rng = session.rng_states()
         if rank == 0:
-            checked.update(check_samples(vae, porosity, seed=seed))
+            checked.update(check())
             _save_checkpoint(run_dir / CHECKPOINT, vae, session.optimizer, step, config, seed, rng, fingerprint,
                              session.style_fingerprint, checked)
 
@@ -530,7 +545,7 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
     vae.eval()
     if rank == 0:
         if not checked:  # resumed at the last step: nothing was saved in this call
-            checked.update(check_samples(vae, porosity, seed=seed))
+            checked.update(check())
         if checked["collapsed"]:
             warnings.warn(f"the trained VAE looks collapsed ({checked['reason']}); its samples do not cover the "
                           "training images' variety: train longer, lower w_st/w_mc, or raise kl_warmup",
@@ -550,14 +565,88 @@ _MAX_PAIRWISE = 0.2
 
 
 @torch.no_grad()
-def check_samples(vae, porosity, n=400, seed=0):
-    """Porosity-matching threshold and collapse diagnostics of a VAE's prior samples.
+def fit_latent(vae, images, chunk=100):
+    """Mean and covariance of the aggregate posterior ``q(z) = mean_i q(z | x_i)`` of images.
 
-    Decodes ``n`` draws ``z ~ N(0, I)`` (from their own seeded generator, so training randomness
-    is untouched) and finds the threshold ``t`` on the pore probability at which the thresholded
-    samples have the mean training porosity: ``t`` is the ``1 - mean(porosity)`` quantile of all
-    decoded probabilities. A blurry decoder puts few probabilities above 0.5, so the 0.5 threshold
-    loses pore phase; ``t`` restores the porosity without changing which pixels are most likely pore.
+    With few training images and a strong decoder the encoder spreads the codes of the images
+    it uses far wider than ``N(0, I)`` and leaves other latent dimensions unused, so prior draws
+    fall between the codes, where the decoder was never trained and decodes fog. Sampling from the
+    Gaussian fitted to the aggregate posterior (ex-post density estimation, Ghosh et al. 2020)
+    draws where the codes are. By the law of total variance its covariance is
+    ``Cov_i(mu_i) + mean_i diag(sigma_i^2)``.
+
+    Parameters
+    ----------
+    vae : VAE
+    images : ndarray ``(N, S, S)``
+        Binary training images, N >= 2.
+    chunk : int
+        Images encoded at once.
+
+    Returns
+    -------
+    dict with ``mean`` (list, ``latent``) and ``cov`` (nested list, ``latent x latent``).
+    """
+    device = next(vae.parameters()).device
+    was_training = vae.training
+    vae.eval()
+    try:
+        parts = [vae.encode(torch.from_numpy(np.ascontiguousarray(images[i:i + chunk])).to(
+                 device=device, dtype=torch.float32).unsqueeze(1)) for i in range(0, len(images), chunk)]
+    finally:
+        vae.train(was_training)
+    mu = torch.cat([m for m, _ in parts]).double().cpu().numpy()
+    var = torch.cat([lv for _, lv in parts]).double().exp().cpu().numpy()
+    cov = np.cov(mu, rowvar=False, ddof=1) + np.diag(var.mean(axis=0))
+    return {"mean": mu.mean(axis=0).tolist(), "cov": np.atleast_2d(cov).tolist()}
+
+
+def _latent_draws(n, dim, gen, fitted=None):
+    """``n`` latent draws: ``N(0, I)``, or the fitted Gaussian of :func:`fit_latent`."""
+    z = torch.randn(n, dim, generator=gen)
+    if fitted is None:
+        return z
+    mean = torch.tensor(fitted["mean"], dtype=torch.float64)
+    cov = torch.tensor(fitted["cov"], dtype=torch.float64)
+    # Unused latent dimensions can leave the covariance singular in floating point.
+    chol = torch.linalg.cholesky(cov + 1e-9 * torch.eye(dim, dtype=torch.float64) * cov.diagonal().mean())
+    return (mean + z.double() @ chol.T).float()
+
+
+def _probabilities(vae, z, smooth, device, batch_size=256):
+    """Decoded pore probabilities ``(n, S, S)`` (NumPy float32), Gaussian-smoothed by ``smooth`` px."""
+    p = torch.cat([vae.decode(c.to(device)).float().cpu() for c in z.split(batch_size)]).squeeze(1).numpy()
+    if smooth > 0:
+        from scipy.ndimage import gaussian_filter
+
+        p = gaussian_filter(p, (0, smooth, smooth), mode="nearest")
+    return p
+
+
+@torch.no_grad()
+def _matched_threshold(vae, porosity, latent, smooth, seed, n=400):
+    """(threshold at which ``n`` seeded samples have mean porosity ``porosity``, their probabilities)."""
+    device = next(vae.parameters()).device
+    was_training = vae.training
+    vae.eval()
+    try:
+        z = _latent_draws(n, vae.latent, torch.Generator().manual_seed(int(seed) + 7919), latent)
+        p = _probabilities(vae, z, smooth, device)
+    finally:
+        vae.train(was_training)
+    return float(np.quantile(p, 1.0 - porosity)), p
+
+
+@torch.no_grad()
+def check_samples(vae, porosity, n=400, seed=0, *, latent=None, smooth=0.0):
+    """Porosity-matching threshold and collapse diagnostics of a VAE's samples.
+
+    Decodes ``n`` latent draws (from their own seeded generator, so training randomness is
+    untouched), smooths the probabilities by ``smooth`` pixels, and finds the threshold ``t`` at
+    which the thresholded samples have the mean training porosity: ``t`` is the
+    ``1 - mean(porosity)`` quantile of all their probabilities. A blurry decoder puts few
+    probabilities above 0.5, so the 0.5 threshold loses pore phase; ``t`` restores the porosity
+    without changing which pixels are most likely pore.
 
     Parameters
     ----------
@@ -565,31 +654,29 @@ def check_samples(vae, porosity, n=400, seed=0):
     porosity : array_like
         Per-image porosity of the training images.
     n : int
-        Prior draws.
+        Latent draws.
     seed : int
+    latent : dict, optional
+        The fitted latent Gaussian (:func:`fit_latent`); default ``N(0, I)``.
+    smooth : float
+        Gaussian smoothing of the probabilities before thresholding, pixels.
 
     Returns
     -------
     dict
-        ``threshold``; ``porosity_mean``/``porosity_std`` of the samples at that threshold and
+        ``threshold``, ``smooth``, ``latent`` (the fitted Gaussian or ``None``);
+        ``porosity_mean``/``porosity_std`` of the samples at that threshold and
         ``data_porosity_mean``/``data_porosity_std`` (ddof = 1); ``pairwise_correlation`` of the
         samples (:func:`microvae.compare.pairwise_correlation`); ``collapsed`` (bool) and ``reason``.
     """
     from .compare import pairwise_correlation
 
     porosity = np.asarray(porosity, dtype=np.float64)
-    device = next(vae.parameters()).device
-    was_training = vae.training
-    vae.eval()
-    try:
-        z = torch.randn(n, vae.latent, generator=torch.Generator().manual_seed(int(seed) + 7919))
-        p = torch.cat([vae.decode(c.to(device)).float().cpu() for c in z.split(100)]).squeeze(1).numpy()
-    finally:
-        vae.train(was_training)
-    threshold = float(np.quantile(p, 1.0 - porosity.mean()))
+    threshold, p = _matched_threshold(vae, porosity.mean(), latent, smooth, seed, n)
     x = (p > threshold).astype(np.uint8)
     phi = x.reshape(n, -1).mean(axis=1)
-    out = {"threshold": threshold, "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std(ddof=1)),
+    out = {"threshold": threshold, "smooth": float(smooth), "latent": latent,
+           "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std(ddof=1)),
            "data_porosity_mean": float(porosity.mean()), "data_porosity_std": float(porosity.std(ddof=1)),
            "pairwise_correlation": float(pairwise_correlation(x))}
     reasons = []
@@ -663,7 +750,8 @@ def load_checkpoint(path):
 
 
 # Settings that may change when a run is resumed: its length and how often it reports.
-_RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "sample_every", "backend"}
+_RESUMABLE_CHANGES = {"steps", "log_every", "checkpoint_every", "sample_every", "backend", "sample_latent",
+                      "sample_smooth"}
 
 
 def _check_resumable(ckpt, config, seed, fingerprint, style_fp, world):
@@ -712,11 +800,11 @@ def _write_mosaic(run_dir, vae, z, step):
 
 
 def _model_from(source):
-    """(VAE, the run's matched threshold or None) of a sample() source."""
+    """(VAE, the run's sample check or ``{}``) of a sample() source."""
     if isinstance(source, VAE):
-        return source, None
+        return source, {}
     if isinstance(source, TrainResult):
-        return source.model, (source.samples or {}).get("threshold")
+        return source.model, dict(source.samples or {})
     if isinstance(source, (str, os.PathLike)):
         ckpt = load_checkpoint(source)
         config = TrainConfig(**ckpt["config"])
@@ -725,7 +813,7 @@ def _model_from(source):
             vae.load_state_dict(ckpt["model"])
         except RuntimeError as exc:
             raise ValueError(f"{source}: checkpoint weights do not fit its config ({exc})") from None
-        return vae, (ckpt.get("samples") or {}).get("threshold")
+        return vae, dict(ckpt.get("samples") or {})
     raise TypeError(f"sample() takes a run folder, a checkpoint path, a VAE or a TrainResult, "
                     f"got {type(source).__name__}")
 
@@ -734,8 +822,9 @@ BINARIZE = ("matched", "threshold", "bernoulli")
 
 
 @torch.no_grad()
-def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, batch_size=256, device=None):
-    """Generate ``n`` binary images from a trained VAE: ``x = decoder(z)``, ``z ~ N(0, I)``.
+def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, latent=None, smooth=None, batch_size=256,
+           device=None):
+    """Generate ``n`` binary images from a trained VAE: ``x = binarize(decoder(z))``.
 
     Parameters
     ----------
@@ -744,13 +833,21 @@ def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, batch_siz
     seed : int, optional
         Seeds the latent draws (and the Bernoulli draws). ``None``: fresh randomness.
     binarize : {"matched", "threshold", "bernoulli"}
-        ``"matched"`` (default): pore where the decoded pore probability exceeds the run's
+        ``"matched"`` (default): pore where the (smoothed) pore probability exceeds the run's
         porosity-matching threshold (:func:`check_samples`, stored in the checkpoint), so that
         samples have the training porosity on average; needs a run folder, checkpoint or
         :class:`TrainResult`. ``"threshold"``: pore where the probability exceeds ``threshold``.
         ``"bernoulli"``: each pixel drawn independently from its probability.
     threshold : float
         Threshold of ``binarize="threshold"``, in (0, 1).
+    latent : {"prior", "fitted"}, optional
+        Where ``z`` comes from: ``N(0, I)``, or the Gaussian fitted to the training images'
+        aggregate posterior (:func:`fit_latent`, stored in the checkpoint of a run whose
+        ``sample_latent`` is "fitted"). Default: the run's ``sample_latent`` ("prior" for a bare VAE).
+    smooth : float, optional
+        Gaussian smoothing of the decoded probabilities before they are thresholded, pixels.
+        Default: the run's ``sample_smooth`` (0 for a bare VAE). With ``binarize="matched"`` and
+        settings other than the run's, the threshold is found again for them.
     batch_size : int
         Images decoded at once.
     device : str or torch.device, optional
@@ -766,13 +863,26 @@ def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, batch_siz
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
     if int(n) < 1 or int(n) != n:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    vae, matched = _model_from(source)
+    vae, run = _model_from(source)
+    run_latent = "fitted" if run.get("latent") else "prior"
+    latent = run_latent if latent is None else latent
+    smooth = float(run.get("smooth", 0.0)) if smooth is None else smooth
+    if latent not in LATENTS:
+        raise ValueError(f"latent must be one of {LATENTS}, got {latent!r}")
+    if not (isinstance(smooth, (int, float)) and 0 <= smooth < float("inf")):
+        raise ValueError(f"smooth must be a finite number of pixels >= 0, got {smooth!r}")
+    fitted = run.get("latent") if latent == "fitted" else None
+    if latent == "fitted" and fitted is None:
+        raise ValueError("latent='fitted' needs the Gaussian fitted to the training images: pass the folder, checkpoint "
+                         "or TrainResult of a run trained with sample_latent='fitted', or use latent='prior'")
     if binarize == "matched":
-        if matched is None:
+        if "threshold" not in run:
             raise ValueError("binarize='matched' needs the run's porosity-matching threshold: pass the run folder, "
                              "its checkpoint or the TrainResult (a bare VAE, or a checkpoint of an older microvae, "
                              "has none), or use binarize='threshold'")
-        threshold = matched
+        threshold = run["threshold"]
+        if (latent, smooth) != (run_latent, float(run.get("smooth", 0.0))):
+            threshold = _matched_threshold(vae, run["data_porosity_mean"], fitted, smooth, seed=0)[0]
     device = torch.device(device) if device is not None else next(vae.parameters()).device
     was_training = vae.training
     vae.to(device).eval()
@@ -785,10 +895,12 @@ def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, batch_siz
     try:
         for start in range(0, int(n), batch_size):
             m = min(batch_size, int(n) - start)
-            z = torch.randn(m, vae.latent, generator=gen)
-            p = vae.decode(z.to(device)).squeeze(1).float().cpu()
-            x = torch.bernoulli(p, generator=gen) if binarize == "bernoulli" else (p > threshold)
-            out[start:start + m] = x.to(torch.uint8).numpy()
+            p = _probabilities(vae, _latent_draws(m, vae.latent, gen, fitted), smooth, device, batch_size)
+            if binarize == "bernoulli":
+                x = torch.bernoulli(torch.from_numpy(p).clamp(0, 1), generator=gen).numpy()
+            else:
+                x = p > threshold
+            out[start:start + m] = x.astype(np.uint8)
     finally:
         vae.train(was_training)
     return out

@@ -165,3 +165,24 @@ def test_cli(sets, tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
     assert main(["compare", str(tmp_path / "auth.npz"), str(tmp_path / "missing.npz")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_nearest_correlation_tells_copies_from_new_images():
+    from microvae.compare import nearest_correlation
+
+    rng = np.random.default_rng(3)
+    train = (rng.random((30, 16, 16)) < 0.3).astype(np.uint8)
+    new = (rng.random((20, 16, 16)) < 0.3).astype(np.uint8)
+    copies = train[:20].copy()
+    copies[:, 0, :3] ^= 1  # nearly identical
+    assert nearest_correlation(copies, train) > 0.9
+    # Independent noise: the best of 30 correlations of 256 pixels, about 2.2 / sqrt(256).
+    assert 0.05 < nearest_correlation(new, train) < 0.3
+    # Against a direct loop.
+    def unit(v):
+        v = v.astype(float).ravel() - v.mean()
+        return v / np.linalg.norm(v)
+    expected = np.median([max(unit(a) @ unit(b) for b in train) for a in new])
+    assert nearest_correlation(new, train) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError, match="differ in shape"):
+        nearest_correlation(new, train[:, :8])

@@ -311,6 +311,44 @@ def test_matched_threshold_restores_the_training_porosity():
     assert collapsed["collapsed"] and "spread" in collapsed["reason"] and collapsed["pairwise_correlation"] > 0.9
 
 
+def test_fit_latent_is_the_moment_match_of_the_aggregate_posterior(images):
+    """Mean and covariance of a draw from the mixture mean_i N(mu_i, diag sigma_i^2), against the
+    fitted Gaussian; and fitted draws have those moments."""
+    torch.manual_seed(0)
+    vae = T.VAE(image_size=16, channels=(4, 8), hidden=16, latent=3)
+    fitted = T.fit_latent(vae, images, chunk=5)
+    mu, logvar = vae.encode(torch.from_numpy(images).float().unsqueeze(1))
+    mu, sd = mu.detach().double().numpy(), (0.5 * logvar).exp().detach().double().numpy()
+    rng = np.random.default_rng(0)
+    i = rng.integers(0, len(mu), 400_000)
+    z = mu[i] + sd[i] * rng.standard_normal((len(i), 3))
+    # ddof=1 over images vs the mixture's own covariance: equal up to a factor (n-1)/n on Cov(mu).
+    n = len(mu)
+    cov_mix = np.cov(z, rowvar=False) + (1 / (n - 1)) * np.cov(mu, rowvar=False, bias=True)
+    np.testing.assert_allclose(fitted["mean"], z.mean(0), atol=0.01 * sd.mean() + 0.005)
+    np.testing.assert_allclose(fitted["cov"], cov_mix, rtol=0.03, atol=2e-3 * np.abs(cov_mix).max())
+    draws = T._latent_draws(200_000, 3, torch.Generator().manual_seed(1), fitted).double().numpy()
+    # Sampling error of a covariance of 2e5 draws with unit variances: ~1 / sqrt(2e5) = 0.0022; 5 sigma.
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), fitted["cov"], rtol=0.03, atol=0.011)
+
+
+def test_sample_with_fitted_latent_and_smoothing(tmp_path, images):
+    result = T.train_vae(images, out_dir=tmp_path / "run", progress=False,
+                         **{**TINY, "steps": 3, "sample_latent": "fitted", "sample_smooth": 1.0})
+    check = T.load_checkpoint(tmp_path / "run")["samples"]
+    assert check["smooth"] == 1.0 and len(check["latent"]["mean"]) == TINY["latent"]
+    a = T.sample(tmp_path / "run", 6, seed=2)
+    np.testing.assert_array_equal(a, T.sample(result, 6, seed=2))
+    np.testing.assert_array_equal(a, T.sample(result, 6, seed=2, latent="fitted", smooth=1.0))
+    assert not np.array_equal(a, T.sample(result, 6, seed=2, latent="prior"))
+    with pytest.raises(ValueError, match="latent='fitted' needs"):
+        T.sample(result.model, 2, latent="fitted", binarize="threshold")
+    with pytest.raises(ValueError, match="smooth must be"):
+        T.sample(result, 2, smooth=-1.0)
+    with pytest.raises(ValueError, match="sample_latent must be"):
+        T.load_config("quick", sample_latent="posterior")
+
+
 def test_collapse_warning(tmp_path, images, monkeypatch):
     monkeypatch.setattr(T, "_MIN_SPREAD_RATIO", 1e6)  # every model "collapses"
     with pytest.warns(T.CollapseWarning, match="looks collapsed"):

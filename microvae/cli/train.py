@@ -52,6 +52,11 @@ def register(sub):
                    help="pore where the probability exceeds the run's porosity-matching threshold (default), "
                         "exceeds --threshold, or draw each pixel from it")
     s.add_argument("--threshold", type=float, default=0.5, help="threshold of --binarize threshold (default 0.5)")
+    s.add_argument("--latent", choices=("prior", "fitted"), default=None,
+                   help="draw z from N(0, I) or from the Gaussian fitted to the training images' codes "
+                        "(default: the run's setting)")
+    s.add_argument("--smooth", type=float, default=None,
+                   help="Gaussian smoothing of the probabilities before thresholding, pixels (default: the run's)")
     s.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
     s.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
     s.add_argument("--overwrite", action="store_true")
@@ -96,7 +101,7 @@ def _sample(args):
     check_outputs(args, args.output, args.mosaic, images=args.output)
 
     images = sample(args.run, args.n, seed=args.seed, binarize=args.binarize, threshold=args.threshold,
-                    device=args.device)
+                    latent=args.latent, smooth=args.smooth, device=args.device)
     save(args.output, images, overwrite=args.overwrite)
     if args.mosaic:
         from ..plotting import mosaic
