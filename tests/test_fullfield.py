@@ -212,7 +212,9 @@ def test_slit_poiseuille_exact_discrete_and_continuum(h):
     assert out["k"][1] == pytest.approx(phi * (h * h / 12 + 1 / 6), rel=1e-3)
     if h == 8:  # plane Poiseuille k = φh²/12, discretization +2/h²
         assert out["k"][1] == pytest.approx(phi * h * h / 12, rel=2.2 / h ** 2)
-    assert out["k"][0] == 0 and not out["percolates"][0]
+    # Across the layers only the penalty leaks (~1/α); a crop (mirrored) reports exactly 0.
+    assert 0 <= out["k"][0] < 1e-3 * out["k"][1] and not out["percolates"][0]
+    assert permeability(img, periodic=False, axes=(0,))["k"][0] == 0
 
 
 def test_slit_3d_and_mirror_on_periodic_image():
@@ -262,7 +264,7 @@ def test_fullfield_labels_keys_and_consistency():
     assert len(out["E"]) == 2 and np.isnan(out["zeta2"]).all()
     np.testing.assert_allclose(out["porosity"], [0.25, 0.5])
     # Layers normal to axis 0: no path along it, so D_0 = k_0 = 0 and percolates is False.
-    assert out["D_0"][0] == 0 and out["k_0"][0] == 0 and not out["percolates"][0]
+    assert out["D_0"][0] == 0 and out["k_0"][0] < 1e-3 and not out["percolates"][0]
     np.testing.assert_allclose(out["D_1"], [0.25, 0.5], rtol=1e-4)
     assert out["valid"].all()
 

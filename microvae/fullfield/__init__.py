@@ -64,8 +64,8 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic
     dict of str -> ndarray
         Keys :data:`FULLFIELD_KEYS`: ``E`` = E/E1, ``D`` = De/D2 (mean over axes), ``k`` (mean
         over axes), per-axis ``D_i``, ``k_i`` (NaN beyond the image's dimension),
-        ``percolates`` (pore path joining opposite faces along every axis; D = k = 0 along an
-        axis without one is an answer, not a failure), ``valid`` (every solve converged),
+        ``percolates`` (pore path joining opposite faces along every axis; D = 0, and with
+        ``periodic=False`` k = 0, along an axis without one: an answer, not a failure), ``valid`` (every solve converged),
         ``invalid`` (bits of :data:`FULLFIELD_INVALID_FLAGS`), CG iterations and the seconds
         per image.
     """

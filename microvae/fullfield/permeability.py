@@ -76,9 +76,12 @@ def permeability(image, *, axes=None, periodic=True, penalty=1e4, tol=1e-3, max_
     -------
     dict
         ``k`` (array, one value per axis in ``axes``, (pixel × voxel_size)²), ``axes``,
-        ``percolates`` (per axis: a face-connected pore path joins the two faces normal to it;
-        without one the periodic flow is only the penalty leak and k is reported as 0),
-        ``iterations``, ``residual``, ``converged``, ``seconds``.
+        ``percolates`` (per axis: a face-connected pore path joins the two faces normal to it
+        inside the image), ``iterations``, ``residual``, ``converged``, ``seconds``. With
+        ``periodic=False`` an axis without such a path has k = 0 (what the solve finds there is
+        the penalty leak, or a path made by the periodic wrap of the transverse axes, which a
+        crop does not have); with ``periodic=True`` paths through the periodic boundary count
+        and k is the solve's value (~1/α leak where there is none).
     """
     t0 = time.perf_counter()
     img = as_tensor(image, device=device, dtype=dtype)
@@ -89,10 +92,10 @@ def permeability(image, *, axes=None, periodic=True, penalty=1e4, tol=1e-3, max_
     if not axes or any(a < 0 or a >= d for a in axes):
         raise ValueError(f"axes must lie in 0..{d - 1}, got {axes}")
     if periodic:
-        out = _solve(img, axes, penalty, tol, max_iter, progress)
+        out = _solve(img, axes, penalty, tol, max_iter, progress, sealed=False)
     else:
-        runs = [_solve(torch.cat([img, torch.flip(img, dims=(a,))], dim=a), (a,), penalty, tol, max_iter, progress)
-                for a in axes]
+        runs = [_solve(torch.cat([img, torch.flip(img, dims=(a,))], dim=a), (a,), penalty, tol, max_iter, progress,
+                       sealed=True) for a in axes]
         out = {"k": np.concatenate([r["k"] for r in runs]),
                "percolates": np.concatenate([r["percolates"] for r in runs]),
                "iterations": max(r["iterations"] for r in runs), "residual": max(r["residual"] for r in runs),
@@ -101,7 +104,7 @@ def permeability(image, *, axes=None, periodic=True, penalty=1e4, tol=1e-3, max_
     return {"axes": axes, **out, "seconds": time.perf_counter() - t0}
 
 
-def _solve(img, axes, penalty, tol, max_iter, progress):
+def _solve(img, axes, penalty, tol, max_iter, progress, sealed):
     d, dtype = img.ndim, img.dtype
     shape = tuple(img.shape)
     dev = img.device
@@ -145,6 +148,6 @@ def _solve(img, axes, penalty, tol, max_iter, progress):
     v_hat, info = pcg(apply, precondition, rhs, w, tol=tol, max_iter=max_iter, progress=progress,
                        desc="Stokes CG")
     u = torch.fft.irfftn(v_hat, s=shape, dim=dims)
-    k_axes = np.array([float((fluid[a] * u[b, a]).mean()) if ok else 0.0
+    k_axes = np.array([float((fluid[a] * u[b, a]).mean()) if ok or not sealed else 0.0
                        for b, (a, ok) in enumerate(zip(axes, spans))])
     return {"k": k_axes, "percolates": np.array(spans), **info}
