@@ -10,7 +10,8 @@ from .diffusion import diffusivity
 from .elasticity import elastic_moduli, isotropic_projection
 from .permeability import fluid_faces, percolates, permeability
 
-__all__ = ["fullfield_labels", "FULLFIELD_KEYS", "FULLFIELD_INVALID_FLAGS", "diffusivity", "elastic_moduli", "isotropic_projection",
+__all__ = ["fullfield_labels", "FULLFIELD_KEYS", "FULLFIELD_INVALID_FLAGS", "diffusivity", "elastic_moduli",
+           "isotropic_projection",
            "permeability", "percolates", "fluid_faces"]
 
 #: Keys of :func:`fullfield_labels`: the columns of :func:`microvae.label` (ζ2, η2 are NaN:
@@ -65,9 +66,9 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic
         Keys :data:`FULLFIELD_KEYS`: ``E`` = E/E1, ``D`` = De/D2 (mean over axes), ``k`` (mean
         over axes), per-axis ``D_i``, ``k_i`` (NaN beyond the image's dimension),
         ``percolates`` (pore path joining opposite faces along every axis; D = 0, and with
-        ``periodic=False`` k = 0, along an axis without one: an answer, not a failure), ``valid`` (every solve converged),
-        ``invalid`` (bits of :data:`FULLFIELD_INVALID_FLAGS`), CG iterations and the seconds
-        per image.
+        ``periodic=False`` k = 0, along an axis without one: an answer, not a failure),
+        ``valid`` (every solve converged), ``invalid`` (bits of
+        :data:`FULLFIELD_INVALID_FLAGS`), CG iterations and the seconds per image.
     """
     import time
 
