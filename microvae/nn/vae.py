@@ -114,10 +114,11 @@ class VAE(nn.Module):
         """He initialization for the activations' slope, so that the signal keeps its scale through
         the whole encoder-decoder stack; PyTorch's default shrinks it by about sqrt(3) per layer,
         and through some 16 layers the decoder then starts out ignoring z (on Berea, 3 of 4 seeds
-        of the strided layout stayed at the mean image). The two output layers get unit gain."""
+        of the strided layout stayed at the mean image). The encoder's output layer starts small (gain
+        0.1), so that training starts from q(z | x) ~ N(0, I); the decoder's has unit gain."""
         gain = (2.0 / (1.0 + slope ** 2)) ** 0.5
         layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-        outputs = {id(self.encoder[-1]), id(layers[-1])}
+        head = id(self.encoder[-1])
         for m in layers:
             if isinstance(m, nn.Linear):
                 fan_in = m.in_features
@@ -126,7 +127,8 @@ class VAE(nn.Module):
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1] / (m.stride[0] * m.stride[1])
             else:
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
-            m.weight.normal_(0.0, (1.0 if id(m) in outputs else gain) / fan_in ** 0.5)
+            g = 1.0 if m is layers[-1] else 0.1 if id(m) == head else gain
+            m.weight.normal_(0.0, g / fan_in ** 0.5)
             m.bias.zero_()
 
     @property
