@@ -172,18 +172,21 @@ class TrainConfig:
         return d
 
 
-# Presets. "paper": the paper's sizes (128^2 images, 4 stages, 16-d latent, batch 20, Adam 1e-3,
-# 200k iterations) for a GPU. "quick": 64^2 images, narrower VAE and a quarter-width random
-# style network, with the number of steps sized by measurement to finish within 10 minutes on
-# a 2-core CPU (docs/vae.md). The loss weights (TrainConfig defaults) were chosen on Berea
-# slices (docs/vae.md): stronger style or mode-collapse weights collapsed the posterior, and so
-# did the style terms from the first step (the decoder settles on one mean texture before it
-# learns to use z); the presets therefore let the plain VAE learn first.
+# Presets, chosen from the ablations on Berea (docs/vae.md, "What makes the samples right"):
+# the authors' strided layout (32-32-64-64-96-96, transposed-convolution decoder), Bernoulli
+# reconstruction likelihood (with sigma = 1 squared errors the posterior collapsed), the style
+# terms after the plain VAE has learned, and samples drawn from the fitted aggregate posterior and
+# smoothed by 1 px before the porosity-matched threshold. "quick": 64^2 images and a quarter-width
+# random style network, 2000 steps, sized by measurement for a 2-core CPU. "paper": the paper's
+# sizes (128^2, batch 20, Adam 1e-3, 200k iterations) and ImageNet VGG19 features, for a GPU.
+_MEASURED = {"downsample": "stride", "channels": (32, 32, 64, 64, 96, 96), "recon": "bce",
+             "sample_latent": "fitted", "sample_smooth": 1.0}
 PRESETS = {
-    "paper": {"preset": "paper", "kl_warmup": 5000, "style_start": 5000, "style_warmup": 5000},
-    "quick": {"preset": "quick", "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25, "steps": 1000,
-              "kl_warmup": 300, "style_start": 400, "style_warmup": 200, "checkpoint_every": 200,
-              "sample_every": 200},
+    "paper": {"preset": "paper", **_MEASURED, "style_weights": "vgg19-normalized", "kl_warmup": 5000,
+              "style_start": 5000, "style_warmup": 5000},
+    "quick": {"preset": "quick", **_MEASURED, "image_size": 64, "style_width": 0.25, "steps": 2000,
+              "kl_warmup": 300, "style_start": 800, "style_warmup": 400, "checkpoint_every": 200,
+              "sample_every": 500},
 }
 
 

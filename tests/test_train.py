@@ -37,6 +37,9 @@ def _params(model):
 def test_presets_and_overrides():
     quick = T.load_config("quick")
     assert quick.image_size == 64 and T.load_config("quick", image_size=128).image_size == 128
+    # The measured defaults (docs/vae.md): strided layout, BCE, fitted latent, 1 px smoothing.
+    assert (quick.downsample, quick.channels, quick.recon, quick.sample_latent, quick.sample_smooth) == \
+        ("stride", (32, 32, 64, 64, 96, 96), "bce", "fitted", 1.0)
     paper = T.load_config("paper")
     assert (paper.image_size, paper.batch_size, paper.lr, paper.steps, paper.latent, paper.hidden) == \
         (128, 20, 1e-3, 200_000, 16, 256)
@@ -239,8 +242,7 @@ def test_sample(tmp_path, images):
     b = T.sample(result.model, 5, seed=4, binarize="bernoulli")
     assert b.shape == a.shape and not np.array_equal(a, b)
     # The default threshold is the run's porosity-matching one; a bare model has none.
-    np.testing.assert_array_equal(a, T.sample(result.model, 5, seed=4, binarize="threshold",
-                                              threshold=result.threshold))
+    np.testing.assert_array_equal(a, T.sample(result, 5, seed=4, binarize="threshold", threshold=result.threshold))
     with pytest.raises(ValueError, match="porosity-matching threshold"):
         T.sample(result.model, 2)
     with pytest.raises(ValueError, match="threshold must be in"):
@@ -409,7 +411,8 @@ def test_style_loss_reduces_s2_distance_against_plain_vae(tmp_path):
 
     imgs = blobs(40, size=32, porosity=0.2, sigma=2.0, seed=0)
     ref = s2(imgs, periodic=False).mean(0)
-    config = dict(image_size=32, channels=(8, 16), hidden=32, latent=8, style_width=0.125, batch_size=8, steps=400,
+    config = dict(image_size=32, downsample="pool", recon="sse", channels=(8, 16), hidden=32, latent=8,
+                  sample_latent="prior", sample_smooth=0.0, style_width=0.125, batch_size=8, steps=400,
                   log_every=400, sample_every=0, checkpoint_every=0, kl_warmup=100, style_start=150, style_warmup=100)
     distance = {}
     for mode in ("none", "paired"):
