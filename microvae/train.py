@@ -896,10 +896,12 @@ def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, latent=No
     else:
         gen.manual_seed(int(seed))
     out = np.empty((int(n), vae.image_size, vae.image_size), dtype=np.uint8)
+    # All latents at once: the same seed gives the same images whatever the batch size.
+    z = _latent_draws(int(n), vae.latent, gen, fitted)
     try:
         for start in range(0, int(n), batch_size):
             m = min(batch_size, int(n) - start)
-            p = _probabilities(vae, _latent_draws(m, vae.latent, gen, fitted), smooth, device, batch_size)
+            p = _probabilities(vae, z[start:start + m], smooth, device, batch_size)
             if binarize == "bernoulli":
                 x = torch.bernoulli(torch.from_numpy(p).clamp(0, 1), generator=gen).numpy()
             else:

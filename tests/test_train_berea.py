@@ -33,4 +33,4 @@ def test_berea_volume_needs_slices(tmp_path, capsys):
     assert "needs --slices" in capsys.readouterr().err
     # Without --volume a 3D file is a stack of 2D images (never guessed): here 400 images of 400^2.
     assert main(["train", berea, "--pore-value", "0", "-o", str(tmp_path / "r")]) == 2
-    assert "images are 400x400 but image_size=64" in capsys.readouterr().err
+    assert "images are 400x400 but --image-size 64" in capsys.readouterr().err
