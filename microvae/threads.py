@@ -29,7 +29,7 @@ import os
 import sys
 
 __all__ = ["set_threads", "get_threads", "default_threads", "available_cpus", "threads_source", "fft_workers", "apply",
-           "ENV_VAR"]
+           "worker_env", "ENV_VAR"]
 
 ENV_VAR = "MICROVAE_NUM_THREADS"
 # Read by OpenMP runtimes (libgomp: torch, the Cython kernels, numba's omp layer), MKL, OpenBLAS
@@ -129,6 +129,23 @@ def apply():
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
+
+
+def worker_env(processes: int, threads_per_worker: int = 1) -> dict:
+    """Environment for ``processes`` worker processes that share this job's threads.
+
+    Dask's nanny gives its workers ``OMP_NUM_THREADS=1`` only where the parent has not set it;
+    after :func:`set_threads` (every ``microvae`` command) the parent's count would reach every
+    worker, ``processes`` times the machine. Each worker gets ``get_threads() // processes``
+    threads (at least ``threads_per_worker``, one kernel thread per task it runs at once).
+    Pass the result as ``env=`` to ``distributed.LocalCluster``.
+    """
+    from ._validate import check_int
+
+    processes = check_int(processes, "processes", minimum=1)
+    threads_per_worker = check_int(threads_per_worker, "threads_per_worker", minimum=1)
+    share = str(max(threads_per_worker, get_threads() // processes))
+    return {var: share for var in (ENV_VAR, *_STARTUP_VARS)}
 
 
 def fft_workers(workers=None):

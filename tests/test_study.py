@@ -501,6 +501,7 @@ def test_thread_count_survives_generators(tmp_path, monkeypatch):
         return fit(self, *args, **kwargs)
 
     monkeypatch.setattr(PropertyPredictor, "fit", recording_fit)
+    before = torch.get_num_threads()
 
     class Greedy(NoiseGenerator):
         def fit(self, images, *, seed, workdir):
@@ -511,7 +512,7 @@ def test_thread_count_survives_generators(tmp_path, monkeypatch):
     study.run_study(authentic(), labeller=porosity_labeller, generators={"vae": Greedy()}, config=config,
                     out_dir=tmp_path / "r", threads=1, log=lambda m: None)
     assert seen == [1, 1]
-    assert torch.get_num_threads() == 1  # restored to the module fixture's setting
+    assert torch.get_num_threads() == before  # restored to the count in force before the run
 
 
 # ---------------------------------------------------------------------- the package's seams

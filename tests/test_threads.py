@@ -112,12 +112,37 @@ def test_cli_threads_option():
     assert bad.returncode == 2 and "argument --threads: must be an integer >= 1" in bad.stderr
 
 
-def test_dask_workers_get_their_share():
-    """Nanny-started Dask workers run with OMP_NUM_THREADS=1 (Dask's default), which microvae's
-    default follows: one kernel thread per worker thread instead of one per CPU each."""
+def test_dask_workers_get_their_share(monkeypatch):
+    """Nanny-started Dask workers run with OMP_NUM_THREADS=1 (Dask's default) where the parent set
+    no count, which microvae's default follows: one kernel thread per worker thread instead of one
+    per CPU each."""
     distributed = pytest.importorskip("distributed")
-
+    for var in ("MICROVAE_NUM_THREADS", "OMP_NUM_THREADS"):  # workers inherit the parent's environment
+        monkeypatch.delenv(var, raising=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   env=CLEAN) as cluster, distributed.Client(cluster) as client:
         shares = client.run(lambda: __import__("microvae").get_threads())
+    assert sorted(shares.values()) == [1, 1]
+
+
+def test_cli_cluster_splits_the_threads_among_its_workers(monkeypatch):
+    """After set_threads (every microvae command) the parent's OMP_NUM_THREADS would override
+    Dask's default of 1 in every worker; `microvae label --processes P` gives each its share."""
+    pytest.importorskip("distributed")
+    from argparse import Namespace
+
+    from microvae.cli.label import _client
+
+    monkeypatch.setattr(threads, "_threads", 4)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert threads.worker_env(2) == dict.fromkeys(
+        ("MICROVAE_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"), "2")
+    assert threads.worker_env(8)["OMP_NUM_THREADS"] == "1"
+    with pytest.raises(ValueError, match="processes must be an integer >= 1"):
+        threads.worker_env(0)
+    monkeypatch.setattr(threads, "_threads", 2)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    with _client(Namespace(scheduler=None, processes=2)) as client:
+        shares = client.run(lambda: __import__("microvae").get_threads())
+        client.cluster.close()
     assert sorted(shares.values()) == [1, 1]

@@ -121,7 +121,10 @@ def _client(args):
     if args.processes:
         from distributed import Client, LocalCluster
 
-        return Client(LocalCluster(n_workers=args.processes, threads_per_worker=1, processes=True))
+        from ..threads import worker_env
+
+        return Client(LocalCluster(n_workers=args.processes, threads_per_worker=1, processes=True,
+                                   env=worker_env(args.processes)))
     return None
 
 
