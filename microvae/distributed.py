@@ -56,32 +56,94 @@ def _check_zarr_metadata(path):
 
     Decoding a pickle codec runs code chosen by whoever wrote the file; numcodecs guards
     against it only in recent versions and only unless ``NUMCODECS_ALLOW_UNSAFE_PICKLE_DECODE``
-    is set. Object dtypes are decoded by such codecs, so they are refused too.
+    is set. Object dtypes are decoded by such codecs, so they are refused too. Consolidated
+    metadata (``.zmetadata``, a group ``zarr.json``'s ``consolidated_metadata``) is checked like
+    the per-array files: zarr reads it instead of them when present, so it may say otherwise.
     """
     for meta in sorted(Path(path).rglob("*")):
-        if meta.name not in (".zarray", "zarr.json") or not meta.is_file():
+        if meta.name not in (".zarray", ".zmetadata", "zarr.json") or not meta.is_file():
             continue
         try:
             spec = json.loads(meta.read_text())
         except (ValueError, UnicodeDecodeError) as exc:
             raise ValueError(f"{meta}: unreadable Zarr metadata ({exc})") from None
-        if meta.name == "zarr.json" and spec.get("node_type") != "array":
-            continue
-        if meta.name == ".zarray":
-            dtype, codecs = spec.get("dtype"), [spec.get("compressor") or {}, *(spec.get("filters") or [])]
-            names = [str(c.get("id", "")) for c in codecs if isinstance(c, dict)]
-            numeric = isinstance(dtype, str) and bool(_V2_DTYPE.match(dtype))
-        else:
-            dtype, codecs = spec.get("data_type"), spec.get("codecs") or []
-            names = [str(c.get("name", "")) if isinstance(c, dict) else str(c) for c in codecs]
-            numeric = isinstance(dtype, str) and dtype in _V3_DTYPES
-        unsafe = [n for n in names if "pickle" in n.lower()]
-        if unsafe:
-            raise ValueError(f"{meta.parent}: refusing a Zarr array encoded with {unsafe[0]!r}: decoding it can "
-                             "run code stored in the file; store the images as numeric or boolean arrays")
-        if not numeric:
-            raise ValueError(f"{meta.parent}: Zarr array of dtype {dtype!r} is not numeric or boolean image data "
-                             "(object and string arrays are refused: their codecs can run code stored in the file)")
+        for where, array, version in _zarr_arrays(meta, spec):
+            _check_zarr_array(where, array, version)
+
+
+def _zarr_arrays(meta, spec):
+    """``(where, array metadata, format)`` of every array described in one metadata file."""
+    if meta.name == ".zarray":
+        yield meta.parent, spec, 2
+    elif meta.name == ".zmetadata":
+        for key, array in _consolidated_entries(meta, spec):
+            if key.split("/")[-1] == ".zarray":
+                yield f"{meta} [{key}]", array, 2
+    else:
+        yield from _zarr_v3_nodes(meta, meta.parent, spec)
+
+
+def _zarr_v3_nodes(meta, where, node):
+    """The arrays of a v3 node: the node itself, or those a group lists in its consolidated metadata."""
+    if isinstance(node, dict) and node.get("node_type") != "array":
+        if node.get("consolidated_metadata") is not None:
+            for key, child in _consolidated_entries(meta, node["consolidated_metadata"]):
+                yield from _zarr_v3_nodes(meta, f"{meta} [{key}]", child)
+    else:
+        yield where, node, 3
+
+
+def _consolidated_entries(meta, consolidated):
+    """``(key, metadata)`` pairs of consolidated metadata (v2 and v3 both keep them in ``metadata``)."""
+    entries = consolidated.get("metadata") if isinstance(consolidated, dict) else consolidated
+    if entries is None:
+        return []
+    if not isinstance(entries, dict):
+        raise ValueError(f"{meta}: unreadable Zarr consolidated metadata (expected a JSON object)")
+    return entries.items()
+
+
+def _check_zarr_array(where, spec, version):
+    """Apply the rule (numeric or boolean dtype, no pickle codec) to one array's metadata."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: unreadable Zarr metadata (expected a JSON object, got {spec!r:.60})")
+    if version == 2:
+        dtype, codecs = spec.get("dtype"), [spec.get("compressor") or {}, *(spec.get("filters") or [])]
+        names = [str(c.get("id", "")) for c in codecs if isinstance(c, dict)]
+        numeric = isinstance(dtype, str) and bool(_V2_DTYPE.match(dtype))
+    else:
+        dtype, codecs = spec.get("data_type"), spec.get("codecs") or []
+        names = [str(c.get("name", "")) if isinstance(c, dict) else str(c) for c in codecs]
+        numeric = isinstance(dtype, str) and dtype in _V3_DTYPES
+    _refuse_pickle(where, names)
+    if not numeric:
+        raise ValueError(f"{where}: Zarr array of dtype {dtype!r} is not numeric or boolean image data "
+                         "(object and string arrays are refused: their codecs can run code stored in the file)")
+
+
+def _refuse_pickle(where, codec_names):
+    unsafe = [n for n in codec_names if "pickle" in n.lower()]
+    if unsafe:
+        raise ValueError(f"{where}: refusing a Zarr array encoded with {unsafe[0]!r}: decoding it can "
+                         "run code stored in the file; store the images as numeric or boolean arrays")
+
+
+def _check_open_array(data):
+    """The same rule for a Zarr or Dask array the caller opened: its dtype, and a Zarr array's
+    codecs (zarr 2 ``compressor``/``filters``, zarr 3 ``filters``/``serializer``/``compressors``).
+    No chunk has been read yet, so refusing here still comes before any decoding."""
+    kind = type(data).__module__.split(".")[0]
+    if getattr(data, "dtype", None) is None:
+        raise TypeError(f"data: expected an array, got a {kind} {type(data).__name__}; pass one array of it "
+                        "or the store path with dataset=")
+    compressors = data.compressors if hasattr(data, "compressors") else [getattr(data, "compressor", None)]
+    codecs = [c for c in (*(getattr(data, "filters", None) or ()), getattr(data, "serializer", None), *compressors)
+              if c is not None]
+    _refuse_pickle(f"data ({kind} array)", [name for c in codecs for name in (str(getattr(c, "codec_id", "")),
+                                                                                type(c).__name__)])
+    if np.dtype(data.dtype).kind not in "biuf":
+        raise ValueError(f"data ({kind} array): dtype {data.dtype} is not numeric or boolean image data "
+                         "(object and string arrays are refused: their codecs can run code stored in the file)")
 
 
 class _StoreArray:
@@ -174,9 +236,8 @@ def _as_source(data, dataset):
     if module == "h5py":
         # h5py objects do not pickle; reopen by file name inside each task.
         return _StoreArray(data.file.filename, data.name)
-    if module == "dask":
-        return data
-    if module == "zarr":
+    if module in ("dask", "zarr"):
+        _check_open_array(data)
         return data
     arr = np.asarray(data)
     if arr.ndim == 2:
@@ -226,7 +287,8 @@ def label_dask(data, client=None, *, dataset: str | None = None, batch_size: int
     data : array_like, dask array, zarr array, h5py dataset, or path
         Images ``(N, H, W)`` or volumes ``(N, D, H, W)``, binary with 1 = pore. A path opens a
         Zarr store or HDF5 file (:func:`open_store`); stores are read by the workers, one
-        chunk each, so nothing but labels passes through the client.
+        chunk each, so nothing but labels passes through the client. Object or string dtypes
+        and pickle codecs are refused before any chunk is read.
     client : dask.distributed.Client, optional
         Cluster to run on. Default: the current default client if one exists, else Dask's
         local threaded scheduler.

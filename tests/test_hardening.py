@@ -83,6 +83,63 @@ def test_numeric_zarr_store_still_opens(tmp_path):
     assert open_store(tmp_path / "ok.zarr").shape == (3, 8, 8)
 
 
+def _consolidated_store(path, zarr_format):
+    """A benign uint8 store whose consolidated metadata alone names a pickle filter/codec."""
+    zarr = pytest.importorskip("zarr")
+    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    group.create_array("images", shape=(2, 8, 8), chunks=(2, 8, 8), dtype="uint8")[:] = 1
+    zarr.consolidate_metadata(str(path))
+    if zarr_format == 2:
+        meta = json.loads((path / ".zmetadata").read_text())
+        meta["metadata"]["images/.zarray"]["filters"] = [{"id": "pickle"}]
+        (path / ".zmetadata").write_text(json.dumps(meta))
+    else:
+        meta = json.loads((path / "zarr.json").read_text())
+        meta["consolidated_metadata"]["metadata"]["images"]["codecs"].insert(0, {"name": "numcodecs.pickle"})
+        (path / "zarr.json").write_text(json.dumps(meta))
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:Consolidated metadata is currently not part")
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zarr_consolidated_metadata_is_checked_like_the_array_metadata(tmp_path, monkeypatch, zarr_format):
+    zarr = pytest.importorskip("zarr")
+    from microvae.distributed import label_dask, open_store
+
+    store = _consolidated_store(tmp_path / "consolidated.zarr", zarr_format)
+    # zarr reads consolidated metadata instead of the per-array files, which stay benign here.
+    array_meta = store / "images" / (".zarray" if zarr_format == 2 else "zarr.json")
+    assert "pickle" not in array_meta.read_text()
+    monkeypatch.setattr(zarr, "open", lambda *a, **k: pytest.fail("zarr.open was called"))
+    for call in (open_store, label_dask):
+        with pytest.raises(ValueError, match="refusing a Zarr array encoded with .*pickle"):
+            call(store)
+
+
+class _Zarr2Array:
+    """Stands in for a zarr 2 array opened by the caller (zarr 3 cannot build one with a pickle filter)."""
+
+    __module__ = "zarr.core"
+
+    def __init__(self, dtype, filters):
+        self.shape, self.dtype, self.filters, self.compressor = (2, 8, 8), np.dtype(dtype), filters, None
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: _Zarr2Array("u1", [pytest.importorskip("numcodecs").Pickle()]), "encoded with 'pickle'"),
+    (lambda: pytest.importorskip("dask.array").from_array(np.empty((2, 8, 8), dtype=object), chunks=1),
+     "dtype object is not numeric"),
+    (lambda: pytest.importorskip("zarr").create_array(store={}, shape=(2, 8, 8), dtype=str), "not numeric"),
+], ids=["zarr2-pickle-filter", "dask-object", "zarr-string"])
+def test_label_dask_checks_an_array_the_caller_opened(monkeypatch, make, match):
+    import microvae.properties
+    from microvae.distributed import label_dask
+
+    monkeypatch.setattr(microvae.properties, "label", lambda *a, **k: pytest.fail("a chunk was labelled"))
+    with pytest.raises(ValueError, match=match):
+        label_dask(make())
+
+
 # ---------------------------------------------------------------------- 2. sizes and counts
 
 @pytest.mark.parametrize("argv, flag", [
