@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,6 +257,42 @@ def test_output_equal_to_input_is_refused_even_with_overwrite(tmp_path, capsys):
     before = vol.read_bytes()
     assert main(["data", "slice", str(vol), "--size", "8", "-n", "4", "-o", str(vol), "--overwrite"]) == 2
     assert "is the input" in capsys.readouterr().err and vol.read_bytes() == before
+
+
+def test_compare_checks_its_outputs_like_every_command(tmp_path, capsys):
+    """The bug: compare had its own check, so -o AUTHENTIC --overwrite replaced the input with JSON."""
+    auth, gen = _images(tmp_path / "auth.npy"), _images(tmp_path / "gen.npy", seed=1)
+    before = auth.read_bytes()
+    assert main(["compare", str(auth), str(gen), "-o", str(auth), "--overwrite"]) == 2
+    assert "is the input" in capsys.readouterr().err and auth.read_bytes() == before
+    assert main(["compare", str(auth), f"g={gen}", "-o", str(gen), "--overwrite"]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert main(["compare", str(auth), str(gen), "-o", str(tmp_path / "x"), "--plot", str(tmp_path / "x")]) == 2
+    assert "same file" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["correlate", "IN", "--s2"],
+    ["compare", "IN", "IN"],
+    ["data", "slice", "IN", "--volume", "--size", "8", "-n", "2"],
+    ["bench", "--quick", "--cases", "tiny", "--json"],
+])
+def test_read_only_output_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch, command):
+    """The writability pre-check, also where the tests run as root (who may write anywhere)."""
+    from microvae import bench, io
+
+    src = _images(tmp_path / "in.npy", n=16)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != ro and access(path, mode, **kw))
+    for module, work in ((io, "load"), (bench, "run")):
+        monkeypatch.setattr(module, work, lambda *a, **k: pytest.fail("work began before the output check"))
+    argv = [str(src) if a == "IN" else a for a in command]
+    assert main(argv + ([] if command[0] == "bench" else ["-o"]) + [str(ro / "out.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not writable" in err and str(ro) in err
+    assert list(ro.iterdir()) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

@@ -21,17 +21,16 @@ def register(sub):
 def run(args):
     import json
     import sys
-    from pathlib import Path
 
     from .. import bench
     from ..io import atomic_write
+    from .common import check_outputs
 
     if args.list:
         for name, case in bench.CASES.items():
             print(f"{name:10s} {case.description}")
         return 0
-    if args.json and Path(args.json).exists() and not args.overwrite:
-        raise FileExistsError(f"{args.json} exists; pass --overwrite to replace it")
+    check_outputs(args, args.json)
     names = None if args.cases is None else [n.strip() for n in args.cases.split(",") if n.strip()]
     devices = {"auto": None, "cpu": ("cpu",), "cuda": ("cpu", "cuda")}[args.device]
     report = bench.run(names, quick=args.quick, devices=devices, progress=lambda line: print(line, file=sys.stderr))

@@ -97,9 +97,10 @@ def check_outputs(args, *outputs, inputs=(), images=None):
     """Check every output path before any work, so that a command never writes one output and
     then fails on the next (nothing partial is left behind).
 
-    Each path (``None`` skipped) must differ from the inputs, must not exist unless
-    ``args.overwrite``, and its folder (or the nearest existing parent) must be writable.
-    ``images``, one of the outputs, is written by :func:`microvae.io.save` and needs its suffix.
+    Each path (``None`` skipped) must differ from the inputs and from the other outputs, must
+    not be a folder, must not exist unless ``args.overwrite``, and its folder (or the nearest
+    existing parent) must be writable. ``images``, one of the outputs, is written by
+    :func:`microvae.io.save` and needs its suffix.
     """
     import os
     from pathlib import Path
@@ -111,7 +112,12 @@ def check_outputs(args, *outputs, inputs=(), images=None):
                          f"use {', '.join(SAVE_SUFFIXES)}")
 
     given = [Path(p) for p in inputs if p is not None]
-    for out in (Path(p) for p in outputs if p is not None):
+    outs = [Path(p) for p in outputs if p is not None]
+    for i, out in enumerate(outs):
+        if out.absolute() in (o.absolute() for o in outs[:i]):
+            raise ValueError(f"two outputs name the same file {out}; give each its own path")
+        if out.is_dir():
+            raise IsADirectoryError(f"output {out} is a folder; give a file path")
         for src in given:
             if src.exists() and out.exists() and os.path.samefile(src, out):
                 raise ValueError(f"output {out} is the input file; write to another path (the input is never "

@@ -37,16 +37,10 @@ def _named(specs):
 def _compare(args):
     from ..compare import compare_sets, format_table, plot_comparison, save_json
     from ..io import load
+    from .common import check_outputs
 
-    outputs = [Path(p) for p in (args.output, args.plot) if p]
-    if len(set(outputs)) < len(outputs):
-        raise ValueError("--output and --plot name the same file")
-    for path in outputs:
-        if path.exists() and not args.overwrite:
-            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
-        if path.is_dir():
-            raise IsADirectoryError(f"{path} is a folder")
     sets = _named(args.generated)
+    check_outputs(args, args.output, args.plot, inputs=[args.authentic, *sets.values()])
     pore_value = args.pore_value
     if pore_value is not None and float(pore_value).is_integer():
         pore_value = int(pore_value)
