@@ -18,7 +18,7 @@ Conventions
 import numpy as np
 from scipy import ndimage
 
-from ._validate import as_binary_batch
+from ._validate import as_binary_batch, check_int
 
 __all__ = ["lineal_path", "chord_lengths", "ChordLengths", "cluster_function", "specific_surface",
            "euler_density", "perimeter_density", "cluster_statistics", "label_clusters"]
@@ -31,10 +31,10 @@ _DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
 
 def _r_max(shape, r_max):
     limit = min(shape) - 1
-    r_max = min(shape) // 2 if r_max is None else r_max
-    if isinstance(r_max, (bool, np.bool_)) or not isinstance(r_max, (int, np.integer)) or not 0 <= r_max <= limit:
+    r_max = check_int(min(shape) // 2 if r_max is None else r_max, "r_max", minimum=0)
+    if r_max > limit:
         raise ValueError(f"r_max must be an integer in [0, {limit}] for images of shape {shape}, got {r_max!r}")
-    return int(r_max)
+    return r_max
 
 
 def _axes(nd, axis):

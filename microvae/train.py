@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ._validate import as_binary_batch
+from ._validate import as_binary_batch, check_int
 from .io import atomic_write, provenance
 from .nn.losses import gram_matrices, kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
 from .nn.style import VGGStyleNet
@@ -865,8 +865,7 @@ def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, latent=No
         raise ValueError(f"binarize must be one of {BINARIZE}, got {binarize!r}")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-    if int(n) < 1 or int(n) != n:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_int(n, "n")
     vae, run = _model_from(source)
     run_latent = "fitted" if run.get("latent") else "prior"
     latent = run_latent if latent is None else latent

@@ -423,6 +423,54 @@ def test_r_max_must_be_an_integer():
     assert s2(images, r_max=np.int64(3)).shape == (2, 4)
 
 
+def _call(module, name, *args, **kwargs):
+    """A call of ``module.name`` made when the test runs (imports stay inside the test)."""
+    import importlib
+
+    return lambda: getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+def _fit_mrf(**options):
+    def fit():
+        from microvae.mrf import MRF
+
+        return MRF(**options).fit(_IMAGES)
+
+    return fit
+
+
+_IMAGES = (np.random.default_rng(0).random((2, 16, 16)) < 0.4).astype(np.uint8)
+_S3_GRID = (np.array([2.0]), np.array([2.0]), np.array([1.0]))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    # Silently truncated or accepted before (int(2.7), float("3")), or a ValueError for a wrong type.
+    (_call("microvae.properties", "label", _IMAGES, d=2, batch_size=2.7), TypeError, "batch_size must be an integer"),
+    (_call("microvae.properties", "label", _IMAGES, d=2, batch_size=0), ValueError, "batch_size must be an integer >= 1"),
+    (_call("microvae.correlations", "s3", _IMAGES, *_S3_GRID, n_samples=2.5), TypeError, "n_samples must be an integer"),
+    (_call("microvae.correlations", "s3", _IMAGES, *_S3_GRID, n_samples=1), ValueError, "n_samples must be an integer >= 2"),
+    (_call("microvae.correlations", "radial_distances", 2.5), TypeError, "r_max must be an integer"),
+    (_call("microvae.correlations", "radial_distances", "3"), TypeError, "r_max must be an integer"),
+    (_call("microvae.correlations", "radial_distances", -1), ValueError, "r_max must be an integer >= 0"),
+    (_call("microvae.morphology", "lineal_path", _IMAGES, r_max=2.5), TypeError, "r_max must be an integer"),
+    (_call("microvae.morphology", "cluster_function", _IMAGES, r_max=True), TypeError, "r_max must be an integer"),
+    (_call("microvae.morphology", "lineal_path", _IMAGES, r_max=16), ValueError, r"r_max must be an integer in \[0, 15\]"),
+    (_call("microvae.properties.quadrature", "parameters_from_functions", None, None, 0.3, r_max="3"), TypeError,
+     "r_max must be a number"),
+    (_call("microvae.properties.quadrature", "parameters_from_functions", None, None, 0.3, r_max=-1.0), ValueError,
+     "r_max must be positive"),
+    (_call("microvae.properties", "three_point_parameters", _IMAGES, d=4), ValueError, "d must be 2 or 3"),
+    (_call("microvae.mrf.features", "causal_offsets", 2.0), TypeError, "half-width S must be an integer"),
+    (_fit_mrf(S=2.5), TypeError, "S must be an integer"),
+    (_fit_mrf(min_samples_leaf=0), ValueError, "min_samples_leaf must be an integer >= 1"),
+    (_call("microvae.train", "sample", "no-run", 2.5), TypeError, "n must be an integer"),
+])
+def test_wrong_types_are_type_errors_and_bad_values_value_errors(call, error, match):
+    """One shared validator per rule (microvae._validate), so the same rule gives the same error."""
+    with pytest.raises(error, match=match):
+        call()
+
+
 def test_s3_triangles_larger_than_the_image_are_refused():
     from microvae.correlations import s3
 

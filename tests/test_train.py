@@ -248,7 +248,7 @@ def test_sample(tmp_path, images):
         T.sample(result, 2, binarize="threshold", threshold=1.0)
     with pytest.raises(ValueError, match="binarize must be"):
         T.sample(result, 2, binarize="round")
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
         T.sample(result, 0)
     with pytest.raises(TypeError, match="takes a run folder"):
         T.sample(42, 2)

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.fft
 
-from .._validate import as_binary_batch, as_generator
+from .._validate import as_binary_batch, as_generator, check_int
 from ..threads import fft_workers
 from ._s3_sampling import sample_s3
 
@@ -78,9 +78,7 @@ def s3(images, r, s, theta, *, n_samples=10_000, periodic=True, seed=None, ndim=
         raise ValueError(f"triangle sides up to {longest:.3g} px do not fit images of shape {spatial} "
                          f"({'periodic: at most half the smallest side' if periodic else 'at most the side - 1'}"
                          f", {limit} px)")
-    n_samples = int(n_samples)
-    if n_samples < 2:
-        raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+    n_samples = check_int(n_samples, "n_samples", minimum=2)
     base_seed = int(as_generator(seed).integers(0, 2 ** 63))
     vol = batch if nd == 3 else batch[:, None]
     hits, trials = sample_s3(vol, r, s, theta, n_samples, bool(periodic), nd == 3, np.uint64(base_seed),

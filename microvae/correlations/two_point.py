@@ -6,7 +6,7 @@ import scipy.fft
 from threadpoolctl import ThreadpoolController
 
 from .._tensor import as_binary_tensor, is_tensor
-from .._validate import as_binary_batch, check_positive
+from .._validate import as_binary_batch, check_int, check_positive
 from ..threads import fft_workers
 
 __all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max"]
@@ -25,7 +25,7 @@ def default_r_max(spatial_shape):
 def radial_distances(r_max, voxel_size=1.0):
     """Centres of the 1-pixel radial bins ``0..r_max`` in physical units (``voxel_size`` per pixel)."""
     check_positive(voxel_size, "voxel_size")
-    return np.arange(int(r_max) + 1) * float(voxel_size)
+    return np.arange(check_int(r_max, "r_max", minimum=0) + 1) * float(voxel_size)
 
 
 def fftshift_map(maps):
@@ -304,10 +304,8 @@ def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=Non
     limit = default_r_max(shape) if periodic else min(shape) - 1
     if r_max is None:
         r_max = default_r_max(shape)
-    if isinstance(r_max, bool) or not isinstance(r_max, (int, np.integer)):
-        raise TypeError(f"r_max must be an integer number of pixels, got {r_max!r}")
-    r_max = int(r_max)
-    if not 0 <= r_max <= limit:
+    r_max = check_int(r_max, "r_max", minimum=0)
+    if r_max > limit:
         raise ValueError(f"r_max must be in [0, {limit}] for images of shape {shape} "
                          f"({'periodic' if periodic else 'non-periodic'}), got {r_max}")
     if not radial:

@@ -9,7 +9,7 @@ Convention: images are binary, 1 = pore, 0 = solid; tables are ``uint8``.
 """
 import numpy as np
 
-from .._validate import as_binary_batch, as_generator
+from .._validate import as_binary_batch, as_generator, check_int
 
 __all__ = ["causal_offsets", "noncausal_offsets", "valid_window", "neighbourhood_table", "sample_positions",
            "collapse_duplicates"]
@@ -46,9 +46,7 @@ def noncausal_offsets(S):
 
 
 def _check_half_width(S):
-    if isinstance(S, (bool, np.bool_)) or not isinstance(S, (int, np.integer)) or S < 1:
-        raise ValueError(f"neighbourhood half-width S must be an integer >= 1, got {S!r}")
-    return int(S)
+    return check_int(S, "neighbourhood half-width S")
 
 
 def valid_window(shape, offsets):

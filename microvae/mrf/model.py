@@ -226,29 +226,21 @@ class MRF:
                 "max_depth": self.max_depth, "gibbs_S": self.gibbs_S, "n_tiles": self.n_tiles}
 
     def _check_config(self):
-        def positive_int(name, value, minimum=1, allow_none=False):
-            if value is None and allow_none:
-                return
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}, "
-                                 f"got {value!r}")
-
-        positive_int("S", self.S, allow_none=True)
+        for name in ("S", "max_samples", "max_depth", "gibbs_S"):  # None: chosen by CV, or no limit
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name)
         if self.S is None:
             if not self.S_range:
                 raise ValueError("S_range is empty; give candidates for S or a fixed S")
             for s in self.S_range:
-                positive_int("every S_range entry", s)
-            positive_int("cv", self.cv, minimum=2)
-            positive_int("cv_samples", self.cv_samples, minimum=self.cv)
-            positive_int("cv_images", self.cv_images)
+                check_int(s, "every S_range entry")
+            cv = check_int(self.cv, "cv", minimum=2)
+            check_int(self.cv_samples, "cv_samples", minimum=cv)
+            check_int(self.cv_images, "cv_images")
         if self.cv_scoring not in _SCORINGS:
             raise ValueError(f"cv_scoring must be one of {_SCORINGS}, got {self.cv_scoring!r}")
-        positive_int("max_samples", self.max_samples, allow_none=True)
-        positive_int("min_samples_leaf", self.min_samples_leaf)
-        positive_int("max_depth", self.max_depth, allow_none=True)
-        positive_int("gibbs_S", self.gibbs_S, allow_none=True)
-        positive_int("n_tiles", self.n_tiles)
+        check_int(self.min_samples_leaf, "min_samples_leaf")
+        check_int(self.n_tiles, "n_tiles")
         if self.criterion not in ("entropy", "gini", "log_loss"):
             raise ValueError(f"criterion must be 'entropy', 'gini' or 'log_loss', got {self.criterion!r}")
 

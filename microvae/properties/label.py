@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._tensor import as_binary_tensor, is_tensor
-from .._validate import as_binary_batch, check_d, check_positive
+from .._validate import as_binary_batch, check_d, check_int, check_positive
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 from .three_point import three_point_parameters
 
@@ -116,11 +116,11 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
         return fullfield_labels(images, K1, G1, voxel_size, d=d, periodic=periodic, ndim=ndim, progress=progress)
     if method != "strong_contrast":
         raise ValueError(f"method must be 'strong_contrast' or 'fullfield', got {method!r}")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size")
     parts = {key: [] for key in LABEL_KEYS}
     bar = None
-    for batch, nd, count in _batches(images, ndim, None if batch_size is None else int(batch_size)):
+    for batch, nd, count in _batches(images, ndim, batch_size):
         if progress and bar is None:
             from tqdm import tqdm
 

@@ -21,7 +21,7 @@ Two entry points:
 """
 import numpy as np
 
-from .._validate import as_binary_batch, check_d, check_porosity
+from .._validate import as_binary_batch, check_d, check_porosity, check_positive
 
 __all__ = ["parameters_from_functions", "parameters_from_samples", "three_point_quadrature"]
 
@@ -111,9 +111,7 @@ def parameters_from_functions(s2, s3, porosity, d=3, *, r_max, breakpoints=(), l
     """
     check_d(d)
     phi = float(check_porosity(porosity))
-    r_max = float(r_max)
-    if not (np.isfinite(r_max) and r_max > 0):
-        raise ValueError(f"r_max must be positive, got {r_max}")
+    r_max = check_positive(r_max, "r_max")
     breaks = sorted(float(b) for b in breakpoints)
     r, wr = _panels(_graded_edges(0.0, r_max, breaks, n_panels, True, False, grading), order)
     theta, wt = _panels(_graded_edges(0.0, np.pi, (), n_theta_panels, True, False, grading), order)

@@ -44,7 +44,7 @@ import numpy as np
 import scipy.fft
 
 from .._tensor import as_binary_tensor, is_tensor
-from .._validate import as_binary_batch
+from .._validate import as_binary_batch, check_d
 from ..threads import fft_workers
 
 __all__ = ["three_point_parameters", "zeta2", "eta2", "slice_harmonic_coefficients", "slice_truncation_bound",
@@ -517,8 +517,7 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
     (padded) pixel of a chunk of images (chunks of ~48 MiB), plus the cached multipliers
     (16 bytes per pixel and harmonic; for a 128³ volume 7 × 34 MB).
     """
-    if d not in (2, 3):
-        raise ValueError(f"d must be 2 or 3, got {d!r}")
+    check_d(d)
     if is_tensor(images):
         batch, nd = as_binary_tensor(images, ndim)
         ops = _TorchOps(batch)
