@@ -162,6 +162,13 @@ def test_label_dask_checks_an_array_the_caller_opened(monkeypatch, make, match):
     (["reproduce", "--draws", "0"], "--draws"),
     (["train", "IN", "--steps", "-5"], "--steps"),
     (["sample", "IN", "-n", "-3"], "-n"),
+    (["sample", "IN", "-n", "2", "--smooth", "-1"], "--smooth"),
+    (["compare", "IN", "IN", "--r-max", "2.5"], "--r-max"),
+    (["compare", "IN", "IN", "--seed", "-1"], "--seed"),
+    (["compare", "IN", "IN", "--connectivity", "0"], "--connectivity"),
+    (["train", "IN", "--style-width", "-0.5"], "--style-width"),
+    (["train", "IN", "--w-st", "-1"], "--w-st"),
+    (["train", "IN", "--w-mc", "nan"], "--w-mc"),
 ])
 def test_size_and_count_options_reject_bad_values(tmp_path, capsys, argv, flag):
     out = str(tmp_path / "out.csv")

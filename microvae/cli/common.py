@@ -31,6 +31,11 @@ def positive_float(text):
     return _number(text, float, lambda v: v > 0, "a number > 0")
 
 
+def non_negative_float(text):
+    """argparse type: a finite number >= 0 (loss weights, smoothing widths; 0 switches off)."""
+    return _number(text, float, lambda v: v >= 0, "a number >= 0")
+
+
 def fraction(text):
     """argparse type: a number in [0, 1]."""
     return _number(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")

