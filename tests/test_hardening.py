@@ -526,12 +526,31 @@ def test_data_slice_refuses_a_stack_of_2d_images(tmp_path, capsys):
                  "-o", str(tmp_path / "s.npy")]) == 0
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".tif"])
+def test_data_slice_refuses_a_3d_array_that_may_be_a_stack(tmp_path, capsys, suffix):
+    """A stack written by sample/mrf sample (.npy, .tif) carries no mark; when its first axis
+    differs from the two equal last ones, data slice asks instead of guessing."""
+    from microvae.io import save
+
+    stack = tmp_path / f"stack{suffix}"
+    save(stack, (np.random.default_rng(0).random((12, 20, 20)) < 0.4).astype(np.uint8))
+    out = tmp_path / "s.npy"
+    assert main(["data", "slice", str(stack), "--size", "8", "-n", "4", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "stack of 12 square 20x20 images" in err and "--volume" in err
+    assert not out.exists()
+    assert main(["data", "slice", str(stack), "--size", "8", "-n", "4", "--volume", "-o", str(out)]) == 0
+    cube = tmp_path / f"cube{suffix}"
+    save(cube, (np.random.default_rng(1).random((20, 20, 20)) < 0.4).astype(np.uint8))
+    assert main(["data", "slice", str(cube), "--size", "8", "-n", "4", "-o", str(tmp_path / "c.npy")]) == 0
+
+
 def test_library_errors_name_the_cli_flag(tmp_path, capsys):
     src = _images(tmp_path / "in.npy", n=3, size=16)
     assert main(["label", str(src), "-o", str(tmp_path / "l.csv"), "--no-periodic", "--margin", "30"]) == 2
     assert "--margin must be" in capsys.readouterr().err
     np.save(tmp_path / "thin.npy", np.ones((4, 32, 32), np.uint8) * (np.arange(32) % 2).astype(np.uint8))
-    assert main(["data", "slice", str(tmp_path / "thin.npy"), "--size", "8", "-n", "2",
+    assert main(["data", "slice", str(tmp_path / "thin.npy"), "--size", "8", "-n", "2", "--volume",
                  "-o", str(tmp_path / "s.npy")]) == 2
     assert "--size 8 does not fit" in capsys.readouterr().err
 

@@ -8,7 +8,9 @@ def register(sub):
 
     from .common import add_input_arguments, fraction, non_negative_int, positive_float, positive_int
 
-    ps = dsub.add_parser("slice", help="cut 2D square samples from a 3D volume along several axes")
+    ps = dsub.add_parser("slice", help="cut 2D square samples from a 3D volume along several axes",
+                         description="Cut 2D square samples from one 3D volume (D, H, W). An array with D != H = W "
+                                     "may as well be a stack of D square images: pass --volume to slice it.")
     add_input_arguments(ps)
     ps.add_argument("--size", type=positive_int, required=True, help="side of the square samples, voxels")
     ps.add_argument("-n", type=positive_int, default=None,
@@ -46,8 +48,15 @@ def _slice(args):
         raise ValueError(f"{args.input} holds a stack of {stack[0]} 2D images of {stack[1]}x{stack[2]} px "
                          "(microvae's 'images' array), not a volume; data slice cuts one 3D volume (D, H, W): "
                          "pass --volume if the array really is one volume")
-    args.volume = True  # the input of slice is always one volume
+    marked, args.volume = args.volume, True  # the input of slice is always one volume
     images, _ = read_images(args)
+    d, h, w = images.shape[1:]
+    if not marked and d != h == w:
+        # A .npy/.tif does not say which it is, and both are common: N square images (what
+        # sample/mrf sample write) or a scan with fewer or more slices than its width.
+        raise ValueError(f"{args.input} has shape ({d}, {h}, {w}): a stack of {d} square {h}x{w} images or one "
+                         f"volume of {d} slices, which the file does not say; data slice cuts one volume, so pass "
+                         "--volume if it is one (a stack of 2D images needs no slicing)")
     axes = tuple(int(a) for a in args.axes.split(","))
     out = slices(images[0], args.size, args.n, axes=axes, stride=args.stride, seed=args.seed)
     save(args.output, out, overwrite=args.overwrite)
