@@ -100,6 +100,27 @@ def test_fft_workers_follow_the_setting(monkeypatch):
     assert threads.fft_workers() == 1 and threads.fft_workers(-1) == -1
 
 
+def test_mrf_tree_threads_follow_the_setting(monkeypatch):
+    """The MRF grows its cross-validation trees on a thread pool sized by the one setting, not by
+    the machine's core count."""
+    import concurrent.futures
+
+    from microvae.mrf.model import _parallel_map
+
+    sizes = []
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, max_workers=None, **kwargs):
+            sizes.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recording)
+    for setting in (1, 3, os.cpu_count() + 1):
+        monkeypatch.setattr(threads, "_threads", setting)
+        assert _parallel_map(abs, list(range(-8, 0))) == list(range(8, 0, -1))
+        assert sizes.pop() == min(8, setting)  # one thread per item at most
+
+
 def test_cli_threads_option():
     out = subprocess.run([sys.executable, "-m", "microvae", "--threads", "1", "info", "--json"], capture_output=True,
                          text=True, timeout=120, env=CLEAN)

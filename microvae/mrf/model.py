@@ -1,13 +1,13 @@
 """The supervised causal MRF of Bostanabad et al. (2016), the paper's baseline generator."""
 import io as _io
 import json
-import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .._validate import as_binary_batch, as_generator, check_int
+from ..threads import get_threads
 from . import _sampler
 from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
 
@@ -541,10 +541,11 @@ def _load_tree(arrays, prefix, n_features):
 
 
 def _parallel_map(fn, items):
-    """``[fn(item) ...]`` on up to one thread per core: scikit-learn grows trees without the GIL."""
+    """``[fn(item) ...]`` on up to :func:`microvae.threads.get_threads` threads: scikit-learn grows
+    trees without the GIL."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), get_threads()))) as pool:
         return list(pool.map(fn, items))
 
 
