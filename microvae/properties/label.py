@@ -58,8 +58,12 @@ def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=
     images : array_like
         ``(H, W)``, ``(N, H, W)`` 2D images or ``(N, D, H, W)`` volumes; binary, 1 = pore. Zarr
         or HDF5 arrays (anything with ``shape`` and slicing) are read batch by batch. A torch
-        tensor (any device): S2, ζ2 and η2 are computed with ``torch.fft`` on its device (float32
-        tensors in float32), and the labels come back as tensors on that device.
+        tensor (any device): the image work, porosity, S2, ζ2 and η2, runs with ``torch.fft`` on
+        its device (float32 tensors in float32). The strong-contrast formulas (moduli, E, D, k
+        and the validity flags) then run in NumPy on the host, on small per-image arrays: φ2,
+        ζ2, η2 and the radial S2 curve of each batch are copied to the host as float64, and the
+        labels are copied back as tensors on the tensor's device (float64, ``valid`` bool,
+        ``invalid`` int64).
     d : {3, 2}
         Dimension of the medium the formulas describe. ``3`` (default): 2D images are planar
         sections of an isotropic 3D material (the paper's setting; S2 and S3 of a section are
