@@ -7,7 +7,7 @@ difference of that size is what sampling alone produces. :func:`describe` comput
 descriptors of a set once, for callers that compare many sets against the same authentic images.
 
 Conventions: binary images, 1 = pore; lengths in pixels; densities per pixel; sample standard
-deviations over images with ``ddof=1``; every curve is averaged over the images of a set first
+deviations over images with ``ddof=1`` (:data:`DDOF`, also the study's); every curve is averaged over the images of a set first
 (the "mean curve"), then the sets' mean curves are compared.
 """
 import io as _io
@@ -26,6 +26,8 @@ __all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "
            "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS"]
 
 # Curve name -> (label of the x axis, description).
+DDOF = 1  #: sample standard deviation over images: compare and the study's outputs (microvae.study.stats)
+
 CURVES = {
     "s2": ("r", "two-point function S2(r), radial, periodic"),
     "lineal_path_pore": ("r", "lineal path L(r) of the pore phase, along the axes"),
@@ -226,8 +228,7 @@ def distribution_distance(reference, other):
     oth = np.asarray(other, dtype=np.float64).ravel()
     ref, oth = ref[np.isfinite(ref)], oth[np.isfinite(oth)]
     nan = math.nan
-    mean_r, mean_o = (float(v.mean()) if len(v) else nan for v in (ref, oth))
-    sd_r, sd_o = (float(v.std(ddof=1)) if len(v) > 1 else nan for v in (ref, oth))
+    (mean_r, sd_r), (mean_o, sd_o) = (_summary(v).values() for v in (ref, oth))
     out = {"mean": mean_o, "std": sd_o, "reference_mean": mean_r, "reference_std": sd_r,
            "mean_diff": mean_o - mean_r, "rel_diff": (mean_o - mean_r) / abs(mean_r) if mean_r else nan,
            "std_ratio": sd_o / sd_r if sd_r else nan, "ks": nan, "ks_pvalue": nan, "w1": nan, "w1_rel": nan}
@@ -239,11 +240,11 @@ def distribution_distance(reference, other):
 
 
 def _mean_curve(curves):
-    """Mean and std (ddof=1) over images, ignoring NaN (an image without chords)."""
+    """Mean and std (ddof=:data:`DDOF`) over images, ignoring NaN (an image without chords)."""
     with warnings.catch_warnings():
         # An all-NaN column (no image has a chord of that length) is a NaN mean, not a warning.
         warnings.simplefilter("ignore", RuntimeWarning)
-        std = np.nanstd(curves, axis=0, ddof=1) if len(curves) > 1 else np.full(curves.shape[1], np.nan)
+        std = np.nanstd(curves, axis=0, ddof=DDOF) if len(curves) > DDOF else np.full(curves.shape[1], np.nan)
         return np.nanmean(curves, axis=0), std
 
 
@@ -360,9 +361,11 @@ def compare_sets(authentic, generated, *, r_max=None, seed=0, connectivity=None,
 
 
 def _summary(values):
+    """``{"mean", "std"}`` of the finite values (std with ``ddof=DDOF``; NaN where undefined)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
-    return {"mean": float(v.mean()) if len(v) else math.nan, "std": float(v.std(ddof=1)) if len(v) > 1 else math.nan}
+    return {"mean": float(v.mean()) if len(v) else math.nan,
+            "std": float(v.std(ddof=DDOF)) if len(v) > DDOF else math.nan}
 
 
 def _jsonable(obj):

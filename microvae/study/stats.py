@@ -1,28 +1,24 @@
 """Statistics of a study: summaries over draws, the match of generated to authentic
 distributions (Fig. 8a), diversity, and the verdict.
 
-Every mean ± std in the outputs comes from :func:`summary_stats` (sample std, ``DDOF = 1``,
-the convention of :mod:`microvae.compare`, which computes the distribution distances and the
-diversity, :func:`~microvae.compare.pairwise_correlation`).
+Every mean ± std in the outputs comes from :func:`summary_stats` (sample std, ``DDOF = 1``),
+which is :mod:`microvae.compare`'s summary: the same ``DDOF`` as the distribution distances and
+the diversity (:func:`~microvae.compare.pairwise_correlation`) computed there.
 """
 import math
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..compare import compare_sets, describe, distribution_distance, pairwise_correlation
+from ..compare import DDOF, _summary, compare_sets, describe, distribution_distance, pairwise_correlation
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",
            "morphology_match", "summarize", "verdict"]
 
-DDOF = 1  # sample standard deviation, everywhere in the study's outputs
-
 
 def summary_stats(values: ArrayLike) -> dict:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return {"n": int(len(v)), "mean": float(v.mean()) if len(v) else math.nan,
-            "std": float(v.std(ddof=DDOF)) if len(v) > DDOF else math.nan}
+    """``{"n", "mean", "std"}`` of the finite values, as :mod:`microvae.compare` summarizes them."""
+    return {"n": int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()), **_summary(values)}
 
 
 def compare_samples(ref: ArrayLike, other: ArrayLike) -> dict:
