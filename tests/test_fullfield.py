@@ -342,6 +342,8 @@ def test_fullfield_labels_keys_and_consistency():
     assert out["D_0"][0] == 0 and out["k_0"][0] < 1e-3 and not out["percolates"][0]
     np.testing.assert_allclose(out["D_1"], [0.25, 0.5], rtol=1e-4)
     assert out["valid"].all()
+    assert (out["residual_E"] < 1e-2).all() and (out["residual_k"] < 1e-2).all()
+    assert (out["iterations_D"] > 0).all() and (out["iterations_D"] % 100 == 0).all()  # taufactor checks per 100
 
 
 # ------------------------------------------------------------- label(method=...), Dask, CLI
@@ -352,6 +354,38 @@ def small_volumes():
 
     field = ndimage.gaussian_filter(rng.standard_normal((2, 10, 10, 10)), (0, 1.5, 1.5, 1.5), mode="wrap")
     return (field < np.quantile(field, 0.45)).astype(np.uint8)
+
+
+def test_solvers_take_torch_tensors(small_volumes):
+    vol = small_volumes[0]
+    as_float = torch.from_numpy(vol).to(torch.float32)
+    np.testing.assert_allclose(elastic_moduli(as_float, tol=1e-6)["C"], elastic_moduli(vol, tol=1e-6)["C"],
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(permeability(as_float, periodic=False)["k"], permeability(vol, periodic=False)["k"],
+                               rtol=1e-12)
+
+
+def test_non_convergence_is_reported_and_flagged(small_volumes, monkeypatch):
+    import functools
+
+    import microvae.fullfield as ff
+
+    vol = small_volumes[0]
+    # taufactor checks every 100 sweeps; 50 stops before the first check, yet D is measured.
+    dif = diffusivity(vol, iter_limit=50)
+    assert not dif["converged"].any() and (dif["iterations"] == 50).all() and (dif["D"] > 0).all()
+    ela = elastic_moduli(vol, max_iter=1)
+    flow = permeability(vol, periodic=False, max_iter=1)
+    for out in (ela, flow):
+        assert not out["converged"] and out["iterations"] == 1 and out["residual"] > 0.1
+    monkeypatch.setattr(ff, "diffusivity", functools.partial(diffusivity, iter_limit=50))
+    monkeypatch.setattr(ff, "elastic_moduli", functools.partial(elastic_moduli, max_iter=1))
+    monkeypatch.setattr(ff, "permeability", functools.partial(permeability, max_iter=1))
+    labels = ff.fullfield_labels(vol, ndim=3)
+    assert not labels["valid"][0] and labels["invalid"][0] == 1 | 2 | 4
+    assert labels["iterations_D"][0] == 50 and labels["iterations_E"][0] == labels["iterations_k"][0] == 1
+    assert labels["residual_E"][0] == pytest.approx(ela["residual"])
+    assert labels["residual_k"][0] == pytest.approx(flow["residual"])
 
 
 _DETERMINISTIC = ("porosity", "K", "G", "E", "D", "k", "valid", "invalid", "D_0", "k_1", "percolates")
@@ -369,6 +403,7 @@ def test_label_method_fullfield_dask_and_resume(small_volumes, tmp_path):
     ref = fullfield_labels(small_volumes, periodic=False)
     via_label = label(small_volumes, method="fullfield", periodic=False)
     _same_labels(via_label, ref)
+    _same_labels(fullfield_labels(torch.from_numpy(small_volumes), periodic=False), ref)
     assert list(via_label) == list(ref)
     _same_labels(label_dask(small_volumes, batch_size=1, method="fullfield", periodic=False), ref)
     parts = tmp_path / "parts"
@@ -388,14 +423,19 @@ def test_label_method_fullfield_dask_and_resume(small_volumes, tmp_path):
 
 def test_cli_label_method_fullfield(small_volumes, tmp_path):
     import csv
+    import json
 
     from microvae.cli import main
 
     src = tmp_path / "vols.npy"
     np.save(src, small_volumes)
     out = tmp_path / "ff.csv"
-    main(["label", str(src), "--method", "fullfield", "--no-periodic", "-o", str(out), "--batch-size", "1"])
+    main(["label", str(src), "--method", "fullfield", "--no-periodic", "-o", str(out)])
     rows = list(csv.DictReader(out.open()))
+    sidecar = json.loads(out.with_name(out.name + ".json").read_text())
+    assert sidecar["parameters"]["chunk"] == 2 ** 20 // 10 ** 3  # the full-field default, ~1 Mpx
+    assert "converged" in sidecar["parameters"]["columns_note"]
+    assert float(rows[0]["residual_E"]) < 1e-2 and int(rows[0]["iterations_k"]) > 0
     ref = fullfield_labels(small_volumes, periodic=False)
     assert len(rows) == 2
     np.testing.assert_allclose([float(r["E"]) for r in rows], ref["E"], rtol=1e-6)

@@ -1,4 +1,4 @@
-"""``microvae label``: strong-contrast property labels of image sets, to CSV (+ JSON sidecar)."""
+"""``microvae label``: strong-contrast (or full-field) property labels of image sets, to CSV (+ JSON sidecar)."""
 import argparse
 
 
@@ -6,9 +6,11 @@ def register(sub):
     from .common import non_negative_int, positive_float, positive_int, shape_tuple
 
     p = sub.add_parser(
-        "label", help="porosity, three-point parameters, E/E1, De/D2 and permeability of every image, to CSV",
+        "label", help="porosity, three-point parameters, E/E1, De/D2 and permeability of every image, to CSV "
+                      "(--method fullfield: full-field solves instead)",
         description="Label binary microstructures (1 = pore) with porosity, the three-point parameters "
-                    "zeta2/eta2 and strong-contrast E/E1, De/D2 and the two-point permeability bound. "
+                    "zeta2/eta2 and strong-contrast E/E1, De/D2 and the two-point permeability bound, or "
+                    "with --method fullfield with full-field De/D2, E/E1 and Stokes permeability. "
                     "Work is split into chunks; finished chunks are kept beside the output so an "
                     "interrupted run resumes where it stopped.")
     p.add_argument("input", nargs="+", metavar="IN",
@@ -48,7 +50,8 @@ def register(sub):
     p.add_argument("--harmonics", type=positive_int, default=None,
                    help="d=3 on 2D images: highest harmonic of the angular expansion (default 12)")
     p.add_argument("--batch-size", "--chunk", type=positive_int, default=None,
-                   help="images per chunk, the unit of progress and resume (default: ~16 million pixels)")
+                   help="images per chunk, the unit of progress and resume (default: ~16 million pixels; "
+                        "--method fullfield: ~1 million, four 64^3 volumes)")
     p.add_argument("--processes", "--workers", type=positive_int, default=None,
                    help="label chunks on a local Dask cluster with this many worker processes")
     p.add_argument("--scheduler", default=None, help="address of a running dask.distributed scheduler")
@@ -144,9 +147,13 @@ def _label(args):
     sources = _sources(args)
     label_options = dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic,
                          margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)
+    validity, flagged_as = "1 inside the formulas' range", "outside the formulas' validity"
     if args.method == "fullfield":
         label_options["method"] = "fullfield"
         from ..fullfield import FULLFIELD_INVALID_FLAGS as INVALID_FLAGS
+        validity, flagged_as = "1 when every solve converged", "with a solve that did not converge"
+        if args.batch_size is None:  # a 64³ volume solves in ~1.5 min: resume in chunks of minutes
+            args.batch_size = max(1, 2 ** 20 // max(int(np.prod(src.shape[1:])) for src, _, _ in sources))
     params = {"inputs": [_fingerprint(p) for p in args.input], "sources": [desc for _, _, desc in sources],
               "pore_value": args.pore_value, "key": args.key, "dataset": args.dataset, "volume": args.volume,
               "slice": args.slice, "axes": args.axes, "stride": args.stride, "chunk": args.batch_size,
@@ -179,7 +186,7 @@ def _label(args):
     merged = {k: v.astype(np.int64) if v.dtype == bool else v for k, v in merged.items()}
     table.update(merged)
     params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
-                              "K and G in the units of K1, G1; valid: 1 inside the formulas' range; invalid: "
+                              f"K and G in the units of K1, G1; valid: {validity}; invalid: "
                               "why not, as the sum of the bits in invalid_flags")
     params["invalid_flags"] = {str(bit): text for bit, text in INVALID_FLAGS.items()}
     save_table(output, table, params, overwrite=args.overwrite)
@@ -188,5 +195,5 @@ def _label(args):
     flagged = int(n - merged["valid"].sum())
     why = "; ".join(f"{int(np.count_nonzero(merged['invalid'] & bit))} with {text}" for bit, text in
                     INVALID_FLAGS.items() if np.any(merged["invalid"] & bit))
-    print(f"wrote labels of {n} images to {output} ({flagged} flagged outside the formulas' validity"
+    print(f"wrote labels of {n} images to {output} ({flagged} flagged {flagged_as}"
           + (f": {why})" if why else ")"))

@@ -4,7 +4,11 @@ non-diffusing rock, lengths in pixels): effective diffusivity (taufactor), elast
 projection), in 2D and 3D, NumPy or torch input, CPU or CUDA. How far the strong-contrast
 labels are from these: docs/labels_vs_fullfield/report.md.
 """
+from __future__ import annotations
+
 import numpy as np
+import torch
+from numpy.typing import ArrayLike
 
 from .diffusion import diffusivity
 from .elasticity import elastic_moduli, isotropic_projection
@@ -17,16 +21,19 @@ __all__ = ["fullfield_labels", "FULLFIELD_KEYS", "FULLFIELD_INVALID_FLAGS", "dif
 #: Keys of :func:`fullfield_labels`: the columns of :func:`microvae.label` (ζ2, η2 are NaN:
 #: a full-field solve has no three-point parameters), then per-axis values and solver records.
 FULLFIELD_KEYS = ("porosity", "zeta2", "eta2", "K", "G", "E", "D", "k", "valid", "invalid",
-                  "D_0", "D_1", "D_2", "k_0", "k_1", "k_2", "percolates", "iterations_E", "iterations_k",
-                  "seconds")
+                  "D_0", "D_1", "D_2", "k_0", "k_1", "k_2", "percolates", "iterations_D", "iterations_E",
+                  "iterations_k", "residual_E", "residual_k", "seconds")
 
 #: Bits of the ``invalid`` column of :func:`fullfield_labels`.
 FULLFIELD_INVALID_FLAGS = {1: "diffusion solve not converged", 2: "elastic solve not converged",
                            4: "Stokes solve not converged"}
 
 
-def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic=False, ndim=None, tol_elastic=1e-2,
-                     tol_flow=1e-2, penalty=1e4, device=None, dtype=None, progress=False):
+def fullfield_labels(images: ArrayLike | torch.Tensor, K1: float = 4.3, G1: float = 3.8, voxel_size: float = 1.0, *,
+                     d: int | None = None, periodic: bool = False, ndim: int | None = None,
+                     tol_elastic: float = 1e-2, tol_flow: float = 1e-2, penalty: float = 1e4,
+                     device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                     progress: bool = False) -> dict[str, np.ndarray]:
     """Full-field De/D2, elastic moduli and permeability of each image or volume.
 
     Parameters
@@ -48,8 +55,8 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic
     ndim : {None, 2, 3}
         Pass 3 for one volume ``(D, H, W)``.
     tol_elastic, tol_flow : float
-        CG tolerances (relative preconditioned residual). At 1e-2 the moduli and k of 64³
-        Berea subvolumes agree with tolerance 1e-4 runs to ~1e-4 relative.
+        CG tolerances (relative preconditioned residual). On Berea crops 1e-2 changes E by
+        3e-4 relative against 1e-4 (48³) and k by 6e-5 against 1e-3 (docs/properties.md §10).
     penalty : float
         Stokes no-slip penalty (k error ~ 1/penalty).
     device : str, optional
@@ -68,11 +75,12 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic
         ``percolates`` (pore path joining opposite faces along every axis; D = 0, and with
         ``periodic=False`` k = 0, along an axis without one: an answer, not a failure),
         ``valid`` (every solve converged), ``invalid`` (bits of
-        :data:`FULLFIELD_INVALID_FLAGS`), CG iterations and the seconds per image.
+        :data:`FULLFIELD_INVALID_FLAGS`), ``iterations_D`` (taufactor's, the most over the
+        axes), ``iterations_E``, ``iterations_k`` (CG), ``residual_E``, ``residual_k`` (the
+        largest final relative preconditioned CG residual over the load cases or axes; compare
+        with ``tol_elastic``, ``tol_flow``) and the seconds per image.
     """
     import time
-
-    import torch
 
     from .._validate import as_binary_batch
 
@@ -113,7 +121,10 @@ def fullfield_labels(images, K1=4.3, G1=3.8, voxel_size=1.0, *, d=None, periodic
             rows[f"D_{a}"].append(float(dif["D"][a]) if a < nd else np.nan)
             rows[f"k_{a}"].append(float(flow["k"][a]) if a < nd else np.nan)
         rows["percolates"].append(bool(dif["percolates"].all()))
+        rows["iterations_D"].append(int(dif["iterations"].max()))
         rows["iterations_E"].append(ela["iterations"])
         rows["iterations_k"].append(flow["iterations"])
+        rows["residual_E"].append(ela["residual"])
+        rows["residual_k"].append(flow["residual"])
         rows["seconds"].append(time.perf_counter() - t0)
     return {key: np.asarray(val) for key, val in rows.items()}

@@ -12,15 +12,20 @@ so the operators stay diagonal per frequency (FFT-preconditioned CG as in Zeman 
 de Geus et al. 2017), while a void or solid voxel acts locally, without the Gibbs ringing of
 the continuous symbol iξ at pixelated interfaces.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 __all__ = ["as_tensor", "rotated_gradient", "half_spectrum_weights", "pcg"]
 
 
-def as_tensor(image, device=None, dtype=torch.float64):
+def as_tensor(image: ArrayLike | torch.Tensor, device: str | torch.device | None = None,
+              dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """A 2D or 3D binary image (NumPy or torch, 1 = pore) as a torch tensor of ``dtype`` on
     ``device`` (default: the tensor's, else CPU); ``ValueError`` for another shape or values."""
     if isinstance(image, torch.Tensor):
@@ -35,7 +40,8 @@ def as_tensor(image, device=None, dtype=torch.float64):
     return img
 
 
-def rotated_gradient(shape, device=None, dtype=torch.float64):
+def rotated_gradient(shape: Sequence[int], device: str | torch.device | None = None,
+                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Symbols ``k_j`` of the rotated-grid gradient on the ``rfftn`` half spectrum.
 
     Returns a complex tensor ``(d,) + rfft shape``; node field -> voxel-centre derivative.
@@ -60,7 +66,8 @@ def rotated_gradient(shape, device=None, dtype=torch.float64):
     return out
 
 
-def half_spectrum_weights(shape, device=None, dtype=torch.float64):
+def half_spectrum_weights(shape: Sequence[int], device: str | torch.device | None = None,
+                          dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Weights making ``sum(w * conj(a) * b).real`` proportional to the real-space inner
     product of two real fields from their ``rfftn`` half spectra (the columns other than 0 and
     Nyquist stand for two conjugate frequencies each)."""
@@ -77,7 +84,9 @@ def _dot(a, b, w):
     return (w * (a.conj() * b).real).flatten(1).sum(1)
 
 
-def pcg(apply, precondition, rhs, weights, *, tol, max_iter, progress=False, desc="CG"):
+def pcg(apply: Callable[[torch.Tensor], torch.Tensor], precondition: Callable[[torch.Tensor], torch.Tensor],
+        rhs: torch.Tensor, weights: torch.Tensor, *, tol: float, max_iter: int, progress: bool = False,
+        desc: str = "CG") -> tuple[torch.Tensor, dict]:
     """Batched preconditioned conjugate gradients in Fourier space.
 
     Parameters

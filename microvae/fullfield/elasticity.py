@@ -11,11 +11,14 @@ right-hand side lies in its range and CG converges on it; ``void_stiffness`` can
 regularizing stiffness (a fraction of the rock's) if ever needed. Plain Moulinec–Suquet
 fixed-point iteration would not converge with voids.
 """
+from __future__ import annotations
+
 import math
 import time
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from .._validate import check_positive
 from ._spectral import as_tensor, half_spectrum_weights, pcg, rotated_gradient
@@ -29,7 +32,7 @@ def _mandel_pairs(d):
     return normal + shear
 
 
-def isotropic_projection(C, d):
+def isotropic_projection(C: ArrayLike, d: int) -> tuple[float, float]:
     """Bulk and shear moduli ``(K, G)`` of the isotropic part of a Mandel stiffness matrix.
 
     ``K = C_iijj / d²`` and ``G = (C_ijij − C_iijj/d) / (d(d+1) − 2)``: the projection on the
@@ -45,8 +48,9 @@ def _youngs(K, G, d):
     return 9 * K * G / (3 * K + G) if d == 3 else 4 * K * G / (K + G)
 
 
-def elastic_moduli(image, K1=4.3, G1=3.8, *, void_stiffness=0.0, tol=1e-5, max_iter=2000, device=None,
-                   dtype=torch.float64, progress=False):
+def elastic_moduli(image: ArrayLike | torch.Tensor, K1: float = 4.3, G1: float = 3.8, *, void_stiffness: float = 0.0,
+                   tol: float = 1e-5, max_iter: int = 2000, device: str | torch.device | None = None,
+                   dtype: torch.dtype = torch.float64, progress: bool = False) -> dict:
     """Homogenized stiffness of a binary image (1 = pore, empty) under periodic boundaries.
 
     Parameters

@@ -19,10 +19,14 @@ Resolution (exact for the discrete slit, tested): a slit h voxels wide gives
 (``φ/4`` per voxel instead of ``φ/12``). The penalty leaks a flux of order 1/α through solid
 faces (not counted in k).
 """
+from __future__ import annotations
+
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from .._validate import check_positive
 from ._spectral import as_tensor, half_spectrum_weights, pcg
@@ -30,13 +34,13 @@ from ._spectral import as_tensor, half_spectrum_weights, pcg
 __all__ = ["permeability", "fluid_faces", "percolates"]
 
 
-def fluid_faces(pore):
+def fluid_faces(pore: torch.Tensor) -> torch.Tensor:
     """``(d,) + shape`` mask of faces between two pore voxels (face j of voxel n: between n and
     n + e_j, periodic)."""
     return torch.stack([pore * torch.roll(pore, -1, dims=j) for j in range(pore.ndim)])
 
 
-def percolates(image, axis):
+def percolates(image: ArrayLike | torch.Tensor, axis: int) -> bool:
     """Whether the pore space (1 = pore, face-connected) links the two faces normal to ``axis``."""
     from scipy import ndimage
 
@@ -46,8 +50,10 @@ def percolates(image, axis):
     return bool(np.intersect1d(first[first > 0], last[last > 0]).size)
 
 
-def permeability(image, *, axes=None, periodic=True, penalty=1e4, tol=1e-3, max_iter=3000, voxel_size=1.0,
-                 device=None, dtype=torch.float64, progress=False):
+def permeability(image: ArrayLike | torch.Tensor, *, axes: Sequence[int] | None = None, periodic: bool = True,
+                 penalty: float = 1e4, tol: float = 1e-3, max_iter: int = 3000, voxel_size: float = 1.0,
+                 device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
+                 progress: bool = False) -> dict:
     """Permeability of a periodic binary image (1 = pore) along each axis.
 
     Parameters
