@@ -135,6 +135,132 @@ def test_porespy_compat_errors(rng):
         mps.porosity(np.full((3, 3), 2))
 
 
+# ---------------------------------------------------------------------------- PoreSpy chords
+
+CLD_FIELDS = ["L", "pdf", "cdf", "relfreq", "bin_centers", "bin_edges", "bin_widths"]
+# PoreSpy's chord_counts reads RegionProperties.filled_area, which scikit-image deprecates.
+chords_warnings = pytest.mark.filterwarnings("ignore:.*filled_area:FutureWarning")
+
+
+def assert_same_chords(ours, theirs, exact=True):
+    """Exact equality, or (``exact=False``, PoreSpy's untrimmed cc3d labels) equality on our chord
+    pixels with PoreSpy's extra labels allowed only off them: cc3d 4.1.1's stray 2D labels."""
+    if exact:
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours, theirs)
+        return
+    on = ours > 0
+    np.testing.assert_array_equal(ours[on], theirs[on])
+    assert np.count_nonzero(theirs[~on]) <= max(8, on.size // 500)
+
+
+@chords_warnings
+@pytest.mark.parametrize("shape", [(40, 52), (23, 30, 27)])
+@pytest.mark.parametrize("spacing", [1, 2])
+@pytest.mark.parametrize("trim_edges", [True, False])
+@pytest.mark.parametrize("label", [False, True])
+def test_apply_chords_equals_porespy(rng, shape, spacing, trim_edges, label):
+    im = rng.random(shape) < 0.6
+    for axis in range(len(shape)):
+        kw = dict(spacing=spacing, axis=axis, trim_edges=trim_edges, label=label)
+        ours, theirs = mps.apply_chords(im, **kw), porespy.filters.apply_chords(im, **kw)
+        assert ours.max() > 0
+        assert_same_chords(ours, theirs, exact=trim_edges or not label)
+        if not trim_edges and not label:
+            np.testing.assert_array_equal(ours, porespy.filters.apply_chords(im, spacing=spacing, axis=axis,
+                                                                             trim_edges=False, label=True) > 0)
+
+
+@chords_warnings
+def test_apply_chords_equals_porespy_on_berea(berea_slices, berea_volume):
+    for im in [*berea_slices, berea_volume[100:140, 200:240, 50:90]]:
+        for axis in range(im.ndim):
+            for spacing in (1, 3):
+                kw = dict(spacing=spacing, axis=axis, label=True)
+                assert_same_chords(mps.apply_chords(im, **kw), porespy.filters.apply_chords(im.astype(bool), **kw))
+
+
+def test_apply_chords_spacing_zero_is_deprecated_and_labelled(rng):
+    im = rng.random((20, 24)) < 0.6
+    for trim_edges in (True, False):
+        with pytest.warns(DeprecationWarning, match="spacing=0"):
+            ours = mps.apply_chords(im, spacing=0, axis=1, trim_edges=trim_edges)
+        with pytest.warns(DeprecationWarning, match="spacing=0"):
+            theirs = porespy.filters.apply_chords(im, spacing=0, axis=1, trim_edges=trim_edges)
+        assert ours.max() > 1  # labels, though label=False was passed
+        assert_same_chords(ours, theirs)
+
+
+@chords_warnings
+def test_chord_lengths_are_morphologys(rng):
+    """PoreSpy's trimmed chords of every other line are the interior runs that
+    microvae.morphology.chord_lengths counts, once PoreSpy's outermost sampled lines are dropped."""
+    from microvae.morphology import chord_lengths
+
+    im = rng.random((41, 30)) < 0.55
+    chords = porespy.filters.apply_chords(im, spacing=1, axis=0)
+    theirs = np.bincount(porespy.metrics.chord_counts(chords), minlength=im.shape[0] + 1)
+    inner = im[:, ::2][:, 1:-1]  # sampled columns 0, 2, .., 28; PoreSpy drops the first and last
+    np.testing.assert_array_equal(chord_lengths(inner, axis=0).counts[0], theirs)
+
+
+CLD_ARGS = [dict(), dict(bins=None), dict(bins=5, log=True), dict(bins=None, log=True, voxel_size=0.5),
+            dict(normalization="length", voxel_size=2.5), dict(bins=np.arange(0, 40, 3.0), normalization="length"),
+            dict(bins=7, normalization="number")]
+
+
+def assert_same_distribution(ours, theirs):
+    fields = ["LogL" if "LogL" in vars(theirs) else "L"] + CLD_FIELDS[1:]
+    assert _fields(ours) == _fields(theirs) == fields
+    for key in fields:
+        a, b = ours[key], theirs[key]
+        assert a.dtype == b.dtype and a.shape == b.shape, key
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOL, err_msg=key)
+
+
+@chords_warnings
+@pytest.mark.parametrize("kwargs", CLD_ARGS)
+def test_chord_length_distribution_equals_porespy(rng, berea_slices, berea_volume, kwargs):
+    images = [rng.random((60, 45)) < 0.6, rng.random((20, 25, 30)) < 0.6, berea_slices[1].astype(bool),
+              berea_volume[100:140, 200:240, 50:90].astype(bool)]
+    for im in images:
+        for label in (False, True):
+            chords = porespy.filters.apply_chords(im, axis=im.ndim - 1, label=label)
+            assert_same_distribution(mps.chord_length_distribution(chords, **kwargs),
+                                     porespy.metrics.chord_length_distribution(chords, **kwargs))
+
+
+@chords_warnings
+def test_chord_length_distribution_fills_enclosed_holes_like_porespy(rng):
+    """PoreSpy measures each cluster with its enclosed holes filled: a 5 x 5 ring counts 25 pixels."""
+    ring = np.zeros((9, 11), dtype=bool)
+    ring[2:7, 2:7] = True
+    ring[4, 4] = False
+    ring[1, 8:10] = True
+    ours = mps.chord_length_distribution(ring, bins=None)
+    assert_same_distribution(ours, porespy.metrics.chord_length_distribution(ring, bins=None))
+    assert ours.pdf[25] == ours.pdf[2] == 0.5 and ours.pdf[24] == 0
+    im = rng.random((30, 30)) < 0.6  # raw images enclose solid too
+    assert_same_distribution(mps.chord_length_distribution(im), porespy.metrics.chord_length_distribution(im))
+
+
+def test_chord_compat_errors(rng):
+    im = rng.random((20, 20)) < 0.5
+    with pytest.raises(ValueError, match="binary"):
+        mps.apply_chords(im * 2.5)
+    with pytest.raises(ValueError, match="spacing"):
+        mps.apply_chords(im, spacing=-1)
+    with pytest.raises(ValueError, match="axis"):
+        mps.apply_chords(im, axis=2)
+    with pytest.raises(ValueError, match="one 2D or 3D image"):
+        mps.apply_chords(im[0])
+    with pytest.raises(ValueError, match="normalization"):
+        mps.chord_length_distribution(im, normalization="volume")
+    with pytest.raises(ValueError, match="voxel_size"):
+        mps.chord_length_distribution(im, voxel_size=0)
+    assert "Results of chord_length_distribution" in str(mps.chord_length_distribution(mps.apply_chords(im)))
+
+
 # ---------------------------------------------------------------------------- PyMKS
 
 def assert_same_array(ours, theirs, atol=TOL):
