@@ -135,6 +135,14 @@ def resolution(args):
 
 
 PROPERTIES = {"D": "De/D2", "E": "E/E1", "k": "k (pixel²)"}
+#: The rock of ``compute`` (elastic_moduli's defaults): E1 = 9 K1 G1 / (3 K1 + G1).
+E1 = 9 * 4.3 * 3.8 / (3 * 4.3 + 3.8)
+
+
+def directional_youngs(C):
+    """E_i/E1 along each axis, E_i = 1/(C⁻¹)_ii: the stiffness under uniaxial stress along i
+    (the stored Mandel C is in the units of K1)."""
+    return 1 / np.diag(np.linalg.inv(np.asarray(C, dtype=float)))[:3] / E1
 
 
 def _table(records):
@@ -154,6 +162,10 @@ def _table(records):
         with np.errstate(divide="ignore", invalid="ignore"):
             cols[f"{prop}_ff_anisotropy"] = ax.max(1) / ax.min(1)
     cols["E_ff"] = [r["E"] for r in records]
+    ax = np.array([directional_youngs(r["C"]) for r in records])
+    for a in range(3):
+        cols[f"E_ff_{a}"] = ax[:, a]
+    cols["E_ff_anisotropy"] = ax.max(1) / ax.min(1)
     for method in ("sc3d", "slices"):
         for prop in ("D", "E", "k", "zeta2", "eta2"):
             cols[f"{prop}_{method}"] = [r[method][prop] for r in records]
@@ -249,9 +261,8 @@ def report(args):
             rows["kozeny_carman"] = _stats(t["k_kc"], ref, t["porosity"])
         summary["properties"][prop] = {"full_field_median": float(np.median(ref)),
                                        "full_field_range": [float(ref.min()), float(ref.max())], "methods": rows}
-        if prop in ("D", "k"):
-            an = t[f"{prop}_ff_anisotropy"]
-            summary["properties"][prop]["axis_max_over_min_median"] = float(np.median(an[np.isfinite(an)]))
+        an = t[f"{prop}_ff_anisotropy"]
+        summary["properties"][prop]["axis_max_over_min_median"] = float(np.median(an[np.isfinite(an)]))
     summary["flags"] = {"full_field_not_percolating": int((t["percolates"] == 0).sum()),
                         "full_field_not_converged": int((t["converged"] == 0).sum()),
                         "sc3d_invalid": int((t["valid_sc3d"] < 1).sum()),
@@ -262,6 +273,7 @@ def report(args):
     summary["other_sizes"] = [
         {"size": r["size"], "position": r["position"], "porosity": r["porosity"],
          "full_field": {"D": float(np.mean(r["D_axes"])), "E": r["E"], "k": float(np.mean(r["k_axes"]))},
+         "full_field_axes": {"D": r["D_axes"], "E": directional_youngs(r["C"]).tolist(), "k": r["k_axes"]},
          "ratio_sc3d": {p: r["sc3d"][p] / v for p, v in (("D", np.mean(r["D_axes"])), ("E", r["E"]),
                                                          ("k", np.mean(r["k_axes"]))) if v > 0},
          "ratio_slices": {p: r["slices"][p] / v for p, v in (("D", np.mean(r["D_axes"])), ("E", r["E"]),
@@ -289,6 +301,9 @@ def report(args):
                              f"{st['bias_median_rel_error']:+.2f} | {st['median_ratio']:.2f} | {st['n']} |")
             else:
                 lines.append(f"| {PROPERTIES[prop]} | {m} | {st['spearman']:.3f} | – | – | – | – | |")
+    lines += ["", "Per-axis spread of the full-field values, max/min over the three axes (E: E_i = 1/(C⁻¹)_ii), "
+              "median: " + ", ".join(f"{PROPERTIES[p]} {b['axis_max_over_min_median']:.3f}"
+                                     for p, b in summary["properties"].items())]
     lines += ["", "```", json.dumps({k: v for k, v in summary.items() if k not in ("properties", "resolution")},
                                     indent=2), "```"]
     if "resolution" in summary:
