@@ -346,6 +346,17 @@ def test_fullfield_labels_keys_and_consistency():
     assert (out["iterations_D"] > 0).all() and (out["iterations_D"] % 100 == 0).all()  # taufactor checks per 100
 
 
+def test_fullfield_labels_2d_medium_laminate():
+    img = layers((24, 24), 6, axis=0)  # φ = 1/4, void layers normal to axis 0
+    out = fullfield_labels(img[None], d=2, periodic=True, tol_elastic=1e-10, tol_flow=1e-8)
+    C11, C22, C12, C66 = laminate_stiffness_2d(0.25, 0.0)
+    K, G = isotropic_projection([[C11, C12, 0], [C12, C22, 0], [0, 0, C66]], 2)
+    assert out["E"][0] == pytest.approx(K * G / (K + G) / (K1 * G1 / (K1 + G1)), rel=1e-8)
+    assert out["D_0"][0] == 0 and out["D_1"][0] == pytest.approx(0.25, rel=1e-4) and np.isnan(out["D_2"][0])
+    assert out["k_1"][0] == pytest.approx(0.25 * (36 / 12 + 1 / 6), rel=1e-3) and np.isnan(out["k_2"][0])
+    assert out["k"][0] == pytest.approx((out["k_0"][0] + out["k_1"][0]) / 2)
+
+
 # ------------------------------------------------------------- label(method=...), Dask, CLI
 @pytest.fixture(scope="module")
 def small_volumes():
