@@ -1,7 +1,8 @@
-"""The PoreSpy / PyMKS drop-ins against the libraries themselves, in one run, on 128² images.
+"""The PoreSpy / PyMKS drop-ins against the libraries themselves, in one run, on 128² images
+(the options of `make bench`):
 
-    .venv/bin/python -m pytest benchmarks/bench_compat.py --benchmark-only -o addopts="" \\
-        --benchmark-columns=min,mean,rounds
+    .venv/bin/python -m pytest benchmarks/bench_compat.py --benchmark-only -p no:cacheprovider \\
+        -o addopts="" --benchmark-columns=min,mean,stddev,rounds
 
 Each pair times the same call on the same images (the peer first, then ours) and records
 images/s and the ratio in the throughput table printed at the end (benchmarks/conftest.py).
@@ -70,6 +71,44 @@ def test_compat_porespy_batch(benchmark, images, throughput):
     peer = throughput.get("PoreSpy 3.2 two_point_correlation (128², images/s)")
     if peer:
         throughput["ratio compat.porespy batch / PoreSpy"] = rate / peer
+
+
+@pytest.fixture(scope="module")
+def chord_images(images):
+    return [ps_compat.apply_chords(im) for im in images[:N_PORESPY]]
+
+
+def test_porespy_apply_chords(benchmark, images, porespy, throughput):
+    subset = images[:N_PORESPY]
+    np.testing.assert_array_equal(ps_compat.apply_chords(subset[0]), porespy.filters.apply_chords(subset[0]))
+    throughput["PoreSpy 3.2 apply_chords (images/s)"] = measure(
+        benchmark, lambda: [porespy.filters.apply_chords(im) for im in subset], N_PORESPY, rounds=2)
+
+
+def test_compat_porespy_apply_chords(benchmark, images, throughput):
+    subset = images[:N_PORESPY]
+    rate = measure(benchmark, lambda: [ps_compat.apply_chords(im) for im in subset], N_PORESPY)
+    throughput["compat.porespy apply_chords (images/s)"] = rate
+    peer = throughput.get("PoreSpy 3.2 apply_chords (images/s)")
+    if peer:
+        throughput["ratio compat.porespy / PoreSpy apply_chords"] = rate / peer
+
+
+@pytest.mark.filterwarnings("ignore:.*filled_area:FutureWarning")  # PoreSpy reads a deprecated regionprops name
+def test_porespy_chord_length_distribution(benchmark, chord_images, porespy, throughput):
+    np.testing.assert_allclose(ps_compat.chord_length_distribution(chord_images[0]).pdf,
+                               porespy.metrics.chord_length_distribution(chord_images[0]).pdf, atol=1e-10)
+    throughput["PoreSpy 3.2 chord_length_distribution (images/s)"] = measure(
+        benchmark, lambda: [porespy.metrics.chord_length_distribution(c) for c in chord_images], N_PORESPY,
+        rounds=2)
+
+
+def test_compat_porespy_chord_length_distribution(benchmark, chord_images, throughput):
+    rate = measure(benchmark, lambda: [ps_compat.chord_length_distribution(c) for c in chord_images], N_PORESPY)
+    throughput["compat.porespy chord_length_distribution (images/s)"] = rate
+    peer = throughput.get("PoreSpy 3.2 chord_length_distribution (images/s)")
+    if peer:
+        throughput["ratio compat.porespy / PoreSpy chord_length_distribution"] = rate / peer
 
 
 PAIRS = [(0, 0), (0, 1), (1, 1)]
