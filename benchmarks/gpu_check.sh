@@ -4,7 +4,8 @@
 #   bash benchmarks/gpu_check.sh            # from the repository root; results also under $OUT if set
 #
 # 1. rebuilds microvae._C for the torch installed there, for that GPU's architecture;
-# 2. runs the CUDA tests (compiled CUDA kernels vs the torch references, gradcheck in float64);
+# 2. runs the CUDA tests (compiled CUDA kernels vs the torch references, gradcheck in float64;
+#    torch.library.opcheck and torch.compile(fullgraph=True) of the fused ops; tensor in/out);
 # 3. runs the loss benchmark (fused vs eager, CPU and CUDA, in one run) and a few training steps;
 # 4. times S2 and label() on CUDA tensors at 128^2 (float32 and float64), checked against NumPy.
 # Exits non-zero at the first failure. Needs torch with CUDA, a C++ compiler and nvcc (CUDA_HOME).
@@ -45,9 +46,10 @@ $PY -c "import microvae.ops as o; assert o.cuda_kernels_available(), 'microvae._
 
 log "CUDA tests"
 # pipefail: a failing test fails the script. A skipped CUDA test means the GPU path did not run.
-$PY -m pytest tests/test_ops.py tests/test_nn.py tests/test_torch_backend.py -q -ra -o addopts="" -p no:cacheprovider 2>&1 \
+$PY -m pytest tests/test_ops.py tests/test_nn.py tests/test_torch_backend.py tests/test_library_ops.py \
+    -q -ra -o addopts="" -p no:cacheprovider 2>&1 \
     | tee "$OUT/tests.log" | tail -5
-if grep -q "SKIPPED.*CUDA" "$OUT/tests.log"; then echo "CUDA tests were skipped" >&2; exit 1; fi
+if grep -Eq "SKIPPED.*(CUDA|_C is not built)" "$OUT/tests.log"; then echo "CUDA tests were skipped" >&2; exit 1; fi
 
 log "loss benchmark: fused vs eager, B = 20, VGG16 blocks 1-4 (CPU and CUDA, one run)"
 $PY benchmarks/bench_losses.py --rounds 20 | tee -a "$OUT/summary.txt"
