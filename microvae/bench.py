@@ -206,7 +206,7 @@ def bench_mrf(ctx):
     fit = time.perf_counter() - start
     n = 8 if ctx.quick else 64
     rows = [row(f"MRF fit (S = 5, {len(train)} training images)", len(train), fit)]
-    compiled = row("MRF sample, compiled", n, timed(lambda: model.sample(n, 128, 1), ctx))
+    compiled = row("MRF sample, compiled", n, timed(lambda: model.sample(n, 128, seed=1), ctx))
     if not ctx.quick:
         from .mrf.reference import sample_reference
 

@@ -84,7 +84,7 @@ def spheres_density(radius, porosity):
     return -math.log(float(check_porosity(porosity))) / (4.0 / 3.0 * math.pi * check_positive(radius, "radius") ** 3)
 
 
-def overlapping_disks(shape, radius, porosity, n=1, seed=None):
+def overlapping_disks(shape, radius, porosity, n=1, *, seed=None):
     """Fully penetrable disks (solid) in a periodic box; the void between them is pore (1).
 
     Disk centres form a Poisson process of density ``-ln(porosity) / (pi radius²)``, so the
@@ -117,7 +117,7 @@ def overlapping_disks(shape, radius, porosity, n=1, seed=None):
     return out
 
 
-def overlapping_spheres(shape, radius, porosity, n=1, seed=None):
+def overlapping_spheres(shape, radius, porosity, n=1, *, seed=None):
     """Fully penetrable spheres (solid) in a periodic box; void = pore (1).
 
     As :func:`overlapping_disks` in 3D: density ``-ln(porosity) / (4/3 pi radius³)``.
@@ -136,7 +136,7 @@ def overlapping_spheres(shape, radius, porosity, n=1, seed=None):
     return out
 
 
-def gaussian_random_field(shape, corr_length, porosity, n=1, seed=None):
+def gaussian_random_field(shape, corr_length, porosity, n=1, *, seed=None):
     """Level cut of a periodic Gaussian random field: pore where the field is below a level.
 
     The field has zero mean, unit variance and covariance ``exp(-r² / corr_length²)`` (up to
@@ -186,7 +186,7 @@ def gaussian_random_field(shape, corr_length, porosity, n=1, seed=None):
     return out
 
 
-def grains(shape, radius=8.0, porosity=0.2, n=1, seed=None, *, radius_cv=0.35, max_aspect=1.6,
+def grains(shape, radius=8.0, porosity=0.2, n=1, *, seed=None, radius_cv=0.35, max_aspect=1.6,
            porosity_spread=0.02):
     """Sandstone-like images: overlapping elliptical solid grains, pore space between them.
 

@@ -301,7 +301,7 @@ class _Generator(nn.Module):
         return logits, mu, logvar, style_logits
 
 
-def train_vae(images, preset="quick", out_dir=None, seed=0, *, resume=False, overwrite=False, device=None,
+def train_vae(images, preset="quick", out_dir=None, *, seed=0, resume=False, overwrite=False, device=None,
               progress=True, **overrides):
     """Train the morphology-aware VAE.
 
@@ -408,7 +408,7 @@ class _Session:
         self.style_net, self.ref_grams, self.style_fingerprint, self.layer_scales = None, None, None, None
         if config.uses_style_net:
             self.style_net = VGGStyleNet(config.style_layers or None, config.style_weights, config.style_width,
-                                         config.style_seed).to(device, memory_format=self.memory_format)
+                                         seed=config.style_seed).to(device, memory_format=self.memory_format)
             self.style_fingerprint = self.style_net.fingerprint()
             self.ref_grams = _authentic_grams(self.style_net, images, device, config)
             if config.style_normalize:
@@ -642,7 +642,7 @@ def _matched_threshold(vae, porosity, latent, smooth, seed, n=400):
 
 
 @torch.no_grad()
-def check_samples(vae, porosity, n=400, seed=0, *, latent=None, smooth=0.0):
+def check_samples(vae, porosity, n=400, *, seed=0, latent=None, smooth=0.0):
     """Porosity-matching threshold and collapse diagnostics of a VAE's samples.
 
     Decodes ``n`` latent draws (from their own seeded generator, so training randomness is
@@ -826,7 +826,7 @@ BINARIZE = ("matched", "threshold", "bernoulli")
 
 
 @torch.no_grad()
-def sample(source, n, seed=None, binarize="matched", *, threshold=0.5, latent=None, smooth=None, batch_size=256,
+def sample(source, n, *, seed=None, binarize="matched", threshold=0.5, latent=None, smooth=None, batch_size=256,
            device=None):
     """Generate ``n`` binary images from a trained VAE: ``x = binarize(decoder(z))``.
 

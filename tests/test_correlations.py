@@ -16,7 +16,7 @@ def _binary(rng, shape, p=0.4):
 def test_s2_map_equals_bruteforce(rng, periodic, shape):
     images = _binary(rng, shape)
     fast = s2(images, periodic=periodic, radial=False)
-    ref = np.stack([s2_map_reference(im, periodic) for im in images])
+    ref = np.stack([s2_map_reference(im, periodic=periodic) for im in images])
     assert fast.shape == images.shape
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
 
@@ -27,7 +27,7 @@ def test_s2_radial_equals_bruteforce(rng, periodic, r_max, shape):
     images = _binary(rng, shape)
     r_max = min(r_max, min(shape[1:]) // 2 if periodic else min(shape[1:]) - 1)
     fast = s2(images, periodic=periodic, r_max=r_max)
-    ref = np.stack([s2_radial_reference(im, r_max, periodic) for im in images])
+    ref = np.stack([s2_radial_reference(im, r_max, periodic=periodic) for im in images])
     assert fast.shape == (len(images), r_max + 1)
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
 
@@ -38,7 +38,7 @@ def test_s2_radial_large_volume_path_matches_matrix_path(rng, monkeypatch):
     from microvae.correlations import two_point
 
     vol = _binary(rng, (1, 8, 9, 10))
-    ref = s2_radial_reference(vol[0], 4, True)
+    ref = s2_radial_reference(vol[0], 4, periodic=True)
     monkeypatch.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
     np.testing.assert_allclose(s2(vol, r_max=4)[0], ref, atol=1e-12)
 
@@ -117,7 +117,7 @@ def test_s3_map_equals_bruteforce(rng, periodic):
     images = _binary(rng, (2, 10, 9), 0.5)
     vecs = [(1, 2), (-3, 0), (0, 0)]
     fast = s3_map(images, vecs, periodic=periodic)
-    ref = np.stack([[s3_map_reference(im, v, periodic) for v in vecs] for im in images])
+    ref = np.stack([[s3_map_reference(im, v, periodic=periodic) for v in vecs] for im in images])
     np.testing.assert_allclose(fast, ref, atol=1e-12)
     # r1 = 0 reduces S3 to S2.
     np.testing.assert_allclose(fast[:, 2], s2(images, periodic=periodic, radial=False), atol=1e-12)

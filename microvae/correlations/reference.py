@@ -30,7 +30,7 @@ def _offsets(shape):
     return np.stack(np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n).astype(int) for n in shape], indexing="ij"), -1)
 
 
-def s2_map_reference(image, periodic=True):
+def s2_map_reference(image, *, periodic=True):
     """Full S2 map of one binary image, FFT order, by a loop over displacements."""
     image = np.asarray(image, dtype=np.float64)
     zero = (0,) * image.ndim
@@ -41,7 +41,7 @@ def s2_map_reference(image, periodic=True):
     return out
 
 
-def s2_radial_reference(image, r_max, periodic=True):
+def s2_radial_reference(image, r_max, *, periodic=True):
     """Radial S2 (bins ``round(|r|) = b``) of one image from an explicit displacement loop.
 
     Enumerates displacements with components in ``[-r_max, r_max]`` directly (not via the map),
@@ -63,7 +63,7 @@ def s2_radial_reference(image, r_max, periodic=True):
     return sums / counts
 
 
-def s3_map_reference(image, r1, periodic=True):
+def s3_map_reference(image, r1, *, periodic=True):
     """``S3(r1, r2)`` over all ``r2`` (FFT order) of one image, by a loop over ``r2``."""
     image = np.asarray(image, dtype=np.float64)
     offs = _offsets(image.shape)

@@ -258,7 +258,7 @@ def _s2_map_torch(batch, nd, shape, grid, periodic, chunk):
     return torch.cat(parts)
 
 
-def s2(images, periodic=True, radial=True, r_max=None, *, ndim=None, workers=None):
+def s2(images, *, periodic=True, radial=True, r_max=None, ndim=None, workers=None):
     """Two-point correlation function of the pore phase (value 1).
 
     ``S2(r)`` is the probability that two points a vector ``r`` apart both lie in the pore

@@ -65,7 +65,7 @@ def valid_window(shape, offsets):
     return i0, i1, j0, j1
 
 
-def sample_positions(shape, n_images, offsets, max_samples=None, seed=None):
+def sample_positions(shape, n_images, offsets, max_samples=None, *, seed=None):
     """Training pixels: every pixel with a complete neighbourhood, or a seeded uniform subset.
 
     Parameters

@@ -75,7 +75,7 @@ def _raster(seeds, shape, margins, S, causal_tree, tiles, noise_porosity, gibbs_
     return np.concatenate(_sampler.over_images(chunk, len(seeds)))
 
 
-def match_porosity(images, porosity, seed=None):
+def match_porosity(images, porosity, *, seed=None):
     """Bring each image to a target porosity by flipping pixels on the pore/solid interface.
 
     Parameters
@@ -353,7 +353,7 @@ class MRF:
         if not hasattr(self, "causal_tree_"):
             raise ValueError("this MRF is not fitted yet; call fit(images) or MRF.load(path)")
 
-    def sample(self, n, size=128, seed=None, *, margin="real", burn_in=None, gibbs_sweeps=0, porosity=None,
+    def sample(self, n, size=128, *, seed=None, margin="real", burn_in=None, gibbs_sweeps=0, porosity=None,
                batch_size=256, progress=False):
         """Draw new images by a raster scan of the causal model.
 

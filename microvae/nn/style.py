@@ -75,7 +75,7 @@ class VGGStyleNet(nn.Module):
         Seed of the random initialization.
     """
 
-    def __init__(self, layers=None, weights="random", width=1.0, seed=0):
+    def __init__(self, layers=None, weights="random", width=1.0, *, seed=0):
         super().__init__()
         weights = str(weights)
         vgg19 = weights == VGG19_NORMALIZED
