@@ -467,6 +467,8 @@ _S3_GRID = (np.array([2.0]), np.array([2.0]), np.array([1.0]))
     (_call("microvae.properties.quadrature", "parameters_from_functions", None, None, 0.3, r_max=-1.0), ValueError,
      "r_max must be positive"),
     (_call("microvae.properties", "three_point_parameters", _IMAGES, d=4), ValueError, "d must be 2 or 3"),
+    (_call("microvae.compat.porespy", "two_point_correlation_batch", _IMAGES, "2"), TypeError,
+     "voxel_size must be a number"),
     (_call("microvae.mrf.features", "causal_offsets", 2.0), TypeError, "half-width S must be an integer"),
     (_fit_mrf(S=2.5), TypeError, "S must be an integer"),
     (_fit_mrf(min_samples_leaf=0), ValueError, "min_samples_leaf must be an integer >= 1"),

@@ -185,8 +185,7 @@ def two_point_correlation_batch(images: ArrayLike, voxel_size: float = 1, bins: 
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
     shape = batch.shape[1:]
-    if not (np.isfinite(voxel_size) and voxel_size > 0):
-        raise ValueError(f"voxel_size must be positive, got {voxel_size}")
+    check_positive(voxel_size, "voxel_size")
     edges = _edges(bins, shape)
     r_needed = tuple(min(n - 1, int(np.floor(edges[-1]))) for n in shape)
     values = binned_s2(batch, nd, False, edges, r_needed)
