@@ -340,6 +340,29 @@ def test_transformer_in_a_pipeline(rng):
     assert clone(mpk.TwoPointCorrelation(cutoff=2)).get_params() == pymks.TwoPointCorrelation(cutoff=2).get_params()
 
 
+def test_pymks_compat_ffts_use_the_thread_setting(rng, monkeypatch):
+    import scipy.fft
+
+    from microvae import threads
+
+    seen = []
+
+    def spy(real):
+        def fft(*args, **kwargs):
+            seen.append(kwargs.get("workers"))
+            return real(*args, **kwargs)
+        return fft
+
+    for name in ("rfftn", "irfftn"):
+        monkeypatch.setattr(scipy.fft, name, spy(getattr(scipy.fft, name)))
+    monkeypatch.setattr(threads, "_threads", 3)
+    x, mask = rng.random((2, 9, 10)), rng.random((2, 9, 10))
+    ours = mpk.two_point_stats(x, 1 - x, mask=mask)
+    assert len(seen) == 5 and set(seen) == {3}  # 3 forward (two fields, the mask), 2 inverse
+    monkeypatch.undo()
+    assert_same_array(ours, pymks.two_point_stats(x, 1 - x, mask=mask))
+
+
 def test_pymks_compat_errors(rng):
     x = rng.random((2, 6, 6))
     with pytest.raises(ValueError, match="range"):

@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validate import check_finite
 from ..correlations.two_point import _overlap
+from ..threads import fft_workers
 
 __all__ = ["two_point_stats", "correlations_multiple", "TwoPointCorrelation"]
 
@@ -51,16 +52,16 @@ def _plan(spatial, periodic, c):
     return grid, window
 
 
-def _correlate(spec1, spec2, grid, window, axes):
+def _correlate(spec1, spec2, grid, window, axes, workers):
     """``Σ_s a1[s] a2[s + r]`` at the displacements of ``window`` from the two real spectra."""
-    corr = scipy.fft.irfftn(np.conj(spec1) * spec2, s=grid, axes=axes)
+    corr = scipy.fft.irfftn(np.conj(spec1) * spec2, s=grid, axes=axes, workers=workers)
     return corr[(slice(None),) + window]
 
 
-def _normalization(spatial, grid, window, periodic, mask, axes):
+def _normalization(spatial, grid, window, periodic, mask, axes, workers):
     if mask is not None:
-        spec = scipy.fft.rfftn(mask, s=grid, axes=axes)
-        return _correlate(spec, spec, grid, window, axes)
+        spec = scipy.fft.rfftn(mask, s=grid, axes=axes, workers=workers)
+        return _correlate(spec, spec, grid, window, axes, workers)
     if periodic:
         return float(np.prod(spatial))
     return _overlap(spatial, grid, False)[window]
@@ -68,8 +69,9 @@ def _normalization(spatial, grid, window, periodic, mask, axes):
 
 def _stats_block(fields, pairs, periodic, c, mask=None, dtype=np.float64):
     """Two-point statistics of the ``pairs`` of ``fields`` (each ``(n, *spatial)``), stacked on
-    a last axis; every field is transformed once."""
+    a last axis; every field is transformed once, with microvae's thread setting (:mod:`microvae.threads`)."""
     spatial = fields[0].shape[1:]
+    workers = fft_workers()
     axes = tuple(range(1, len(spatial) + 1))
     grid, window = _plan(spatial, periodic, c)
     if mask is not None:
@@ -78,10 +80,10 @@ def _stats_block(fields, pairs, periodic, c, mask=None, dtype=np.float64):
     specs = {}
     for i in used:
         field = np.asarray(fields[i], dtype=np.float64)
-        specs[i] = scipy.fft.rfftn(field if mask is None else field * mask, s=grid, axes=axes)
-    norm = _normalization(spatial, grid, window, periodic, mask, axes)
+        specs[i] = scipy.fft.rfftn(field if mask is None else field * mask, s=grid, axes=axes, workers=workers)
+    norm = _normalization(spatial, grid, window, periodic, mask, axes, workers)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = [_correlate(specs[i], specs[j], grid, window, axes) / norm for i, j in pairs]
+        out = [_correlate(specs[i], specs[j], grid, window, axes, workers) / norm for i, j in pairs]
     return np.stack(out, axis=-1).astype(dtype, copy=False)
 
 
