@@ -50,10 +50,11 @@ def shape_tuple(text):
                                          f"got {text!r}") from None
 
 
-def add_input_arguments(parser, nargs=None):
-    """``IN`` plus the options that say how to read it."""
-    parser.add_argument("input", nargs=nargs, metavar="IN",
-                        help="images: .npy/.npz/.tif/.zip file, a folder of PNGs, or raw with --shape/--dtype")
+def add_input_arguments(parser, nargs=None, *, input_help=None, volume_help=None):
+    """``IN`` plus the options that say how to read it; a command that reads more kinds of input,
+    or treats a volume its own way, says so in ``input_help`` / ``volume_help``."""
+    parser.add_argument("input", nargs=nargs, metavar="IN", help=input_help or
+                        "images: .npy/.npz/.tif/.zip file, a folder of PNGs, or raw with --shape/--dtype")
     parser.add_argument("--pore-value", type=float, default=None,
                         help="stored value that marks pore (required unless the data is 0/1 with 1 = pore)")
     parser.add_argument("--key", default=None, help="array name inside an .npz with several arrays")
@@ -61,7 +62,7 @@ def add_input_arguments(parser, nargs=None):
                         help="shape of a raw file, e.g. 400,400,400")
     parser.add_argument("--dtype", default=None, help="dtype of a raw file, e.g. uint8")
     parser.add_argument("--volume", action="store_true",
-                        help="the input is one 3D volume (D, H, W), not a stack of 2D images")
+                        help=volume_help or "the input is one 3D volume (D, H, W), not a stack of 2D images")
 
 
 def read_images(args, path=None):

@@ -3,7 +3,7 @@ import argparse
 
 
 def register(sub):
-    from .common import non_negative_int, positive_float, positive_int, shape_tuple
+    from .common import add_input_arguments, non_negative_int, positive_float, positive_int
 
     p = sub.add_parser(
         "label", help="porosity, three-point parameters, E/E1, De/D2 and permeability of every image, to CSV "
@@ -13,18 +13,12 @@ def register(sub):
                     "with --method fullfield with full-field De/D2, E/E1 and Stokes permeability. "
                     "Work is split into chunks; finished chunks are kept beside the output so an "
                     "interrupted run resumes where it stopped.")
-    p.add_argument("input", nargs="+", metavar="IN",
-                   help="image stacks or volumes (.npy/.npz/.tif/.zip, PNG folder, raw with --shape/--dtype), "
-                        "or Zarr (.zarr) / HDF5 (.h5, .hdf5) arrays of shape (N, H, W)")
-    p.add_argument("--pore-value", type=float, default=None,
-                   help="stored value that marks pore (required unless the data is 0/1 with 1 = pore)")
-    p.add_argument("--key", default=None, help="array name inside an .npz with several arrays")
+    add_input_arguments(p, nargs="+",
+                        input_help="image stacks or volumes (.npy/.npz/.tif/.zip, PNG folder, raw with "
+                                   "--shape/--dtype), or Zarr (.zarr) / HDF5 (.h5, .hdf5) arrays of shape (N, H, W)",
+                        volume_help="each input is one 3D volume (D, H, W), labeled as a volume unless --slice "
+                                    "is given")
     p.add_argument("--dataset", default=None, help="array path inside a Zarr group or HDF5 file")
-    p.add_argument("--shape", type=shape_tuple, default=None,
-                   help="shape of a raw file, e.g. 400,400,400")
-    p.add_argument("--dtype", default=None, help="dtype of a raw file, e.g. uint8")
-    p.add_argument("--volume", action="store_true",
-                   help="each input is one 3D volume (D, H, W), labeled as a volume unless --slice is given")
     p.add_argument("--slice", type=positive_int, default=None, metavar="SIZE",
                    help="cut each volume into SIZE x SIZE slices (regular grid, stride SIZE unless --stride) "
                         "and label the slices")
