@@ -55,4 +55,23 @@ def test_cli_writes_json_and_keeps_existing_files(tiny_case, tmp_path, capsys):
 
 
 def test_registered_cases_cover_the_issue():
-    assert {"s2", "compat", "labels", "mrf"} <= set(bench.CASES)
+    assert {"s2", "compat", "labels", "mrf", "losses", "train_step", "concurrent"} <= set(bench.CASES)
+
+
+def test_loss_and_train_step_cases_run(monkeypatch):
+    """The two cheap torch cases end to end, one timed round each (``concurrent`` starts six
+    training subprocesses and times eight 5 s windows, too long for a test). The losses case
+    raises if its three implementations disagree with the naive composition of ``style_loss``
+    and ``mode_collapse_loss``."""
+    context = bench.Context
+    monkeypatch.setattr(bench, "Context", lambda **kw: context(**{**kw, "min_time": 0.0, "max_rounds": 1}))
+    report = bench.run(["losses", "train_step"], quick=True, devices=("cpu",))
+    rows = {r["name"]: r for r in report["rows"]}
+    naive, step = "naive eager (separate losses), cpu 64²", "train step quick, eager losses (backend=torch)"
+    assert list(rows) == [naive, "pure torch, shared Grams, cpu 64²", "fused compiled ops, cpu 64²", step,
+                          "train step quick, fused losses (default)"]
+    for r in rows.values():
+        assert r["rate"] > 0 and r["unit"] == ("steps/s" if r["case"] == "train_step" else "images/s")
+        if r["baseline"] is not None:
+            assert r["baseline"] in (naive, step)
+            assert r["speedup"] == pytest.approx(r["rate"] / rows[r["baseline"]]["rate"])

@@ -327,6 +327,19 @@ def test_two_point_correlation_transformer_equals_pymks(rng, correlations, perio
     assert_same_array(mpk.TwoPointCorrelation(**kw).transform(lazy), pymks.TwoPointCorrelation(**kw).transform(lazy))
 
 
+@pytest.mark.parametrize("shape", [(3, 9, 12, 3), (2, 7, 8, 9, 2)])
+@pytest.mark.parametrize("correlations", [None, [], [(1, 0), (1, 1), (0, 0)]])
+@pytest.mark.parametrize("periodic", [True, False])
+def test_correlations_multiple_equals_pymks(rng, shape, correlations, periodic):
+    data = rng.random(shape)
+    kw = dict(periodic_boundary=periodic, cutoff=2)
+    assert_same_array(mpk.correlations_multiple(data, correlations, **kw),
+                      pymks.correlations_multiple(data, correlations, **kw))
+    lazy = da.from_array(data, chunks=(2,) + shape[1:-1] + (1,))
+    assert_same_array(mpk.correlations_multiple(lazy, correlations, **kw),
+                      pymks.correlations_multiple(lazy, correlations, **kw))
+
+
 def test_transformer_in_a_pipeline(rng):
     data = rng.integers(0, 2, (5, 8, 8, 2)).astype(float)
     # (PyMKS's own FlattenTransformer no longer fits scikit-learn's transform signature.)
