@@ -73,7 +73,11 @@ def as_binary_batch(images: ArrayLike, ndim: int | None = None, name: str = "ima
     return np.ascontiguousarray(arr, dtype=np.uint8), ndim
 
 
-def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+#: What a ``seed`` argument accepts: an int, a NumPy Generator (used as is) or None (fresh entropy).
+Seed = int | np.random.Generator | None
+
+
+def as_generator(seed: Seed) -> np.random.Generator:
     """Return a ``numpy.random.Generator`` from an int, a Generator or ``None``."""
     if isinstance(seed, np.random.Generator):
         return seed

@@ -13,10 +13,14 @@ deviations over images with ``ddof=1`` (:data:`DDOF`, also the study's); every c
 import io as _io
 import json
 import math
+import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import morphology as _m
 from ._validate import as_binary_batch, check_finite
@@ -65,7 +69,8 @@ class Descriptors:
         :data:`SCALARS` name -> ``(N,)``.
     """
 
-    def __init__(self, images, ndim, r_max, connectivity, porosity, curves, scalars):
+    def __init__(self, images: np.ndarray, ndim: int, r_max: int, connectivity: int, porosity: np.ndarray,
+                 curves: dict[str, np.ndarray], scalars: dict[str, np.ndarray]):
         self.images, self.ndim, self.r_max, self.connectivity = images, ndim, r_max, connectivity
         self.porosity, self.curves, self.scalars = porosity, curves, scalars
 
@@ -73,12 +78,12 @@ class Descriptors:
         return len(self.images)
 
     @property
-    def x(self):
+    def x(self) -> dict[str, np.ndarray]:
         """x values of each curve: ``r = 0..r_max``, chord lengths ``1..max side``."""
         lengths = np.arange(1, max(self.images.shape[1:]) + 1)
         return {k: (lengths if k.startswith("chord") else np.arange(self.r_max + 1)) for k in CURVES}
 
-    def subset(self, index):
+    def subset(self, index: ArrayLike) -> "Descriptors":
         """The descriptors of ``images[index]``."""
         return Descriptors(self.images[index], self.ndim, self.r_max, self.connectivity, self.porosity[index],
                            {k: v[index] for k, v in self.curves.items()},
@@ -89,7 +94,8 @@ class Descriptors:
                 f"connectivity={self.connectivity})")
 
 
-def describe(images, *, r_max=None, connectivity=None, ndim=None, name="images"):
+def describe(images: ArrayLike, *, r_max: int | None = None, connectivity: int | None = None, ndim: int | None = None,
+             name: str = "images") -> Descriptors:
     """Per-image descriptors of an image set, computed once for any number of comparisons.
 
     Parameters
@@ -158,7 +164,7 @@ def _unit_rows(images, max_images):
     return x[norm > 0] / norm[norm > 0, None]
 
 
-def nearest_correlation(images, reference, max_images=500):
+def nearest_correlation(images: ArrayLike, reference: ArrayLike, max_images: int = 500) -> float:
     """Median over ``images`` of the largest Pearson pixel correlation with any ``reference`` image.
 
     A memorization check for generators: with ``reference`` the training images, copies of
@@ -184,7 +190,7 @@ def nearest_correlation(images, reference, max_images=500):
     return float(np.median((a @ b.T).max(axis=1)))
 
 
-def pairwise_correlation(images, max_images=200):
+def pairwise_correlation(images: ArrayLike, max_images: int = 200) -> float:
     """Mean Pearson correlation between the pixels of two different images of a set.
 
     Over all pairs of the first ``max_images`` images. About 0 for independent samples of a
@@ -210,7 +216,7 @@ def pairwise_correlation(images, max_images=200):
     return float((gram.sum() - np.trace(gram)) / (n * (n - 1)))
 
 
-def distribution_distance(reference, other):
+def distribution_distance(reference: ArrayLike, other: ArrayLike) -> dict[str, float]:
     """How far the values ``other`` are distributed from ``reference`` (non-finite values dropped).
 
     Returns
@@ -282,8 +288,10 @@ def _described(images, name, reference=None, **settings):
     return describe(batch, name=name, **settings)
 
 
-def compare_sets(authentic, generated, *, r_max=None, seed=0, connectivity=None, ndim=None, noise_floor=True,
-                 max_images=200):
+def compare_sets(authentic: ArrayLike | Descriptors,
+                 generated: ArrayLike | Descriptors | Mapping[str, ArrayLike | Descriptors], *,
+                 r_max: int | None = None, seed: int = 0, connectivity: int | None = None, ndim: int | None = None,
+                 noise_floor: bool = True, max_images: int = 200) -> dict[str, Any]:
     """Compare generated image sets with an authentic one by porosity, curves and scalar descriptors.
 
     Parameters
@@ -380,7 +388,7 @@ def _jsonable(obj):
     return obj
 
 
-def save_json(path, result, *, overwrite=False):
+def save_json(path: str | os.PathLike, result: dict, *, overwrite: bool = False) -> Path:
     """Write a :func:`compare_sets` result as JSON, atomically (refuses to replace a file unless
     ``overwrite``)."""
     from .io import atomic_write
@@ -389,7 +397,8 @@ def save_json(path, result, *, overwrite=False):
     return atomic_write(path, lambda fh: fh.write(text), overwrite=overwrite, mode="w")
 
 
-def plot_comparison(path, result, *, curves=None, overwrite=False, dpi=120):
+def plot_comparison(path: str | os.PathLike, result: dict, *, curves: Sequence[str] | None = None,
+                    overwrite: bool = False, dpi: int = 120) -> Path:
     """Figure of the mean curves ± 1 std band of each set: authentic and every generated set.
 
     Parameters
@@ -450,7 +459,7 @@ def _fmt(value, digits=3):
     return str(value)
 
 
-def format_table(result, *, digits=3):
+def format_table(result: dict, *, digits: int = 3) -> str:
     """A Markdown table of a :func:`compare_sets` result: one column per generated set and one for
     the noise floor (authentic half vs half)."""
     cols = [(name, e) for name, e in result["generated"].items()]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from ._validate import as_binary_batch, as_generator, check_finite, check_int
 
@@ -26,7 +26,7 @@ _IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
 SAVE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff")  #: the formats of :func:`save`
 
 
-def read(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None, dtype=None,
+def read(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None, dtype: DTypeLike | None = None,
          key: str | None = None) -> np.ndarray:
     """Read an image array from a file as stored, without interpreting its phases.
 
@@ -127,7 +127,7 @@ def _read_png_folder(folder):
 
 
 def load(path: str | os.PathLike, pore_value: float | None = None, *, shape: tuple[int, ...] | None = None,
-         dtype=None, key: str | None = None) -> NDArray[np.uint8]:
+         dtype: DTypeLike | None = None, key: str | None = None) -> NDArray[np.uint8]:
     """Load a segmented image or volume as a binary pore indicator (1 = pore).
 
     Parameters

@@ -16,6 +16,7 @@ Conventions
 - Sample statistics over images (here and in :mod:`microvae.compare`) use ``std(ddof=1)``.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from ._validate import as_binary_batch, check_int
@@ -96,7 +97,8 @@ def _lineal_path(hist, axis_length, n_lines, r_max):
     return (hist.astype(np.float64) @ segments) / (n_lines * (axis_length - r))
 
 
-def lineal_path(images, r_max=None, *, phase=1, axis=None, ndim=None):
+def lineal_path(images: ArrayLike, r_max: int | None = None, *, phase: int = 1, axis: int | None = None,
+                ndim: int | None = None) -> np.ndarray:
     """Lineal-path function of one phase along the image axes.
 
     ``L(r)`` is the probability that a segment of length ``r`` (``r + 1`` pixels) placed along
@@ -146,7 +148,7 @@ class ChordLengths:
         Mean chord length, pixels (NaN without chords).
     """
 
-    def __init__(self, counts):
+    def __init__(self, counts: np.ndarray):
         self.counts = counts
         total = counts.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -154,7 +156,7 @@ class ChordLengths:
             self.mean = (counts @ np.arange(counts.shape[1])) / total
 
     @property
-    def lengths(self):
+    def lengths(self) -> np.ndarray:
         """Chord length of each column, pixels."""
         return np.arange(self.counts.shape[1])
 
@@ -162,7 +164,8 @@ class ChordLengths:
         return f"ChordLengths(images={len(self.counts)}, chords={int(self.counts.sum())})"
 
 
-def chord_lengths(images, *, phase=1, axis=None, edges=False, ndim=None):
+def chord_lengths(images: ArrayLike, *, phase: int = 1, axis: int | None = None, edges: bool = False,
+                  ndim: int | None = None) -> ChordLengths:
     """Chord-length distribution of one phase along the image axes.
 
     A chord is a maximal run of ``phase`` pixels along an axis. Chords that touch the image
@@ -198,7 +201,8 @@ def chord_lengths(images, *, phase=1, axis=None, edges=False, ndim=None):
     return ChordLengths(counts)
 
 
-def label_clusters(images, connectivity=None, *, ndim=None):
+def label_clusters(images: ArrayLike, connectivity: int | None = None, *,
+                   ndim: int | None = None) -> tuple[np.ndarray, int]:
     """Connected pore clusters of each image (:func:`scipy.ndimage.label`).
 
     Parameters
@@ -228,7 +232,8 @@ def _label(batch, nd, connectivity):
     return ndimage.label(batch, structure=structure)
 
 
-def cluster_function(images, r_max=None, *, connectivity=None, axis=None, ndim=None):
+def cluster_function(images: ArrayLike, r_max: int | None = None, *, connectivity: int | None = None,
+                     axis: int | None = None, ndim: int | None = None) -> np.ndarray:
     """Two-point cluster function of the pore phase along the image axes.
 
     ``C2(r)`` is the probability that two points ``r`` pixels apart along an axis both lie in the
@@ -295,7 +300,7 @@ def _bin1_mean_distance(nd):
     return float(length[np.floor(length + 0.5) == 1].mean())
 
 
-def specific_surface(images, method="count", *, ndim=None):
+def specific_surface(images: ArrayLike, method: str = "count", *, ndim: int | None = None) -> np.ndarray:
     """Interface between the phases per unit area (2D: length / area; 3D: area / volume), 1/pixel.
 
     Parameters
@@ -339,7 +344,7 @@ def specific_surface(images, method="count", *, ndim=None):
     raise ValueError(f"method must be 'count' or 's2', got {method!r}")
 
 
-def euler_density(images, connectivity=None, *, ndim=None):
+def euler_density(images: ArrayLike, connectivity: int | None = None, *, ndim: int | None = None) -> np.ndarray:
     """Euler characteristic of the pore phase per pixel (:func:`skimage.measure.euler_number`).
 
     In 2D the Euler number is the number of pore clusters minus the number of holes in them
@@ -369,7 +374,7 @@ def euler_density(images, connectivity=None, *, ndim=None):
     return np.array([euler_number(im, connectivity=rank) for im in batch], dtype=np.float64) / batch[0].size
 
 
-def perimeter_density(images, method="crofton", *, ndim=None):
+def perimeter_density(images: ArrayLike, method: str = "crofton", *, ndim: int | None = None) -> np.ndarray:
     """Length (2D) or area (3D) of the pore boundary per pixel, by scikit-image.
 
     The outside of the image counts as solid (scikit-image's convention): pore touching the
@@ -415,7 +420,8 @@ def perimeter_density(images, method="crofton", *, ndim=None):
     return np.asarray(values, dtype=np.float64) / batch[0].size
 
 
-def cluster_statistics(images, connectivity=None, *, ndim=None):
+def cluster_statistics(images: ArrayLike, connectivity: int | None = None, *,
+                       ndim: int | None = None) -> dict[str, np.ndarray]:
     """Pore cluster statistics of each image.
 
     Parameters

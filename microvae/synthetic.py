@@ -15,8 +15,9 @@ import math
 
 import numba
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_generator, check_int, check_porosity, check_positive
+from ._validate import Seed, as_generator, check_int, check_porosity, check_positive
 
 __all__ = [
     "overlapping_disks", "overlapping_spheres", "gaussian_random_field", "grains",
@@ -74,17 +75,18 @@ def _paint_spheres(out, cz, cy, cx, radius):
                     out[zz, ii, j % W] = 0
 
 
-def disks_density(radius, porosity):
+def disks_density(radius: float, porosity: float) -> float:
     """Number density (per pixel²) of overlapping disks leaving void fraction ``porosity``."""
     return -math.log(float(check_porosity(porosity))) / (math.pi * check_positive(radius, "radius") ** 2)
 
 
-def spheres_density(radius, porosity):
+def spheres_density(radius: float, porosity: float) -> float:
     """Number density (per voxel³) of overlapping spheres leaving void fraction ``porosity``."""
     return -math.log(float(check_porosity(porosity))) / (4.0 / 3.0 * math.pi * check_positive(radius, "radius") ** 3)
 
 
-def overlapping_disks(shape, radius, porosity, n=1, *, seed=None):
+def overlapping_disks(shape: tuple[int, int], radius: float, porosity: float, n: int = 1, *,
+                      seed: Seed = None) -> NDArray[np.uint8]:
     """Fully penetrable disks (solid) in a periodic box; the void between them is pore (1).
 
     Disk centres form a Poisson process of density ``-ln(porosity) / (pi radius²)``, so the
@@ -117,7 +119,8 @@ def overlapping_disks(shape, radius, porosity, n=1, *, seed=None):
     return out
 
 
-def overlapping_spheres(shape, radius, porosity, n=1, *, seed=None):
+def overlapping_spheres(shape: tuple[int, int, int], radius: float, porosity: float, n: int = 1, *,
+                        seed: Seed = None) -> NDArray[np.uint8]:
     """Fully penetrable spheres (solid) in a periodic box; void = pore (1).
 
     As :func:`overlapping_disks` in 3D: density ``-ln(porosity) / (4/3 pi radius³)``.
@@ -136,7 +139,8 @@ def overlapping_spheres(shape, radius, porosity, n=1, *, seed=None):
     return out
 
 
-def gaussian_random_field(shape, corr_length, porosity, n=1, *, seed=None):
+def gaussian_random_field(shape: tuple[int, ...], corr_length: float, porosity: float, n: int = 1, *,
+                          seed: Seed = None) -> NDArray[np.uint8]:
     """Level cut of a periodic Gaussian random field: pore where the field is below a level.
 
     The field has zero mean, unit variance and covariance ``exp(-r² / corr_length²)`` (up to
@@ -186,8 +190,8 @@ def gaussian_random_field(shape, corr_length, porosity, n=1, *, seed=None):
     return out
 
 
-def grains(shape, radius=8.0, porosity=0.2, n=1, *, seed=None, radius_cv=0.35, max_aspect=1.6,
-           porosity_spread=0.02):
+def grains(shape: tuple[int, int], radius: float = 8.0, porosity: float = 0.2, n: int = 1, *, seed: Seed = None,
+           radius_cv: float = 0.35, max_aspect: float = 1.6, porosity_spread: float = 0.02) -> NDArray[np.uint8]:
     """Sandstone-like images: overlapping elliptical solid grains, pore space between them.
 
     Each image draws its own target porosity from a normal distribution (mean ``porosity``,
@@ -223,13 +227,13 @@ def grains(shape, radius=8.0, porosity=0.2, n=1, *, seed=None, radius_cv=0.35, m
 
 # ---------------------------------------------------------------- overlap areas and volumes
 
-def lens_area(r, radius):
+def lens_area(r: ArrayLike, radius: float) -> np.ndarray:
     """Area of the intersection of two disks of radius ``radius`` whose centres are ``r`` apart."""
     x = np.clip(np.asarray(r, dtype=np.float64) / (2 * radius), 0.0, 1.0)
     return 2 * radius ** 2 * (np.arccos(x) - x * np.sqrt(1 - x * x))
 
 
-def lens_volume(r, radius):
+def lens_volume(r: ArrayLike, radius: float) -> np.ndarray:
     """Volume of the intersection of two spheres of radius ``radius`` with centres ``r`` apart."""
     r = np.minimum(np.asarray(r, dtype=np.float64), 2 * radius)
     return np.pi / 12 * (4 * radius + r) * (2 * radius - r) ** 2
@@ -392,7 +396,7 @@ def _triangle_sides(r, s, t):
     return r, s, t
 
 
-def triple_disk_area(r, s, t, radius):
+def triple_disk_area(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float) -> np.ndarray:
     """Area common to three disks of radius ``radius`` centred on a triangle with sides r, s, t."""
     r, s, t = _triangle_sides(r, s, t)
     out = np.empty(r.size)
@@ -400,7 +404,7 @@ def triple_disk_area(r, s, t, radius):
     return out.reshape(r.shape)
 
 
-def triple_sphere_volume(r, s, t, radius):
+def triple_sphere_volume(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float) -> np.ndarray:
     """Volume common to three spheres of radius ``radius`` centred on a triangle (sides r, s, t).
 
     Piecewise 24-point Gauss-Legendre over slices; relative error below 1e-6 (tested against
@@ -431,7 +435,7 @@ def _phase_s3(s3_void, s2v_r, s2v_s, s2v_t, porosity, phase):
     raise ValueError(f"phase must be 'void' or 'particle', got {phase!r}")
 
 
-def disks_s2(r, radius, porosity, phase="void"):
+def disks_s2(r: ArrayLike, radius: float, porosity: float, phase: str = "void") -> np.ndarray:
     """Two-point correlation of overlapping disks: ``phi² exp(rho A(r))`` for the void phase.
 
     ``r`` in pixels; ``phase="particle"`` gives the disk phase, ``1 - 2 phi + S2_void``.
@@ -449,7 +453,7 @@ def _boolean_model_s3(r, s, t, porosity, rho, pair_overlap, triple_overlap, phas
     return _phase_s3(s3v, *s2v, porosity, phase)
 
 
-def disks_s3(r, s, t, radius, porosity, phase="void"):
+def disks_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float, phase: str = "void") -> np.ndarray:
     """Three-point correlation of overlapping disks for the triangle with sides r, s, t.
 
     Void phase: ``phi³ exp(rho [A(r) + A(s) + A(t) - A3(r, s, t)])``, with ``A`` the lens area
@@ -460,13 +464,13 @@ def disks_s3(r, s, t, radius, porosity, phase="void"):
                              lambda d: lens_area(d, radius), triple_disk_area(r, s, t, radius), phase)
 
 
-def spheres_s2(r, radius, porosity, phase="void"):
+def spheres_s2(r: ArrayLike, radius: float, porosity: float, phase: str = "void") -> np.ndarray:
     """Two-point correlation of overlapping spheres: ``phi² exp(rho V(r))`` for the void phase."""
     rho = spheres_density(radius, porosity)
     return _phase_s2(porosity ** 2 * np.exp(rho * lens_volume(r, radius)), porosity, phase)
 
 
-def spheres_s3(r, s, t, radius, porosity, phase="void"):
+def spheres_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float, phase: str = "void") -> np.ndarray:
     """Three-point correlation of overlapping spheres for the triangle with sides r, s, t.
 
     Void phase: ``phi³ exp(rho [V(r) + V(s) + V(t) - V3(r, s, t)])``.

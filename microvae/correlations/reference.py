@@ -3,6 +3,7 @@
 Each function loops over displacements explicitly (no FFTs), one image at a time.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["s2_map_reference", "s2_radial_reference", "s3_map_reference", "s3_triangle_reference"]
 
@@ -30,7 +31,7 @@ def _offsets(shape):
     return np.stack(np.meshgrid(*[np.fft.fftfreq(n, 1.0 / n).astype(int) for n in shape], indexing="ij"), -1)
 
 
-def s2_map_reference(image, *, periodic=True):
+def s2_map_reference(image: ArrayLike, *, periodic: bool = True) -> np.ndarray:
     """Full S2 map of one binary image, FFT order, by a loop over displacements."""
     image = np.asarray(image, dtype=np.float64)
     zero = (0,) * image.ndim
@@ -41,7 +42,7 @@ def s2_map_reference(image, *, periodic=True):
     return out
 
 
-def s2_radial_reference(image, r_max, *, periodic=True):
+def s2_radial_reference(image: ArrayLike, r_max: int, *, periodic: bool = True) -> np.ndarray:
     """Radial S2 (bins ``round(|r|) = b``) of one image from an explicit displacement loop.
 
     Enumerates displacements with components in ``[-r_max, r_max]`` directly (not via the map),
@@ -63,7 +64,7 @@ def s2_radial_reference(image, r_max, *, periodic=True):
     return sums / counts
 
 
-def s3_map_reference(image, r1, *, periodic=True):
+def s3_map_reference(image: ArrayLike, r1: tuple[int, ...], *, periodic: bool = True) -> np.ndarray:
     """``S3(r1, r2)`` over all ``r2`` (FFT order) of one image, by a loop over ``r2``."""
     image = np.asarray(image, dtype=np.float64)
     offs = _offsets(image.shape)
@@ -73,7 +74,7 @@ def s3_map_reference(image, r1, *, periodic=True):
     return out
 
 
-def s3_triangle_reference(image, r, s, theta, n_angles=720):
+def s3_triangle_reference(image: ArrayLike, r: float, s: float, theta: float, n_angles: int = 720) -> float:
     """Orientation-averaged periodic S3 of one 2D image for one triangle, exactly over positions.
 
     Averages over ``n_angles`` equally spaced orientations of the triangle, each evaluated over

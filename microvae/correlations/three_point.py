@@ -4,8 +4,9 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.fft
+from numpy.typing import ArrayLike
 
-from .._validate import as_binary_batch, as_generator, check_int
+from .._validate import Seed, as_binary_batch, as_generator, check_int
 from ..threads import fft_workers
 from ._s3_sampling import sample_s3
 
@@ -29,7 +30,8 @@ def _grid_values(values, name, positive=True):
     return np.ascontiguousarray(arr)
 
 
-def s3(images, r, s, theta, *, n_samples=10_000, periodic=True, seed=None, ndim=None):
+def s3(images: ArrayLike, r: ArrayLike, s: ArrayLike, theta: ArrayLike, *, n_samples: int = 10_000,
+       periodic: bool = True, seed: Seed = None, ndim: int | None = None) -> S3Sample:
     """Three-point correlation ``S3(r, s, theta)`` by Monte Carlo over positions and orientations.
 
     For each image and grid cell, ``n_samples`` triangles are drawn: a uniformly random pixel
@@ -89,7 +91,8 @@ def s3(images, r, s, theta, *, n_samples=10_000, periodic=True, seed=None, ndim=
     return S3Sample(p, stderr, trials)
 
 
-def s3_map(images, r1, *, periodic=True, ndim=None, workers=None):
+def s3_map(images: ArrayLike, r1: ArrayLike, *, periodic: bool = True, ndim: int | None = None,
+           workers: int | None = None) -> np.ndarray:
     """Exact ``S3(r1, r2) = mean_x I(x) I(x + r1) I(x + r2)`` for given ``r1``, all ``r2``.
 
     For each vector ``r1`` the whole map over ``r2`` is one FFT cross-correlation of

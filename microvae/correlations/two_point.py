@@ -1,13 +1,18 @@
 """Two-point correlation function S2 of the pore phase, batched, by real FFTs."""
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.fft
+from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_int, check_positive
 from ..threads import fft_workers
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max"]
 
@@ -17,18 +22,18 @@ _MAX_BINNING_ENTRIES = 2 ** 25
 _CHUNK_BYTES = 64 * 2 ** 20
 
 
-def default_r_max(spatial_shape):
+def default_r_max(spatial_shape: tuple[int, ...]) -> int:
     """Default largest radius, in pixels: half the smallest side."""
     return min(spatial_shape) // 2
 
 
-def radial_distances(r_max, voxel_size=1.0):
+def radial_distances(r_max: int, voxel_size: float = 1.0) -> np.ndarray:
     """Centres of the 1-pixel radial bins ``0..r_max`` in physical units (``voxel_size`` per pixel)."""
     check_positive(voxel_size, "voxel_size")
     return np.arange(check_int(r_max, "r_max", minimum=0) + 1) * float(voxel_size)
 
 
-def fftshift_map(maps):
+def fftshift_map(maps: ArrayLike) -> np.ndarray:
     """Move ``r = 0`` from index ``[..., 0, 0]`` to the centre of each map, for display.
 
     Shifts the last two axes of a 2D batch ``(N, H, W)``; pass 3D maps ``(N, D, H, W)``
@@ -258,7 +263,8 @@ def _s2_map_torch(batch, nd, shape, grid, periodic, chunk):
     return torch.cat(parts)
 
 
-def s2(images, *, periodic=True, radial=True, r_max=None, ndim=None, workers=None):
+def s2(images: "ArrayLike | torch.Tensor", *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
+       ndim: int | None = None, workers: int | None = None) -> "np.ndarray | torch.Tensor":
     """Two-point correlation function of the pore phase (value 1).
 
     ``S2(r)`` is the probability that two points a vector ``r`` apart both lie in the pore

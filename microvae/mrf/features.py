@@ -8,14 +8,15 @@ place that defines them.
 Convention: images are binary, 1 = pore, 0 = solid; tables are ``uint8``.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .._validate import as_binary_batch, as_generator, check_int
+from .._validate import Seed, as_binary_batch, as_generator, check_int
 
 __all__ = ["causal_offsets", "noncausal_offsets", "valid_window", "neighbourhood_table", "sample_positions",
            "collapse_duplicates"]
 
 
-def causal_offsets(S):
+def causal_offsets(S: int) -> np.ndarray:
     """Offsets of the causal (raster-scan) neighbourhood of half-width ``S``.
 
     The ``S`` rows above the pixel over columns ``j - S .. j + S``, then the ``S`` pixels to its
@@ -34,7 +35,7 @@ def causal_offsets(S):
     return np.asarray(above + left, dtype=np.int64).reshape(-1, 2)
 
 
-def noncausal_offsets(S):
+def noncausal_offsets(S: int) -> np.ndarray:
     """Offsets of the full ``(2 S + 1) x (2 S + 1)`` square around the pixel, centre excluded.
 
     Used by the Gibbs refinement, which redraws a pixel given all its neighbours. Ordered row by
@@ -49,7 +50,7 @@ def _check_half_width(S):
     return check_int(S, "neighbourhood half-width S")
 
 
-def valid_window(shape, offsets):
+def valid_window(shape: tuple[int, int], offsets: ArrayLike) -> tuple[int, int, int, int]:
     """Rows ``[i0, i1)`` and columns ``[j0, j1)`` of the pixels whose whole neighbourhood lies
     inside an image of ``shape``: ``(i0, i1, j0, j1)``. Raises if no pixel qualifies."""
     offsets = np.asarray(offsets)
@@ -65,7 +66,8 @@ def valid_window(shape, offsets):
     return i0, i1, j0, j1
 
 
-def sample_positions(shape, n_images, offsets, max_samples=None, *, seed=None):
+def sample_positions(shape: tuple[int, int], n_images: int, offsets: ArrayLike, max_samples: int | None = None, *,
+                     seed: Seed = None) -> np.ndarray:
     """Training pixels: every pixel with a complete neighbourhood, or a seeded uniform subset.
 
     Parameters
@@ -97,7 +99,8 @@ def sample_positions(shape, n_images, offsets, max_samples=None, *, seed=None):
     return np.stack([img, row + i0, col + j0], axis=1)
 
 
-def neighbourhood_table(images, offsets, positions=None):
+def neighbourhood_table(images: ArrayLike, offsets: ArrayLike,
+                        positions: ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Predictor table: the neighbourhood values of each training pixel, and the pixel itself.
 
     Parameters
@@ -154,7 +157,7 @@ def neighbourhood_table(images, offsets, positions=None):
     return np.ascontiguousarray(Xt.T), flat[base]
 
 
-def collapse_duplicates(X, y):
+def collapse_duplicates(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Merge identical (neighbourhood, target) rows into one row weighted by its multiplicity.
 
     A tree grown on the weighted unique rows (``sample_weight=counts``, leaf sizes enforced as

@@ -1,12 +1,16 @@
 """The supervised causal MRF of Bostanabad et al. (2016), the paper's baseline generator."""
 import io as _io
 import json
+import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .._validate import as_binary_batch, as_generator, check_int
+from .._validate import Seed, as_binary_batch, as_generator, check_int
 from ..threads import get_threads
 from . import _sampler
 from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
@@ -19,7 +23,7 @@ _TREE_FIELDS = ("left", "right", "feature", "threshold", "proba")
 _SCORINGS = ("morphology", "log_loss", "accuracy")
 
 
-def export_tree(estimator):
+def export_tree(estimator: Any) -> dict[str, np.ndarray]:
     """Flatten a fitted binary ``DecisionTreeClassifier`` into the arrays the kernels walk.
 
     Returns
@@ -75,7 +79,7 @@ def _raster(seeds, shape, margins, S, causal_tree, tiles, noise_porosity, gibbs_
     return np.concatenate(_sampler.over_images(chunk, len(seeds)))
 
 
-def match_porosity(images, porosity, *, seed=None):
+def match_porosity(images: ArrayLike, porosity: ArrayLike, *, seed: Seed = None) -> np.ndarray:
     """Bring each image to a target porosity by flipping pixels on the pore/solid interface.
 
     Parameters
@@ -203,9 +207,10 @@ class MRF:
         Training images kept for seeding margins.
     """
 
-    def __init__(self, S=None, *, S_range=range(2, 11), cv=3, cv_samples=60_000, cv_scoring="morphology", cv_images=32,
-                 max_samples=1_000_000, min_samples_leaf=20, criterion="entropy", max_depth=None, gibbs_S=2,
-                 n_tiles=32):
+    def __init__(self, S: int | None = None, *, S_range: Iterable[int] = range(2, 11), cv: int = 3,
+                 cv_samples: int = 60_000, cv_scoring: str = "morphology", cv_images: int = 32,
+                 max_samples: int | None = 1_000_000, min_samples_leaf: int = 20, criterion: str = "entropy",
+                 max_depth: int | None = None, gibbs_S: int | None = 2, n_tiles: int = 32):
         self.S = S
         self.S_range = tuple(S_range)
         self.cv = cv
@@ -257,7 +262,7 @@ class MRF:
                                       max_depth=self.max_depth, random_state=seed)
         return tree.fit(Xu, yu, sample_weight=counts)
 
-    def fit(self, images, *, seed=None):
+    def fit(self, images: ArrayLike, *, seed: Seed = None) -> "MRF":
         """Learn the neighbourhood model from training images.
 
         Parameters
@@ -353,8 +358,9 @@ class MRF:
         if not hasattr(self, "causal_tree_"):
             raise ValueError("this MRF is not fitted yet; call fit(images) or MRF.load(path)")
 
-    def sample(self, n, size=128, *, seed=None, margin="real", burn_in=None, gibbs_sweeps=0, porosity=None,
-               batch_size=256, progress=False):
+    def sample(self, n: int, size: int | tuple[int, int] = 128, *, seed: Seed = None, margin: str = "real",
+               burn_in: int | None = None, gibbs_sweeps: int = 0, porosity: str | ArrayLike | None = None,
+               batch_size: int = 256, progress: bool = False) -> np.ndarray:
         """Draw new images by a raster scan of the causal model.
 
         Parameters
@@ -447,7 +453,7 @@ class MRF:
             raise ValueError(f"target porosity must lie in [0, 1], got {porosity!r}")
         return np.full(len(seeds), value)
 
-    def save(self, path, *, overwrite=False):
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the fitted model to one ``.npz`` file (atomically; no pickle).
 
         Holds the exported trees, the seed tiles, the training porosities and the
@@ -472,7 +478,7 @@ class MRF:
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> "MRF":
         """Read a model written by :meth:`save`; a file of another kind gives a ``ValueError``."""
         path = Path(path)
         if not path.is_file():

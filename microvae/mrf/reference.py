@@ -8,8 +8,9 @@ test can hold the compiled sampler to it. 1 = pore.
 """
 import numpy as np
 
+from .._validate import Seed
 from .features import causal_offsets, noncausal_offsets
-from .model import _image_seeds, canvas_pad, default_burn_in
+from .model import MRF, _image_seeds, canvas_pad, default_burn_in
 
 __all__ = ["SplitMix64", "sample_reference"]
 
@@ -19,24 +20,25 @@ _MASK = (1 << 64) - 1
 class SplitMix64:
     """The SplitMix64 generator (Steele, Lea, Flood 2014) as the kernels use it."""
 
-    def __init__(self, seed):
+    def __init__(self, seed: int):
         self.state = int(seed) & _MASK
 
-    def next_u64(self):
+    def next_u64(self) -> int:
         self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK
         z = self.state
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
         return z ^ (z >> 31)
 
-    def uniform(self):
+    def uniform(self) -> float:
         return (self.next_u64() >> 11) * (1.0 / 9007199254740992.0)
 
-    def below(self, n):
+    def below(self, n: int) -> int:
         return self.next_u64() % n
 
 
-def sample_reference(model, n, size=128, seed=None, *, margin="real", burn_in=None, gibbs_sweeps=0):
+def sample_reference(model: MRF, n: int, size: int | tuple[int, int] = 128, seed: Seed = None, *,
+                     margin: str = "real", burn_in: int | None = None, gibbs_sweeps: int = 0) -> np.ndarray:
     """Draw images like ``model.sample`` does, with a Python loop over pixels.
 
     ``model`` must come from :meth:`~microvae.mrf.MRF.fit` in this session (it needs the

@@ -1,10 +1,16 @@
 """``label``: porosity, three-point parameters and strong-contrast properties of image sets."""
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d, check_int, check_positive
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 from .three_point import three_point_parameters
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["label", "LABEL_KEYS"]
 
@@ -42,8 +48,10 @@ def _batches(images, ndim, batch_size):
         yield get(start, start + step), nd, count
 
 
-def label(images, d=3, K1=4.3, G1=3.8, voxel_size=1.0, *, periodic=True, margin=None, extrapolate=True,
-          harmonics=None, ndim=None, batch_size=None, workers=None, progress=False, method="strong_contrast"):
+def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: float = 3.8, voxel_size: float = 1.0,
+          *, periodic: bool = True, margin: int | None = None, extrapolate: bool = True, harmonics: int | None = None,
+          ndim: int | None = None, batch_size: int | None = None, workers: int | None = None, progress: bool = False,
+          method: str = "strong_contrast") -> dict[str, Any]:
     """Physics-based labels of binary microstructures (1 = pore), one value per image.
 
     For each image: porosity φ2; the pore phase's three-point parameters ζ2, η2 (exact FFT

@@ -19,9 +19,12 @@ Two entry points:
   Carlo estimator :func:`microvae.correlations.s3`; :func:`three_point_quadrature` does that
   for a batch of images.
 """
-import numpy as np
+from collections.abc import Callable, Sequence
 
-from .._validate import as_binary_batch, check_d, check_porosity, check_positive
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .._validate import Seed, as_binary_batch, check_d, check_porosity, check_positive
 
 __all__ = ["parameters_from_functions", "parameters_from_samples", "three_point_quadrature"]
 
@@ -71,8 +74,11 @@ def _graded_edges(lo, hi, breakpoints, n_panels, grade_lo, grade_hi, levels):
     return np.array(sorted(edges))
 
 
-def parameters_from_functions(s2, s3, porosity, d=3, *, r_max, breakpoints=(), local=True, n_panels=16,
-                              n_theta_panels=12, order=6, grading=8, chunk=2 ** 21):
+def parameters_from_functions(s2: Callable[[np.ndarray], np.ndarray],
+                              s3: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray], porosity: float,
+                              d: int = 3, *, r_max: float, breakpoints: Sequence[float] = (), local: bool = True,
+                              n_panels: int = 16, n_theta_panels: int = 12, order: int = 6, grading: int = 8,
+                              chunk: int = 2 ** 21) -> tuple[float, float]:
     """ζ2 and η2 of the phase described by closed-form ``s2``, ``s3``, by quadrature.
 
     The integral over ``0 < s <= r <= r_max`` is doubled (the integrand is symmetric in r and
@@ -154,7 +160,9 @@ def _trapezoid_weights(x):
     return w
 
 
-def parameters_from_samples(r, s, theta, s3_values, s2_r, s2_values, porosity, d=3, *, local=True):
+def parameters_from_samples(r: ArrayLike, s: ArrayLike, theta: ArrayLike, s3_values: ArrayLike, s2_r: ArrayLike,
+                            s2_values: ArrayLike, porosity: ArrayLike, d: int = 3, *,
+                            local: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """ζ2 and η2 from S3 tabulated on an (r, s, θ) grid and a radial S2, by the trapezoid rule.
 
     The r and s grids start at the first positive distance. ``B`` vanishes linearly as r or
@@ -236,8 +244,9 @@ def parameters_from_samples(r, s, theta, s3_values, s2_r, s2_values, porosity, d
     return _combine(d, phi, j[0], j[1], local)
 
 
-def three_point_quadrature(images, d=3, *, r_max=None, n_r=None, n_theta=19, n_samples=100_000, seed=None,
-                           periodic=True, ndim=None, local=True):
+def three_point_quadrature(images: ArrayLike, d: int = 3, *, r_max: float | None = None, n_r: int | None = None,
+                           n_theta: int = 19, n_samples: int = 100_000, seed: Seed = None, periodic: bool = True,
+                           ndim: int | None = None, local: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """ζ2 and η2 of the pore phase the way the paper computes them: Monte Carlo S3 on an
     (r, s, θ) grid, then the triple integral.
 

@@ -38,14 +38,19 @@ periodic medium; ``periodic=False`` fills the unseen surroundings with the mean 
 """
 import itertools
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
 import scipy.fft
+from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d
 from ..threads import fft_workers
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["three_point_parameters", "zeta2", "eta2", "slice_harmonic_coefficients", "slice_truncation_bound",
            "harmonic_kernel", "DEFAULT_SLICE_HARMONICS"]
@@ -63,7 +68,7 @@ _CHUNK_BYTES = 48 * 2 ** 20
 
 # ---------------------------------------------------------------------------- coefficients
 
-def slice_harmonic_coefficients(l, m_max):
+def slice_harmonic_coefficients(l: int, m_max: int) -> np.ndarray:
     """Cosine coefficients ``a_m`` of ``|sin θ| P_l(cos θ) = Σ_m a_m cos(mθ)``, ``m = 0..m_max``.
 
     ``sin θ P_l(cos θ)`` is a finite sine series ``Σ_k b_k sin kθ`` (k <= l + 1), so
@@ -90,7 +95,7 @@ def slice_harmonic_coefficients(l, m_max):
     return a
 
 
-def slice_truncation_bound(m_max, porosity=None):
+def slice_truncation_bound(m_max: int, porosity: ArrayLike | None = None) -> tuple[Any, Any]:
     """Worst-case error of the d = 3 slice expansion truncated after harmonic ``m_max``.
 
     Uses ``|<δ |R δ|²>| <= max|δ| <|R δ|²> = max(φ1, φ2) φ1 φ2``, valid for every image. With
@@ -227,7 +232,7 @@ def _spherical_multipliers(shape, degrees):
     return out
 
 
-def harmonic_kernel(shape, m):
+def harmonic_kernel(shape: tuple[int, int], m: int) -> np.ndarray:
     """Real-space form of the 2D harmonic kernel on a periodic grid, FFT order.
 
     Returns the complex kernel ``k`` with ``(k ⋆ I)(x) = Σ_r k(r) I(x + r) = (R_m I)(x)``
@@ -454,8 +459,9 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
     return [(ops.concat(zeta), ops.concat(eta)) for zeta, eta in results]
 
 
-def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapolate=True, harmonics=None,
-                           ndim=None, workers=None):
+def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, periodic: bool = True,
+                           margin: int | None = None, extrapolate: bool = True, harmonics: int | None = None,
+                           ndim: int | None = None, workers: int | None = None) -> tuple[Any, Any]:
     """Three-point parameters ζ2 and η2 of the pore phase (value 1), per image.
 
     Parameters
@@ -559,11 +565,11 @@ def three_point_parameters(images, d=3, *, periodic=True, margin=None, extrapola
     return (zeta + zeta_low - coarse_z / len(offsets), eta + eta_low - coarse_e / len(offsets))
 
 
-def zeta2(images, d=3, **kwargs):
+def zeta2(images: "ArrayLike | torch.Tensor", d: int = 3, **kwargs: Any) -> Any:
     """Three-point microstructural parameter ζ2 of the pore phase; see :func:`three_point_parameters`."""
     return three_point_parameters(images, d, **kwargs)[0]
 
 
-def eta2(images, d=3, **kwargs):
+def eta2(images: "ArrayLike | torch.Tensor", d: int = 3, **kwargs: Any) -> Any:
     """Three-point microstructural parameter η2 of the pore phase; see :func:`three_point_parameters`."""
     return three_point_parameters(images, d, **kwargs)[1]
