@@ -21,7 +21,7 @@ different quantity from the lineal-path function L(r) of :func:`microvae.morphol
 """
 import time
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -311,7 +311,8 @@ def _component_sizes(pores):
 
 
 def chord_length_distribution(im: ArrayLike, bins: int | ArrayLike | None = 10, log: bool = False,
-                              voxel_size: float = 1, normalization: str = "count") -> Results:
+                              voxel_size: float = 1,
+                              normalization: Literal["count", "number", "length"] = "count") -> Results:
     """Histogram of chord lengths in a chord image, as ``porespy.metrics.chord_length_distribution``.
 
     The chords are the 4-connected (6 in 3D) clusters of ``im > 0`` and their lengths are the

@@ -13,13 +13,21 @@ What differs is the cost: real transforms, zero padding only as wide as ``cutoff
 :class:`TwoPointCorrelation` one forward transform per state shared by all its correlations
 (PyMKS transforms both fields again for every pair).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 import scipy.fft
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validate import check_finite
 from ..correlations.two_point import _overlap
 from ..threads import fft_workers
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = ["two_point_stats", "correlations_multiple", "TwoPointCorrelation"]
 
@@ -109,7 +117,8 @@ def _check_mask(mask, shape):
         raise ValueError("Mask must be in range [0,1]")
 
 
-def two_point_stats(arr1, arr2, periodic_boundary=True, cutoff=None, mask=None):
+def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, periodic_boundary: bool = True,
+                    cutoff: int | None = None, mask: ArrayLike | da.Array | None = None) -> np.ndarray | da.Array:
     """Two-point statistics ``f[r | l, l'] = (1/S) Σ_s m[s, l] m[s + r, l']`` of ``arr1[i]``
     with ``arr2[i]`` for each sample, as ``pymks.two_point_stats``.
 
@@ -164,7 +173,8 @@ def two_point_stats(arr1, arr2, periodic_boundary=True, cutoff=None, mask=None):
     return da.map_blocks(block, *inputs, dtype=dtype, chunks=out_chunks)
 
 
-def correlations_multiple(data, correlations, periodic_boundary=True, cutoff=None):
+def correlations_multiple(data: ArrayLike | da.Array, correlations: Sequence[tuple[int, int]] | None,
+                          periodic_boundary: bool = True, cutoff: int | None = None) -> np.ndarray | da.Array:
     """Several two-point statistics of the states of ``data``, as ``pymks.correlations_multiple``.
 
     Parameters
@@ -219,16 +229,17 @@ class TwoPointCorrelation(BaseEstimator, TransformerMixin):
         Displacements kept per axis, ``-cutoff..cutoff``.
     """
 
-    def __init__(self, correlations=None, periodic_boundary=True, cutoff=None):
+    def __init__(self, correlations: Sequence[tuple[int, int]] | None = None, periodic_boundary: bool = True,
+                 cutoff: int | None = None) -> None:
         self.correlations = correlations
         self.periodic_boundary = periodic_boundary
         self.cutoff = cutoff
 
-    def fit(self, *_):
+    def fit(self, *_: Any) -> TwoPointCorrelation:
         """Nothing to learn; returns the transformer (for pipelines)."""
         return self
 
-    def transform(self, data):
+    def transform(self, data: ArrayLike | da.Array) -> np.ndarray | da.Array:
         """Two-point statistics of ``data`` ``(n_samples, n_x, n_y[, n_z], n_states)``."""
         return correlations_multiple(data, self.correlations, periodic_boundary=self.periodic_boundary,
                                      cutoff=self.cutoff)
