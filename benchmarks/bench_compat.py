@@ -41,6 +41,14 @@ def pymks():
         return pytest.importorskip("pymks", reason="install the test extra")
 
 
+def record(throughput, name, rate, peer, ratio):
+    """Store ``rate`` under ``name`` and, when ``peer`` was measured earlier in this run,
+    ``rate / peer`` under ``ratio``."""
+    throughput[name] = rate
+    if peer in throughput:
+        throughput[ratio] = rate / throughput[peer]
+
+
 @pytest.fixture(autouse=True)
 def _synchronous_dask():
     # PyMKS computes through Dask; its threaded scheduler would compete with the FFT threads.
@@ -58,19 +66,15 @@ def test_porespy_two_point_correlation(benchmark, images, porespy, throughput):
 
 def test_compat_porespy_one_at_a_time(benchmark, images, throughput):
     subset = images[:N_PORESPY]
-    rate = measure(benchmark, lambda: [ps_compat.two_point_correlation(im) for im in subset], N_PORESPY)
-    throughput["compat.porespy two_point_correlation, one at a time (images/s)"] = rate
-    peer = throughput.get("PoreSpy 3.2 two_point_correlation (128², images/s)")
-    if peer:
-        throughput["ratio compat.porespy / PoreSpy, one at a time"] = rate / peer
+    record(throughput, "compat.porespy two_point_correlation, one at a time (images/s)",
+           measure(benchmark, lambda: [ps_compat.two_point_correlation(im) for im in subset], N_PORESPY),
+           "PoreSpy 3.2 two_point_correlation (128², images/s)", "ratio compat.porespy / PoreSpy, one at a time")
 
 
 def test_compat_porespy_batch(benchmark, images, throughput):
-    rate = measure(benchmark, lambda: ps_compat.two_point_correlation_batch(images), N_IMAGES)
-    throughput["compat.porespy two_point_correlation_batch (images/s)"] = rate
-    peer = throughput.get("PoreSpy 3.2 two_point_correlation (128², images/s)")
-    if peer:
-        throughput["ratio compat.porespy batch / PoreSpy"] = rate / peer
+    record(throughput, "compat.porespy two_point_correlation_batch (images/s)",
+           measure(benchmark, lambda: ps_compat.two_point_correlation_batch(images), N_IMAGES),
+           "PoreSpy 3.2 two_point_correlation (128², images/s)", "ratio compat.porespy batch / PoreSpy")
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +91,9 @@ def test_porespy_apply_chords(benchmark, images, porespy, throughput):
 
 def test_compat_porespy_apply_chords(benchmark, images, throughput):
     subset = images[:N_PORESPY]
-    rate = measure(benchmark, lambda: [ps_compat.apply_chords(im) for im in subset], N_PORESPY)
-    throughput["compat.porespy apply_chords (images/s)"] = rate
-    peer = throughput.get("PoreSpy 3.2 apply_chords (images/s)")
-    if peer:
-        throughput["ratio compat.porespy / PoreSpy apply_chords"] = rate / peer
+    record(throughput, "compat.porespy apply_chords (images/s)",
+           measure(benchmark, lambda: [ps_compat.apply_chords(im) for im in subset], N_PORESPY),
+           "PoreSpy 3.2 apply_chords (images/s)", "ratio compat.porespy / PoreSpy apply_chords")
 
 
 @pytest.mark.filterwarnings("ignore:.*filled_area:FutureWarning")  # PoreSpy reads a deprecated regionprops name
@@ -104,11 +106,10 @@ def test_porespy_chord_length_distribution(benchmark, chord_images, porespy, thr
 
 
 def test_compat_porespy_chord_length_distribution(benchmark, chord_images, throughput):
-    rate = measure(benchmark, lambda: [ps_compat.chord_length_distribution(c) for c in chord_images], N_PORESPY)
-    throughput["compat.porespy chord_length_distribution (images/s)"] = rate
-    peer = throughput.get("PoreSpy 3.2 chord_length_distribution (images/s)")
-    if peer:
-        throughput["ratio compat.porespy / PoreSpy chord_length_distribution"] = rate / peer
+    record(throughput, "compat.porespy chord_length_distribution (images/s)",
+           measure(benchmark, lambda: [ps_compat.chord_length_distribution(c) for c in chord_images], N_PORESPY),
+           "PoreSpy 3.2 chord_length_distribution (images/s)",
+           "ratio compat.porespy / PoreSpy chord_length_distribution")
 
 
 PAIRS = [(0, 0), (0, 1), (1, 1)]
@@ -129,12 +130,11 @@ def test_pymks_two_point_stats(benchmark, fields, pymks, periodic, throughput):
 
 @pytest.mark.parametrize("periodic", [True, False], ids=["periodic", "nonperiodic"])
 def test_compat_pymks_two_point_stats(benchmark, fields, periodic, throughput):
-    rate = measure(benchmark, lambda: pymks_compat.two_point_stats(fields, fields, periodic_boundary=periodic),
-                   N_IMAGES)
-    throughput[f"compat.pymks two_point_stats, periodic={periodic} (images/s)"] = rate
-    peer = throughput.get(f"PyMKS 0.4.1 two_point_stats, periodic={periodic} (images/s)")
-    if peer:
-        throughput[f"ratio compat.pymks / PyMKS two_point_stats, periodic={periodic}"] = rate / peer
+    record(throughput, f"compat.pymks two_point_stats, periodic={periodic} (images/s)",
+           measure(benchmark, lambda: pymks_compat.two_point_stats(fields, fields, periodic_boundary=periodic),
+                   N_IMAGES),
+           f"PyMKS 0.4.1 two_point_stats, periodic={periodic} (images/s)",
+           f"ratio compat.pymks / PyMKS two_point_stats, periodic={periodic}")
 
 
 def test_pymks_transformer(benchmark, fields, pymks, throughput):
@@ -145,8 +145,6 @@ def test_pymks_transformer(benchmark, fields, pymks, throughput):
 
 def test_compat_pymks_transformer(benchmark, fields, throughput):
     data = np.stack([fields, 1 - fields], axis=-1)
-    rate = measure(benchmark, lambda: pymks_compat.TwoPointCorrelation(correlations=PAIRS).transform(data), N_IMAGES)
-    throughput["compat.pymks TwoPointCorrelation, 3 pairs (images/s)"] = rate
-    peer = throughput.get("PyMKS 0.4.1 TwoPointCorrelation, 3 pairs (images/s)")
-    if peer:
-        throughput["ratio compat.pymks / PyMKS TwoPointCorrelation"] = rate / peer
+    record(throughput, "compat.pymks TwoPointCorrelation, 3 pairs (images/s)",
+           measure(benchmark, lambda: pymks_compat.TwoPointCorrelation(correlations=PAIRS).transform(data), N_IMAGES),
+           "PyMKS 0.4.1 TwoPointCorrelation, 3 pairs (images/s)", "ratio compat.pymks / PyMKS TwoPointCorrelation")
