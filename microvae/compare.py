@@ -7,8 +7,9 @@ difference of that size is what sampling alone produces. :func:`describe` comput
 descriptors of a set once, for callers that compare many sets against the same authentic images.
 
 Conventions: binary images, 1 = pore; lengths in pixels; densities per pixel; sample standard
-deviations over images with ``ddof=1`` (:data:`DDOF`, also the study's); every curve is averaged over the images of a set first
-(the "mean curve"), then the sets' mean curves are compared.
+deviations over images with ``ddof=1`` (:data:`DDOF`, also the study's); every curve is
+averaged over the images of a set first (the "mean curve"), then the sets' mean curves are
+compared.
 """
 import io as _io
 import json

@@ -16,8 +16,10 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["label_dask", "open_store", "label_chunks"]
 
@@ -278,8 +280,8 @@ def _concat(results):
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
 
 
-def label_dask(data, client=None, *, dataset: str | None = None, batch_size: int | None = None,
-               **label_kwargs) -> dict[str, np.ndarray]:
+def label_dask(data: ArrayLike | str | os.PathLike, client: Any = None, *, dataset: str | None = None,
+               batch_size: int | None = None, **label_kwargs: Any) -> dict[str, np.ndarray]:
     """Label an image stack chunk by chunk on a Dask cluster; same results as :func:`label`.
 
     Parameters
@@ -338,8 +340,8 @@ def _default_client():
 
 
 def label_chunks(sources: list, parts_dir: str | os.PathLike, parameters: dict, *, batch_size: int | None = None,
-                 client=None, progress: bool = False, overwrite: bool = False,
-                 **label_kwargs) -> list[dict[str, np.ndarray]]:
+                 client: Any = None, progress: bool = False, overwrite: bool = False,
+                 **label_kwargs: Any) -> list[dict[str, np.ndarray]]:
     """Label several sources chunk by chunk, saving each finished chunk so a rerun resumes.
 
     Parameters

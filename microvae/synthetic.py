@@ -453,7 +453,8 @@ def _boolean_model_s3(r, s, t, porosity, rho, pair_overlap, triple_overlap, phas
     return _phase_s3(s3v, *s2v, porosity, phase)
 
 
-def disks_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float, phase: str = "void") -> np.ndarray:
+def disks_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float,
+             phase: str = "void") -> np.ndarray:
     """Three-point correlation of overlapping disks for the triangle with sides r, s, t.
 
     Void phase: ``phi³ exp(rho [A(r) + A(s) + A(t) - A3(r, s, t)])``, with ``A`` the lens area
@@ -470,7 +471,8 @@ def spheres_s2(r: ArrayLike, radius: float, porosity: float, phase: str = "void"
     return _phase_s2(porosity ** 2 * np.exp(rho * lens_volume(r, radius)), porosity, phase)
 
 
-def spheres_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float, phase: str = "void") -> np.ndarray:
+def spheres_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float,
+               phase: str = "void") -> np.ndarray:
     """Three-point correlation of overlapping spheres for the triangle with sides r, s, t.
 
     Void phase: ``phi³ exp(rho [V(r) + V(s) + V(t) - V3(r, s, t)])``.

@@ -39,7 +39,7 @@ _STARTUP_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _threads = None
 
 
-def available_cpus():
+def available_cpus() -> int:
     """Number of CPUs this process may run on (its affinity mask; all CPUs where unknown)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -57,7 +57,7 @@ def _parse(value, source):
     return n
 
 
-def default_threads():
+def default_threads() -> int:
     """``MICROVAE_NUM_THREADS``, else ``OMP_NUM_THREADS``, else :func:`available_cpus`; never
     more than the available CPUs."""
     for var in (ENV_VAR, "OMP_NUM_THREADS"):
@@ -68,7 +68,7 @@ def default_threads():
     return available_cpus()
 
 
-def threads_source():
+def threads_source() -> str:
     """Where :func:`get_threads` comes from, in words (for ``microvae info``)."""
     if _threads is not None:
         return "set_threads / --threads"
@@ -78,12 +78,12 @@ def threads_source():
     return "CPUs in the affinity mask"
 
 
-def get_threads():
+def get_threads() -> int:
     """The thread count in force: the last :func:`set_threads`, else :func:`default_threads`."""
     return _threads if _threads is not None else default_threads()
 
 
-def set_threads(n=None):
+def set_threads(n: int | None = None) -> int:
     """Use ``n`` threads in every kernel family (``None``: :func:`default_threads`).
 
     Applies at once to torch (intra-op threads), numba (at most the pool it started with,
@@ -111,7 +111,7 @@ def set_threads(n=None):
     return old
 
 
-def apply():
+def apply() -> None:
     """Re-apply the count to the libraries loaded now.
 
     Needed after something resets them: numba's OpenMP threading layer shares torch's libgomp,
@@ -148,6 +148,6 @@ def worker_env(processes: int, threads_per_worker: int = 1) -> dict:
     return {var: share for var in (ENV_VAR, *_STARTUP_VARS)}
 
 
-def fft_workers(workers=None):
+def fft_workers(workers: int | None = None) -> int:
     """``scipy.fft`` ``workers`` argument: ``workers`` when given, else :func:`get_threads`."""
     return get_threads() if workers is None else workers

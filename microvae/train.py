@@ -28,13 +28,15 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from numpy.typing import ArrayLike
 from torch import nn
 
-from ._validate import as_binary_batch, check_int
+from ._validate import Seed, as_binary_batch, check_int
 from .io import atomic_write, provenance
 from .nn.losses import gram_matrices, kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
 from .nn.style import VGGStyleNet
@@ -191,7 +193,7 @@ PRESETS = {
 }
 
 
-def load_config(preset="quick", **overrides):
+def load_config(preset: str = "quick", **overrides: Any) -> TrainConfig:
     """The :class:`TrainConfig` of a preset with ``overrides`` applied.
 
     Raises ``ValueError`` for an unknown preset or an unknown/invalid setting.
@@ -256,7 +258,7 @@ def _ramp(step, start, length):
     return min(1.0, max(0.0, (step - start) / length))
 
 
-def dihedral(x, turns, inverse=False):
+def dihedral(x: torch.Tensor, turns: torch.Tensor, inverse: bool = False) -> torch.Tensor:
     """Images ``x`` ``(B, C, H, W)`` (square) under the symmetries of the square: image ``i`` is
     rotated by ``turns[i] % 4`` quarter turns, then mirrored left-right when ``turns[i] >= 4``;
     ``inverse`` undoes that transform."""
@@ -301,8 +303,9 @@ class _Generator(nn.Module):
         return logits, mu, logvar, style_logits
 
 
-def train_vae(images, preset="quick", out_dir=None, *, seed=0, resume=False, overwrite=False, device=None,
-              progress=True, **overrides):
+def train_vae(images: ArrayLike, preset: str = "quick", out_dir: str | os.PathLike | None = None, *, seed: int = 0,
+              resume: bool = False, overwrite: bool = False, device: str | torch.device | None = None,
+              progress: bool = True, **overrides: Any) -> TrainResult:
     """Train the morphology-aware VAE.
 
     Parameters
@@ -569,7 +572,7 @@ _MAX_PAIRWISE = 0.2
 
 
 @torch.no_grad()
-def fit_latent(vae, images, chunk=100):
+def fit_latent(vae: VAE, images: ArrayLike, chunk: int = 100) -> dict[str, list]:
     """Mean and covariance of the aggregate posterior ``q(z) = mean_i q(z | x_i)`` of images.
 
     With few training images and a strong decoder the encoder spreads the codes of the images
@@ -642,7 +645,8 @@ def _matched_threshold(vae, porosity, latent, smooth, seed, n=400):
 
 
 @torch.no_grad()
-def check_samples(vae, porosity, n=400, *, seed=0, latent=None, smooth=0.0):
+def check_samples(vae: VAE, porosity: ArrayLike, n: int = 400, *, seed: int = 0, latent: dict | None = None,
+                  smooth: float = 0.0) -> dict[str, Any]:
     """Porosity-matching threshold and collapse diagnostics of a VAE's samples.
 
     Decodes ``n`` latent draws (from their own seeded generator, so training randomness is
@@ -731,7 +735,7 @@ def _save_checkpoint(path, vae, optimizer, step, config, seed, rng, fingerprint,
     atomic_write(path, lambda fh: torch.save(state, fh), overwrite=True)
 
 
-def load_checkpoint(path):
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a training checkpoint (a dict; see :func:`train_vae`)."""
     path = Path(path)
     if path.is_dir():
@@ -826,8 +830,9 @@ BINARIZE = ("matched", "threshold", "bernoulli")
 
 
 @torch.no_grad()
-def sample(source, n, *, seed=None, binarize="matched", threshold=0.5, latent=None, smooth=None, batch_size=256,
-           device=None):
+def sample(source: str | os.PathLike | VAE | TrainResult, n: int, *, seed: Seed = None, binarize: str = "matched",
+           threshold: float = 0.5, latent: str | None = None, smooth: float | None = None, batch_size: int = 256,
+           device: str | torch.device | None = None) -> np.ndarray:
     """Generate ``n`` binary images from a trained VAE: ``x = binarize(decoder(z))``.
 
     Parameters

@@ -108,7 +108,7 @@ class StudyConfig:
         # Complete and check the CNN options now, not after an hour of generation.
         self.predictor = asdict(PredictorConfig(**self.predictor))
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=_json_default))
 
 

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .config import StudyConfig
 from .keys import derive_seed
 
 __all__ = ["Generator", "VAEGenerator", "MRFGenerator", "default_generators", "check_generator"]
@@ -70,14 +71,14 @@ class VAEGenerator:
         self.preset, self.sample_options, self.device, self.overrides = preset, dict(sample or {}), device, overrides
         self.run = None
 
-    def describe(self, image_size):
+    def describe(self, image_size: int) -> dict:
         """The resolved training configuration and sampling options."""
         from .. import train
 
         config = train.load_config(self.preset, **{**self.overrides, "image_size": image_size})
         return {"train": config.to_dict(), "sample": self.sample_options}
 
-    def fit(self, images, *, seed, workdir):
+    def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
         from .. import train
 
         resume = (Path(workdir) / train.CHECKPOINT).is_file()
@@ -86,7 +87,7 @@ class VAEGenerator:
                                    overwrite=not resume, device=self.device, progress=False,
                                    image_size=images.shape[-1], **self.overrides)
 
-    def sample(self, n, *, seed):
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
         from .. import train
 
         if self.run is None:
@@ -112,7 +113,7 @@ class MRFGenerator:
         self.model, self.sample_options = dict(model or {}), dict(sample or {})
         self.mrf, self.size = None, None
 
-    def describe(self, image_size):
+    def describe(self, image_size: int) -> dict:
         """The resolved MRF configuration and sampling options."""
         from ..mrf import MRF
 
@@ -120,7 +121,7 @@ class MRFGenerator:
         params = [p for p in inspect.signature(MRF).parameters if hasattr(mrf, p)]
         return {"model": {p: getattr(mrf, p) for p in params}, "sample": self.sample_options}
 
-    def fit(self, images, *, seed, workdir):
+    def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
         from ..mrf import MRF
 
         path = Path(workdir) / "mrf.npz"
@@ -131,13 +132,13 @@ class MRFGenerator:
             self.mrf.save(path)
         self.size = images.shape[-1]
 
-    def sample(self, n, *, seed):
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
         if self.mrf is None:
             raise RuntimeError("MRFGenerator.sample before fit")
         return self.mrf.sample(n, size=self.size, seed=seed, **self.sample_options)
 
 
-def default_generators(config, *, device: str | None = None) -> dict[str, Generator]:
+def default_generators(config: StudyConfig, *, device: str | None = None) -> dict[str, Generator]:
     """The real generators named in ``config.generators``, with the config's options."""
     available = {"vae": lambda: VAEGenerator(device=device, **config.vae),
                  "mrf": lambda: MRFGenerator(model=config.mrf.get("model"), sample=config.mrf.get("sample"))}

@@ -7,6 +7,7 @@ import zlib
 import numpy as np
 
 from ..io import _json_default
+from .config import StudyConfig
 
 __all__ = ["derive_seed", "stage_key", "stage_keys"]
 
@@ -15,12 +16,12 @@ def _tag(value):
     return zlib.crc32(value.encode()) if isinstance(value, str) else int(value)
 
 
-def derive_seed(root, *tags):
+def derive_seed(root: int, *tags: str | int) -> int:
     """A 32-bit seed derived from the root seed and a path of tags (stable across runs)."""
     return int(np.random.SeedSequence([int(root), *map(_tag, tags)]).generate_state(1)[0])
 
 
-def stage_key(*parts):
+def stage_key(*parts: object) -> str:
     """Short hash of arrays and JSON-able values: the identity of a stage's inputs."""
     h = hashlib.sha256()
     for part in parts:
@@ -32,7 +33,7 @@ def stage_key(*parts):
     return h.hexdigest()[:16]
 
 
-def stage_keys(config, images, settings):
+def stage_keys(config: StudyConfig, images: np.ndarray, settings: dict) -> dict[str, str]:
     """Keys of the stages: authentic labels and split, each generator's samples, the CNN
     configuration, and the whole study. A stage is reused on resume only when its key
     matches, so a change upstream (say the VAE's settings) recomputes exactly what depends on it."""

@@ -1,16 +1,18 @@
 """Labels of a study's image sets: the default labeller, the per-image table it must return,
 labeling the authentic pool until the splits are filled with finite labels, and the CSV tables."""
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..io import save_table
+from .config import StudyConfig
 from .keys import derive_seed
+from .rundir import RunDir
 
 __all__ = ["default_labeller", "as_label_table", "finite_rows", "label_authentic", "write_labels"]
 
 
-def default_labeller(config) -> Callable[[np.ndarray], dict]:
+def default_labeller(config: StudyConfig) -> Callable[[np.ndarray], dict]:
     """``images -> labels`` through :func:`microvae.properties.label` with the study's options."""
     from ..properties import label
 
@@ -22,7 +24,7 @@ def default_labeller(config) -> Callable[[np.ndarray], dict]:
     return labeller
 
 
-def as_label_table(labels, n, properties):
+def as_label_table(labels: Mapping, n: int, properties: Sequence[str]) -> dict[str, np.ndarray]:
     table = {}
     for key, values in dict(labels).items():
         arr = np.asarray(values)
@@ -34,14 +36,15 @@ def as_label_table(labels, n, properties):
     return table
 
 
-def finite_rows(table, properties):
+def finite_rows(table: dict[str, np.ndarray], properties: Sequence[str]) -> np.ndarray:
     ok = np.ones(len(table["porosity"]), dtype=bool)
     for k in properties:
         ok &= np.isfinite(table[k])
     return ok
 
 
-def label_authentic(pool, labeller, config):
+def label_authentic(pool: np.ndarray, labeller: Callable[[np.ndarray], Mapping],
+                    config: StudyConfig) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Label a seeded random order of the pool until the splits can be filled with finite labels."""
     needed = config.n_train + config.n_val + config.n_test
     order = np.random.default_rng(derive_seed(config.seed, "pool")).permutation(len(pool))
@@ -63,7 +66,7 @@ def label_authentic(pool, labeller, config):
     return pool[idx[:needed]], table
 
 
-def write_labels(run, name, table, config, extra):
+def write_labels(run: RunDir, name: str, table: dict[str, np.ndarray], config: StudyConfig, extra: dict) -> None:
     """The label table of one image set as CSV + provenance sidecar, for users."""
     cols = {"image": np.arange(len(table["porosity"]))}
     cols.update({k: (v.astype(np.int64) if k in ("valid", "invalid", "pool_index") else v) for k, v in table.items()})

@@ -1,18 +1,21 @@
 """The outputs of a study: ``results.json`` (assembled from the cells), the figures and ``report.md``
 (rendered from ``results.json`` alone, so the two never disagree)."""
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..io import provenance
-from .config import paper_differences
+from .config import StudyConfig, paper_differences
+from .rundir import RunDir
 from .stats import summarize, verdict
 
 __all__ = ["assemble_results", "write_figures", "headline_table", "morphology_table", "render_report"]
 
 
-def assemble_results(config, digest, data, split, cells, distribution, timing, figures, settings, pool_sizes,
-                     morphology):
+def assemble_results(config: StudyConfig, digest: str, data: dict | None, split: dict[str, np.ndarray],
+                     cells: list[dict], distribution: dict, timing: dict, figures: dict[str, Path], settings: dict,
+                     pool_sizes: dict, morphology: dict) -> dict:
     props = config.properties
     baseline = [c for c in cells if c["generator"] is None]
     summary = summarize(cells, props)
@@ -36,7 +39,9 @@ def assemble_results(config, digest, data, split, cells, distribution, timing, f
 _COLORS = {"authentic": "black", "vae": "tab:blue", "mrf": "tab:orange"}
 
 
-def write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config, morphology):
+def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndarray], split: dict[str, np.ndarray],
+                  gen: dict[str, dict], props: Sequence[str], cells: list[dict], s2_curves: dict[str, np.ndarray],
+                  config: StudyConfig, morphology: dict) -> dict[str, Path]:
     from ..compare import plot_comparison
     from ..correlations import radial_distances
     from ..plotting import _figure, mosaic, plot_s2, save_figure

@@ -1,6 +1,7 @@
 """The run folder: atomic, key-stamped stage files, and the guard against mixing studies."""
 import json
 import sys
+import os
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ class RunDir:
 
     MARKER = "config.json"
 
-    def __init__(self, path, keys, *, resume, overwrite):
+    def __init__(self, path: str | os.PathLike, keys: dict[str, str], *, resume: bool, overwrite: bool):
         self.path, self.digest, self.resume = Path(path), keys["study"], resume
         marker = self.path / self.MARKER
         if marker.exists():
@@ -37,14 +38,14 @@ class RunDir:
         # Cached stages and cells are trusted only on resume; otherwise they are recomputed.
         self.reuse = resume
 
-    def file(self, *parts):
+    def file(self, *parts: str) -> Path:
         return self.path.joinpath(*parts)
 
-    def write_json(self, rel, obj):
+    def write_json(self, rel: str, obj: object) -> Path:
         text = json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
         return atomic_write(self.file(rel), lambda fh: fh.write(text), overwrite=True, mode="w")
 
-    def read_json(self, rel, key):
+    def read_json(self, rel: str, key: str) -> dict | None:
         """A finished stage file with this key, or ``None``."""
         path = self.file(rel)
         if not (self.reuse and path.exists()):
@@ -52,10 +53,10 @@ class RunDir:
         obj = json.loads(path.read_text())
         return obj if obj.get("stage_key") == key else None
 
-    def write_npz(self, rel, key, **arrays):
+    def write_npz(self, rel: str, key: str, **arrays: np.ndarray) -> Path:
         return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, key=key, **arrays), overwrite=True)
 
-    def read_npz(self, rel, key):
+    def read_npz(self, rel: str, key: str) -> dict[str, np.ndarray] | None:
         """The arrays of a finished stage file with this key, or ``None``."""
         path = self.file(rel)
         if not (self.reuse and path.exists()):
@@ -65,10 +66,10 @@ class RunDir:
                 return None
             return {k: npz[k] for k in npz.files if k != "key"}
 
-    def stale(self, rel):
+    def stale(self, rel: str) -> bool:
         """True when a resumed folder holds this file but made with other inputs."""
         return self.reuse and self.file(rel).exists()
 
 
-def log_stderr(msg):
+def log_stderr(msg: str) -> None:
     print(f"[study {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -6,11 +6,13 @@ which is :mod:`microvae.compare`'s summary: the same ``DDOF`` as the distributio
 the diversity (:func:`~microvae.compare.pairwise_correlation`) computed there.
 """
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..compare import DDOF, _summary, compare_sets, describe, distribution_distance, pairwise_correlation
+from ..compare import DDOF, Descriptors, _summary, compare_sets, describe, distribution_distance, pairwise_correlation
+from .config import StudyConfig
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",
            "morphology_match", "summarize", "verdict"]
@@ -29,7 +31,7 @@ def compare_samples(ref: ArrayLike, other: ArrayLike) -> dict:
     return {"ks": d["ks"], "ks_pvalue": d["ks_pvalue"], "wasserstein": d["w1"], "wasserstein_rel": d["w1_rel"]}
 
 
-def describe_sets(auth_images, gen):
+def describe_sets(auth_images: np.ndarray, gen: dict[str, dict]) -> dict[str, Descriptors]:
     """Per-image descriptors (:func:`microvae.compare.describe`) of the authentic images and of
     every generated set, computed once for the S2 curves and the morphology comparison.
 
@@ -40,7 +42,9 @@ def describe_sets(auth_images, gen):
     return out
 
 
-def distribution_match(auth_images, table, split, gen, props, descriptors):
+def distribution_match(auth_images: np.ndarray, table: dict[str, np.ndarray], split: dict[str, np.ndarray],
+                       gen: dict[str, dict], props: Sequence[str],
+                       descriptors: dict[str, Descriptors]) -> tuple[dict, dict[str, np.ndarray]]:
     """Porosity, property and S2 match of every generated set to the authentic images (Fig. 8a).
 
     The reference row compares the authentic test images with the authentic training +
@@ -71,7 +75,7 @@ def distribution_match(auth_images, table, split, gen, props, descriptors):
     return out, s2_curves
 
 
-def morphology_match(descriptors, *, seed):
+def morphology_match(descriptors: dict[str, Descriptors], *, seed: int) -> dict:
     """Morphology of every generated set against all the authentic images, by
     :func:`microvae.compare.compare_sets`, with its noise floor (two disjoint random halves of
     the authentic images, split with ``seed``).
@@ -120,7 +124,7 @@ def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
     return out
 
 
-def verdict(summary: dict, config) -> dict:
+def verdict(summary: dict, config: StudyConfig) -> dict:
     """Plain comparison of generators by mean test R² over all sizes and properties."""
     gens = [g for g in config.generators if g in summary]
     out = {"sizes": list(config.added), "properties": list(config.properties)}
