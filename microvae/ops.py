@@ -13,6 +13,7 @@ call of ``torch.ops.microvae.style_layer_forward`` etc. is differentiable (check
 ``torch.library.opcheck`` in tests/test_library_ops.py).
 """
 import warnings
+from collections.abc import Sequence
 
 import torch
 
@@ -37,22 +38,22 @@ __all__ = ["gram", "gram_reference", "style_layer", "style_layer_reference", "mo
 BACKENDS = ("auto", "torch", "cpp", "cuda")
 
 
-def compiled_available():
+def compiled_available() -> bool:
     """True when the compiled extension ``microvae._C`` is importable."""
     return _C is not None
 
 
-def compiled_import_error():
+def compiled_import_error() -> ImportError | None:
     """The ``ImportError`` raised by ``import microvae._C``, or None when it imported."""
     return _IMPORT_ERROR
 
 
-def cuda_kernels_available():
+def cuda_kernels_available() -> bool:
     """True when the extension was compiled with CUDA kernels (a GPU may still be absent)."""
     return _HAS_CUDA
 
 
-def resolve_backend(backend, tensor):
+def resolve_backend(backend: str, tensor: torch.Tensor) -> str:
     """Pick the implementation for ``tensor``: ``"torch"`` (reference) or ``"compiled"``."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -75,12 +76,12 @@ def resolve_backend(backend, tensor):
     return "compiled"
 
 
-def gram_reference(features):
+def gram_reference(features: torch.Tensor) -> torch.Tensor:
     """``G[b] = F[b] F[b]^T`` for features ``(B, C, N)``, in plain torch."""
     return torch.bmm(features, features.transpose(1, 2))
 
 
-def gram(features, backend="auto"):
+def gram(features: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     """Batched Gram matrix ``G[b] = F[b] F[b]^T``.
 
     Parameters
@@ -125,7 +126,8 @@ def _check_style_layer_args(features, ref_gram, mode):
         raise ValueError(f"features are on {features.device} but the reference Grams on {ref_gram.device}")
 
 
-def style_layer_reference(features, ref_gram, mode="paired", scale=1.0):
+def style_layer_reference(features: torch.Tensor, ref_gram: torch.Tensor, mode: str = "paired",
+                          scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Pure-torch ``(loss, gram)`` of :func:`style_layer`: the definition, evaluated directly."""
     _check_style_layer_args(features, ref_gram, mode)
     g = scale * torch.bmm(features, features.transpose(1, 2))
@@ -139,7 +141,8 @@ def style_layer_reference(features, ref_gram, mode="paired", scale=1.0):
     return loss, g
 
 
-def style_layer(features, ref_gram, mode="paired", scale=1.0, backend="auto"):
+def style_layer(features: torch.Tensor, ref_gram: torch.Tensor, mode: str = "paired", scale: float = 1.0,
+                backend: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
     """Gram matrices of one feature layer and their style loss against reference Grams, fused.
 
     Parameters
@@ -190,7 +193,7 @@ def _check_grams(grams):
     return grams
 
 
-def mode_collapse_reference(grams, eps=MC_EPS):
+def mode_collapse_reference(grams: Sequence[torch.Tensor], eps: float = MC_EPS) -> torch.Tensor:
     """Pure-torch mode-collapse loss: concatenate the style vectors and average their squared cosines."""
     grams = _check_grams(grams)
     s = torch.cat([g.reshape(g.shape[0], -1) for g in grams], dim=1)
@@ -200,7 +203,7 @@ def mode_collapse_reference(grams, eps=MC_EPS):
     return cos.triu(1).square().sum() * (2.0 / (n * (n - 1)))
 
 
-def mode_collapse(grams, eps=MC_EPS, backend="auto"):
+def mode_collapse(grams: Sequence[torch.Tensor], eps: float = MC_EPS, backend: str = "auto") -> torch.Tensor:
     """Mode-collapse loss (paper Eq. 9) of a batch from its per-layer Gram matrices.
 
     ``L = 2/(B(B-1)) sum_{i<j} cos^2(s_i, s_j)`` where the style vector ``s_i`` concatenates

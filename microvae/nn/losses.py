@@ -13,6 +13,8 @@ sizes are comparable. The style and mode-collapse losses dispatch to the fused c
 Features in float16/bfloat16 (autocast) are promoted to float32 first: Gram sums over thousands
 of pixels lose too much in half precision.
 """
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -54,7 +56,8 @@ def _flat_layers(feats, name, layer_scales):
     return out
 
 
-def gram_matrices(feats, backend="auto", layer_scales=None):
+def gram_matrices(feats: Sequence[torch.Tensor], backend: str = "auto",
+                  layer_scales: Sequence[float] | None = None) -> list[torch.Tensor]:
     """Normalized Gram matrices ``F F^T / (C H W)`` of every layer.
 
     Parameters
@@ -99,7 +102,8 @@ def _style_terms(gen_feats, ref_feats, mode, backend, layer_scales):
     return torch.stack(losses).sum(), list(grams)
 
 
-def style_loss(gen_feats, ref_feats, mode="paired", backend="auto", layer_scales=None):
+def style_loss(gen_feats: Sequence[torch.Tensor], ref_feats: Sequence[torch.Tensor], mode: str = "paired",
+               backend: str = "auto", layer_scales: Sequence[float] | None = None) -> torch.Tensor:
     """Style (morphology) loss between generated and reference images, summed over layers.
 
     Parameters
@@ -129,7 +133,8 @@ def style_loss(gen_feats, ref_feats, mode="paired", backend="auto", layer_scales
     return _style_terms(gen_feats, ref_feats, mode, backend, layer_scales)[0]
 
 
-def mode_collapse_loss(gen_feats, backend="auto", layer_scales=None):
+def mode_collapse_loss(gen_feats: Sequence[torch.Tensor], backend: str = "auto",
+                       layer_scales: Sequence[float] | None = None) -> torch.Tensor:
     """Mode-collapse loss (paper Eq. 9): mean squared cosine similarity of the style vectors.
 
     ``2/(B(B-1)) sum_{i<j} (s_i . s_j / |s_i||s_j|)^2``, where ``s_i`` concatenates the
@@ -139,7 +144,9 @@ def mode_collapse_loss(gen_feats, backend="auto", layer_scales=None):
     return ops.mode_collapse(gram_matrices(gen_feats, backend=backend, layer_scales=layer_scales), backend=backend)
 
 
-def style_and_mode_collapse(gen_feats, ref_feats, mode="paired", backend="auto", layer_scales=None):
+def style_and_mode_collapse(gen_feats: Sequence[torch.Tensor], ref_feats: Sequence[torch.Tensor],
+                            mode: str = "paired", backend: str = "auto",
+                            layer_scales: Sequence[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Style and mode-collapse losses together, sharing the generated images' Grams.
 
     Same arguments as :func:`style_loss`. Each layer's Gram is computed once and serves both
@@ -153,7 +160,7 @@ def style_and_mode_collapse(gen_feats, ref_feats, mode="paired", backend="auto",
     return style, ops.mode_collapse(grams, backend=backend)
 
 
-def reconstruction_loss(logits, target, kind="sse"):
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = "sse") -> torch.Tensor:
     """Reconstruction term, summed over pixels and averaged over the batch.
 
     Parameters
@@ -176,7 +183,7 @@ def reconstruction_loss(logits, target, kind="sse"):
     raise ValueError(f"kind must be 'sse' or 'bce', got {kind!r}")
 
 
-def kl_divergence(mu, logvar):
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Closed-form ``KL(N(mu, diag exp(logvar)) || N(0, I))``, summed over latents, batch mean."""
     if mu.shape != logvar.shape or mu.dim() != 2:
         raise ValueError(f"mu and logvar must both be (B, latent), got {tuple(mu.shape)} and {tuple(logvar.shape)}")

@@ -13,10 +13,14 @@ float reductions may round differently with another thread count).
 """
 import copy
 import io as _io
+import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import nn
 
 from .._validate import as_binary_batch, as_generator
@@ -42,7 +46,8 @@ class PropertyCNN(nn.Module):
         Dropout probability before the hidden layer.
     """
 
-    def __init__(self, image_size, n_outputs=1, channels=(16, 32, 64, 64), hidden=64, dropout=0.0):
+    def __init__(self, image_size: int, n_outputs: int = 1, channels: Sequence[int] = (16, 32, 64, 64),
+                 hidden: int = 64, dropout: float = 0.0):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if len(channels) != 4 or min(channels) < 1:
@@ -64,7 +69,7 @@ class PropertyCNN(nn.Module):
             head.append(nn.Linear(flat, n_outputs))
         self.head = nn.Sequential(*head)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
 
@@ -95,7 +100,7 @@ class PredictorConfig:
             raise ValueError("need 0 <= dropout < 1, weight_decay >= 0, min_delta >= 0")
 
 
-def r2_score(y_true, y_pred):
+def r2_score(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
     """Coefficient of determination per column, ``1 - SSE / SST`` (can be negative)."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
@@ -107,7 +112,7 @@ def r2_score(y_true, y_pred):
         return 1.0 - sse / sst
 
 
-def rmse(y_true, y_pred):
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
     """Root mean squared error per column."""
     diff = np.asarray(y_true, dtype=np.float64) - np.asarray(y_pred, dtype=np.float64)
     return np.sqrt((diff ** 2).mean(axis=0))
@@ -156,7 +161,8 @@ class PropertyPredictor:
         ``val_loss`` curves (standardized MSE).
     """
 
-    def __init__(self, config=None, *, names=None, seed=0, device=None):
+    def __init__(self, config: PredictorConfig | dict | None = None, *, names: Sequence[str] | None = None,
+                 seed: int = 0, device: str | torch.device | None = None):
         if config is None:
             config = PredictorConfig()
         elif isinstance(config, dict):
@@ -171,7 +177,8 @@ class PropertyPredictor:
         self.history = []
 
     # ------------------------------------------------------------------ training
-    def fit(self, images, targets, val_images, val_targets):
+    def fit(self, images: ArrayLike, targets: ArrayLike, val_images: ArrayLike,
+            val_targets: ArrayLike) -> "PropertyPredictor":
         """Train on ``(images, targets)``, early-stopping on ``(val_images, val_targets)``.
 
         ``targets`` is ``(N,)`` or ``(N, n_properties)`` in physical units; they are
@@ -248,7 +255,7 @@ class PropertyPredictor:
         if not self.models:
             raise RuntimeError("the predictor is not trained; call fit() or load() first")
 
-    def predict(self, images):
+    def predict(self, images: ArrayLike) -> np.ndarray:
         """Predicted properties, shape ``(N, n_properties)``, in the units of the targets."""
         self._check_fitted()
         x = _as_input(images, self.image_size)
@@ -257,7 +264,7 @@ class PropertyPredictor:
             out[:, cols] = self._forward(model, x, self.device).cpu().numpy().astype(np.float64)
         return out * self.std + self.mean
 
-    def score(self, images, targets):
+    def score(self, images: ArrayLike, targets: ArrayLike) -> dict[str, dict[str, float]]:
         """Test metrics: ``{"r2": {name: value}, "rmse": {name: value}}``."""
         pred = self.predict(images)
         y = _as_targets(targets, len(pred), self.names)
@@ -265,7 +272,7 @@ class PropertyPredictor:
                 "rmse": dict(zip(self.names, map(float, rmse(y, pred))))}
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path, *, overwrite=False):
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write config, names, target scaling and weights to a torch file (atomically)."""
         self._check_fitted()
         state = {"config": asdict(self.config), "names": list(self.names), "seed": self.seed,
@@ -277,7 +284,7 @@ class PropertyPredictor:
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
 
     @classmethod
-    def load(cls, path, device=None):
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "PropertyPredictor":
         """Rebuild a trained predictor written by :meth:`save` (on ``device``, default CPU)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         self = cls(PredictorConfig(**state["config"]), names=state["names"], seed=state["seed"], device=device)

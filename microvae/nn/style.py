@@ -19,6 +19,8 @@ Input: one-channel images in [0, 1] (1 = pore), repeated to three channels. VGG1
 deviation; the normalized VGG19 sees ``255 x - mean_BGR``.
 """
 import hashlib
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -75,7 +77,8 @@ class VGGStyleNet(nn.Module):
         Seed of the random initialization.
     """
 
-    def __init__(self, layers=None, weights="random", width=1.0, *, seed=0):
+    def __init__(self, layers: Sequence[str] | None = None, weights: str | os.PathLike = "random",
+                 width: float = 1.0, *, seed: int = 0):
         super().__init__()
         weights = str(weights)
         vgg19 = weights == VGG19_NORMALIZED
@@ -113,7 +116,7 @@ class VGGStyleNet(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> "VGGStyleNet":
         # Frozen: never switch to training behaviour, whatever the enclosing module does.
         return super().train(False)
 
@@ -136,7 +139,7 @@ class VGGStyleNet(nn.Module):
             own[key] = state[full]
         self.features.load_state_dict(own)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features ``[(B, C_l, H_l, W_l), ...]`` of images ``x`` of shape ``(B, 1, H, W)`` in [0, 1]."""
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"style network takes (B, 1, H, W) images, got {tuple(x.shape)}")
@@ -148,7 +151,7 @@ class VGGStyleNet(nn.Module):
                 out.append(h)
         return out
 
-    def fingerprint(self):
+    def fingerprint(self) -> str:
         """SHA-256 of the weights, to check that a resumed run uses the same style network."""
         digest = hashlib.sha256()
         for key, value in sorted(self.features.state_dict().items()):
@@ -156,7 +159,7 @@ class VGGStyleNet(nn.Module):
             digest.update(value.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
         return digest.hexdigest()
 
-    def config(self):
+    def config(self) -> dict:
         return {"layers": list(self.layers), "weights": self.weights_source, "width": self.width, "seed": self.seed,
                 "arch": self.arch}
 

@@ -14,6 +14,8 @@ the last feature map; the decoder ends in one output channel: the logit of the p
 probability. Image size, channel widths, hidden and latent sizes are configuration values; the
 image side must be divisible by ``2 ** len(channels)``.
 """
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -55,8 +57,8 @@ class VAE(nn.Module):
         Layout of a stage (module docstring).
     """
 
-    def __init__(self, image_size=128, channels=(32, 64, 128, 256), hidden=256, latent=16, kernel_size=4,
-                 downsample="pool"):
+    def __init__(self, image_size: int = 128, channels: Sequence[int] = (32, 64, 128, 256), hidden: int = 256,
+                 latent: int = 16, kernel_size: int = 4, downsample: str = "pool"):
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not channels or min(channels) < 1:
@@ -132,33 +134,33 @@ class VAE(nn.Module):
             m.bias.zero_()
 
     @property
-    def config(self):
+    def config(self) -> dict:
         """Constructor arguments, to rebuild the model from a checkpoint."""
         return dict(self._config)
 
-    def encode(self, x):
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance ``(B, latent)`` of q(z | x) for images ``(B, 1, H, W)`` in [0, 1]."""
         if x.dim() != 4 or x.shape[1:] != (1, self.image_size, self.image_size):
             raise ValueError(f"VAE expects images (B, 1, {self.image_size}, {self.image_size}), got {tuple(x.shape)}")
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
-    def decode_logits(self, z):
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Pore logits ``(B, 1, H, W)`` for latents ``(B, latent)``."""
         h = self.decoder_fc(z).view(-1, self._channels_last, self._side, self._side)
         return self.decoder(h)
 
-    def decode(self, z):
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pore probabilities ``(B, 1, H, W)`` for latents ``(B, latent)``."""
         return torch.sigmoid(self.decode_logits(z))
 
     @staticmethod
-    def reparameterize(mu, logvar, generator=None):
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` drawn from ``generator``."""
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x, generator=None):
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode, draw ``z ~ q(z | x)``, decode: returns ``(logits, mu, logvar, z)``."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
