@@ -155,12 +155,14 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
         """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` drawn from ``generator``."""
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Encode, draw ``z ~ q(z | x)``, decode: returns ``(logits, mu, logvar, z)``."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar, generator)
