@@ -146,12 +146,10 @@ class TrainConfig:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         for name in ("batch_size", "steps", "log_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_int(getattr(self, name), name)
         for name in ("checkpoint_every", "sample_every", "kl_warmup", "style_start", "style_warmup"):
-            if int(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 <= int(self.style_batch) <= self.batch_size:
+            check_int(getattr(self, name), name, minimum=0)
+        if check_int(self.style_batch, "style_batch", minimum=0) > self.batch_size:
             raise ValueError(f"style_batch must be in 0..batch_size={self.batch_size} (0 = all), got {self.style_batch}")
         if self.uses_mode_collapse and (self.style_batch or self.batch_size) < 2:
             raise ValueError("the mode-collapse loss (w_mc > 0) compares images within a batch: batch_size >= 2")

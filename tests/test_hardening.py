@@ -473,6 +473,11 @@ _S3_GRID = (np.array([2.0]), np.array([2.0]), np.array([1.0]))
     (_fit_mrf(S=2.5), TypeError, "S must be an integer"),
     (_fit_mrf(min_samples_leaf=0), ValueError, "min_samples_leaf must be an integer >= 1"),
     (_call("microvae.train", "sample", "no-run", 2.5), TypeError, "n must be an integer"),
+    (_call("microvae.train", "load_config", "quick", steps=2.5), TypeError, "steps must be an integer"),
+    (_call("microvae.train", "load_config", "quick", style_batch=-1), ValueError, "style_batch must be an integer >= 0"),
+    (_call("microvae.nn.predictor", "PredictorConfig", batch_size=2.5), TypeError, "batch_size must be an integer"),
+    (_call("microvae.study", "make_config", "quick", draws=1.5), TypeError, "draws must be an integer"),
+    (_call("microvae.study", "make_config", "quick", max_epochs=2.5), TypeError, "max_epochs must be an integer"),
 ])
 def test_wrong_types_are_type_errors_and_bad_values_value_errors(call, error, match):
     """One shared validator per rule (microvae._validate), so the same rule gives the same error."""

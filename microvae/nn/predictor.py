@@ -23,7 +23,7 @@ import torch
 from numpy.typing import ArrayLike
 from torch import nn
 
-from .._validate import as_binary_batch, as_generator
+from .._validate import as_binary_batch, as_generator, check_int, check_positive
 from ..io import atomic_write
 
 __all__ = ["PropertyCNN", "PredictorConfig", "PropertyPredictor", "r2_score", "rmse"]
@@ -94,8 +94,9 @@ class PredictorConfig:
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
-        if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
-            raise ValueError("lr must be > 0, and batch_size, max_epochs, patience >= 1")
+        for name in ("batch_size", "max_epochs", "patience"):
+            check_int(getattr(self, name), name)
+        check_positive(self.lr, "lr")
         if not 0 <= self.dropout < 1 or self.weight_decay < 0 or self.min_delta < 0:
             raise ValueError("need 0 <= dropout < 1, weight_decay >= 0, min_delta >= 0")
 

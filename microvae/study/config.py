@@ -2,6 +2,7 @@
 import json
 from dataclasses import asdict, dataclass, field
 
+from .._validate import check_int
 from ..io import _json_default
 
 __all__ = ["PRESETS", "LABEL_DEFAULTS", "StudyConfig", "make_config", "paper_differences"]
@@ -84,21 +85,20 @@ class StudyConfig:
     seed: int = 0
 
     def __post_init__(self):
-        self.added = tuple(int(m) for m in self.added)
+        for name in ("image_size", "n_train", "n_val", "n_test", "draws"):
+            check_int(getattr(self, name), name)
+        check_int(self.n_generated, "n_generated", minimum=1 if self.generators else 0)
+        self.added = tuple(check_int(m, "every added size") for m in self.added)
         self.generators = tuple(self.generators)
         self.properties = tuple(self.properties)
         if min(self.n_train, self.n_val, self.n_test) < 2:
             raise ValueError("n_train, n_val and n_test must each be at least 2")
         if self.image_size < 16 or self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16, got {self.image_size}")
-        if self.draws < 1:
-            raise ValueError(f"draws must be >= 1, got {self.draws}")
         if not self.properties:
             raise ValueError("properties must name at least one label")
         if len(set(self.generators)) != len(self.generators):
             raise ValueError(f"generator names repeat: {self.generators}")
-        if self.generators and self.n_generated < 1:
-            raise ValueError("n_generated must be >= 1")
         if any(m < 1 or m > self.n_generated for m in self.added) or len(set(self.added)) != len(self.added):
             raise ValueError(f"added must be distinct sizes from 1 to n_generated ({self.n_generated}), "
                              f"got {self.added}")
@@ -124,7 +124,7 @@ def make_config(preset: str = "quick", **overrides) -> StudyConfig:
     values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[preset].items()}
     values["label"] = dict(LABEL_DEFAULTS)
     if "max_epochs" in overrides:
-        values["predictor"]["max_epochs"] = int(overrides.pop("max_epochs"))
+        values["predictor"]["max_epochs"] = overrides.pop("max_epochs")
     known = set(StudyConfig.__dataclass_fields__)
     unknown = set(overrides) - known
     if unknown:
