@@ -30,15 +30,10 @@ def _arrays(*values):
     return np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
 
 
-def _check_moduli(K1, G1):
-    if not (np.isfinite(K1) and np.isfinite(G1) and K1 > 0 and G1 > 0):
-        raise ValueError(f"rock moduli must be positive and finite, got K1={K1}, G1={G1}")
-
-
 def rock_youngs_modulus(K1: float = 4.3, G1: float = 3.8, d: int = 3) -> float:
     """Young's modulus of the rock: ``9KG/(3K+G)`` (d = 3) or ``4KG/(K+G)`` (d = 2)."""
     check_d(d)
-    _check_moduli(K1, G1)
+    K1, G1 = check_positive(K1, "K1"), check_positive(G1, "G1")
     return 9 * K1 * G1 / (3 * K1 + G1) if d == 3 else 4 * K1 * G1 / (K1 + G1)
 
 
@@ -72,7 +67,7 @@ def elastic_moduli(porosity: ArrayLike, zeta2: ArrayLike, eta2: ArrayLike, d: in
         Effective bulk modulus ``Ke`` and shear modulus ``Ge``.
     """
     check_d(d)
-    _check_moduli(K1, G1)
+    K1, G1 = check_positive(K1, "K1"), check_positive(G1, "G1")
     phi2, z, e = _arrays(porosity, zeta2, eta2)
     phi1 = 1 - phi2
     with np.errstate(invalid="ignore", divide="ignore"):
