@@ -41,7 +41,7 @@ def _r_max(shape, r_max):
 def _axes(nd, axis):
     if axis is None:
         return tuple(range(nd))
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)) or not 0 <= axis < nd:
+    if check_int(axis, "axis", minimum=0) >= nd:
         raise ValueError(f"axis must be None or a spatial axis in [0, {nd - 1}], got {axis!r}")
     return (int(axis),)
 

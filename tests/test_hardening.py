@@ -462,6 +462,7 @@ _S3_GRID = (np.array([2.0]), np.array([2.0]), np.array([1.0]))
     (_call("microvae.morphology", "lineal_path", _IMAGES, r_max=2.5), TypeError, "r_max must be an integer"),
     (_call("microvae.morphology", "cluster_function", _IMAGES, r_max=True), TypeError, "r_max must be an integer"),
     (_call("microvae.morphology", "lineal_path", _IMAGES, r_max=16), ValueError, r"r_max must be an integer in \[0, 15\]"),
+    (_call("microvae.morphology", "chord_lengths", _IMAGES, axis=1.0), TypeError, "axis must be an integer"),
     (_call("microvae.properties.quadrature", "parameters_from_functions", None, None, 0.3, r_max="3"), TypeError,
      "r_max must be a number"),
     (_call("microvae.properties.quadrature", "parameters_from_functions", None, None, 0.3, r_max=-1.0), ValueError,
