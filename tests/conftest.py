@@ -27,3 +27,16 @@ def berea_volume():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a test module (``pytestmark = pytest.mark.usefixtures(...)``):
+    small networks train faster on one thread than on several of a busy 2-core machine. The
+    previous count is restored afterwards."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

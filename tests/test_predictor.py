@@ -6,13 +6,7 @@ import torch
 from microvae.nn.predictor import PredictorConfig, PropertyCNN, PropertyPredictor, r2_score, rmse
 
 
-# Small networks train faster on one thread than on several of a busy 2-core machine.
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = dict(channels=(8, 8, 8, 8), hidden=16, batch_size=16, max_epochs=20, patience=3)

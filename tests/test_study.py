@@ -18,12 +18,7 @@ TINY = dict(image_size=SIZE, n_train=12, n_val=10, n_test=10, n_generated=24, ad
             predictor=dict(channels=(2, 2, 2, 2), hidden=4, batch_size=8, max_epochs=3, patience=2))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def porosity_labeller(images):
