@@ -609,15 +609,19 @@ import sys
 import matplotlib
 matplotlib.use("svg")
 import numpy as np
+from microvae.compare import compare_sets, plot_comparison
 from microvae.plotting import mosaic, plot_s2
 mosaic({str(tmp_path / 'm.png')!r}, np.ones((4, 8, 8), np.uint8))
 plot_s2({str(tmp_path / 's.png')!r}, np.arange(3), np.ones((2, 3)))
+sets = (np.random.default_rng(0).random((2, 6, 16, 16)) < 0.4).astype(np.uint8)
+plot_comparison({str(tmp_path / 'c.png')!r}, compare_sets(sets[0], sets[1], noise_floor=False))
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    for name in ("m.png", "s.png", "c.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
 # ---------------------------------------------------------------------- the API convention
