@@ -697,6 +697,18 @@ def test_public_functions_have_type_hints():
     assert "microvae.train.train_vae" in dict(_public_functions())  # the scan sees the package
 
 
+def test_package_ships_py_typed_and_its_licence():
+    """The type hints reach users only with the py.typed marker in the package data; the licence
+    is declared (SPDX) and shipped."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT" and project["project"]["license-files"] == ["LICENSE"]
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["microvae"]
+    assert (root / "microvae" / "py.typed").is_file()
+
+
 def test_one_name_per_idea():
     """batch_size (not chunk_size) for images per unit of work; workers = threads of one call."""
     import inspect
