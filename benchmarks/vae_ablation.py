@@ -49,6 +49,17 @@ VARIANTS = {
     "strided_bce_vgg19": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                           "style_warmup": 400, "style_weights": "vgg19-normalized", "style_width": 1.0,
                           "style_batch": 4},
+    # One factor of the preset changed at a time.
+    "preset_sse": {"recon": "sse"},
+    "preset_plain": {"style_mode": "none"},
+    "preset_no_mc": {"w_mc": 0.0},
+    "preset_1000": {"steps": 1000, "style_start": 400, "style_warmup": 200},
+    "preset_vgg19": {"style_weights": "vgg19-normalized", "style_width": 1.0, "style_batch": 4},
+    # The authors' style term: Grams of mean-centred features, squared differences scaled by
+    # 1 / (4 C^2 (HW)^2) (Grams here are F F^T / (C H W), hence w_st = 1/4), unit weights otherwise.
+    "preset_authors_style": {"style_center": True, "style_normalize": False, "w_st": 0.25, "w_mc": 1.0},
+    # Gatys et al.'s layers: the first ReLU of each block instead of the last.
+    "preset_first_relus": {"style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]},
 }
 
 
@@ -108,12 +119,14 @@ def _mrf(args):
 # Ways of turning a trained VAE into binary samples: (binarize, latent, smooth px).
 SAMPLINGS = {"0.5": ("threshold", "prior", 0.0), "bernoulli": ("bernoulli", "prior", 0.0),
              "matched": ("matched", "prior", 0.0), "matched+smooth1": ("matched", "prior", 1.0),
-             "fitted": ("matched", "fitted", 0.0), "fitted+smooth0.7": ("matched", "fitted", 0.7),
-             "fitted+smooth1": ("matched", "fitted", 1.0)}
+             "fitted": ("matched", "fitted", 0.0), "fitted+smooth0.5": ("matched", "fitted", 0.5),
+             "fitted+smooth0.7": ("matched", "fitted", 0.7),
+             "fitted+smooth1": ("matched", "fitted", 1.0), "fitted+smooth1.25": ("matched", "fitted", 1.25), "fitted+smooth1.5": ("matched", "fitted", 1.5),
+             "fitted+smooth2": ("matched", "fitted", 2.0)}
 
 
-def vae_samples(run_dir, fit, n, seed):
-    """{sampling name: (n, S, S) samples} of the trained VAE in ``run_dir``."""
+def vae_samples(run_dir, fit, n, seed, names=tuple(SAMPLINGS)):
+    """{sampling name: (n, S, S) samples} of the trained VAE in ``run_dir``, for the samplings ``names``."""
     from microvae.train import TrainConfig, TrainResult, check_samples, fit_latent, load_checkpoint, sample
 
     from microvae.nn import VAE
@@ -126,7 +139,8 @@ def vae_samples(run_dir, fit, n, seed):
     porosity = fit.reshape(len(fit), -1).mean(axis=1)
     fitted = fit_latent(vae, fit)
     out = {}
-    for name, (binarize, latent, smooth) in SAMPLINGS.items():
+    for name in names:
+        binarize, latent, smooth = SAMPLINGS[name]
         check = check_samples(vae, porosity, seed=ckpt["seed"], latent=fitted if latent == "fitted" else None,
                               smooth=smooth)
         result = TrainResult(run_dir=Path(run_dir), model=vae, config=config, step=ckpt["step"], history=[],
@@ -183,10 +197,11 @@ def _evaluate(args):
         with np.load(path) as z:
             sets[f"mrf_s{path.stem.split('_s')[1]}:mrf"] = z["samples"]
     for run_dir in sorted((out / "runs").glob("*_s*")):
-        if not _finished(run_dir) or any(k.startswith(run_dir.name + ":") for k in rows):
+        missing = [name for name in SAMPLINGS if f"{run_dir.name}:{name}" not in rows]
+        if not _finished(run_dir) or not missing:
             continue
         seed = int(run_dir.name.rsplit("_s", 1)[1])
-        for name, x in vae_samples(run_dir, fit, args.n, seed + 1000).items():
+        for name, x in vae_samples(run_dir, fit, args.n, seed + 1000, missing).items():
             sets[f"{run_dir.name}:{name}"] = x
     sets = {k: v for k, v in sets.items() if k not in rows}
     if sets:

@@ -37,9 +37,9 @@ def _params(model):
 def test_presets_and_overrides():
     quick = T.load_config("quick")
     assert quick.image_size == 64 and T.load_config("quick", image_size=128).image_size == 128
-    # The measured defaults (docs/vae.md): pooling layout, BCE, fitted latent, no smoothing.
+    # The measured defaults (docs/vae.md): pooling layout, BCE, fitted latent, 1.25 px smoothing.
     assert (quick.downsample, quick.channels, quick.recon, quick.sample_latent, quick.sample_smooth) == \
-        ("pool", (16, 32, 64), "bce", "fitted", 0.0)
+        ("pool", (16, 32, 64), "bce", "fitted", 1.25)
     paper = T.load_config("paper")
     assert (paper.image_size, paper.batch_size, paper.lr, paper.steps, paper.latent, paper.hidden) == \
         (128, 20, 1e-3, 200_000, 16, 256)
