@@ -122,13 +122,16 @@ SAMPLINGS = {"0.5": ("threshold", "prior", 0.0), "bernoulli": ("bernoulli", "pri
              "fitted": ("matched", "fitted", 0.0), "fitted+smooth0.5": ("matched", "fitted", 0.5),
              "fitted+smooth0.7": ("matched", "fitted", 0.7),
              "fitted+smooth1": ("matched", "fitted", 1.0), "fitted+smooth1.25": ("matched", "fitted", 1.25), "fitted+smooth1.5": ("matched", "fitted", 1.5),
-             "fitted+smooth2": ("matched", "fitted", 2.0)}
+             "fitted+smooth2": ("matched", "fitted", 2.0),
+             # The width at which the samples' specific surface matches the training images'.
+             "fitted+smooth-matched": ("matched", "fitted", "matched")}
 
 
 def vae_samples(run_dir, fit, n, seed, names=tuple(SAMPLINGS)):
     """{sampling name: (n, S, S) samples} of the trained VAE in ``run_dir``, for the samplings ``names``."""
     from microvae.train import TrainConfig, TrainResult, check_samples, fit_latent, load_checkpoint, sample
 
+    from microvae.morphology import specific_surface
     from microvae.nn import VAE
 
     ckpt = load_checkpoint(run_dir)
@@ -137,12 +140,13 @@ def vae_samples(run_dir, fit, n, seed, names=tuple(SAMPLINGS)):
     vae.load_state_dict(ckpt["model"])
     vae.eval()
     porosity = fit.reshape(len(fit), -1).mean(axis=1)
+    surface = float(specific_surface(fit).mean())
     fitted = fit_latent(vae, fit)
     out = {}
     for name in names:
         binarize, latent, smooth = SAMPLINGS[name]
         check = check_samples(vae, porosity, seed=ckpt["seed"], latent=fitted if latent == "fitted" else None,
-                              smooth=smooth)
+                              smooth=smooth, surface=surface)
         result = TrainResult(run_dir=Path(run_dir), model=vae, config=config, step=ckpt["step"], history=[],
                              samples=check)
         out[name] = sample(result, n, seed=seed, binarize=binarize)

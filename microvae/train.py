@@ -38,6 +38,7 @@ from torch import nn
 
 from ._validate import Seed, as_binary_batch, check_int
 from .io import atomic_write, provenance
+from .morphology import specific_surface
 from .nn.losses import gram_matrices, kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
 from .nn.style import VGGStyleNet
 from .nn.vae import VAE
@@ -77,7 +78,9 @@ class TrainConfig:
     Sampling (the defaults of :func:`sample`; they do not change training): ``sample_latent``
     ("prior": ``z ~ N(0, I)``; "fitted": ``z`` from the Gaussian with the mean and covariance of
     the training images' aggregate posterior, :func:`fit_latent`) and ``sample_smooth`` (Gaussian
-    smoothing, in pixels, of the decoded probabilities before they are thresholded).
+    smoothing, in pixels, of the decoded probabilities before they are thresholded; "matched":
+    the width at which the samples' specific surface matches the training images', found by
+    :func:`check_samples`).
     Output: ``log_every``, ``checkpoint_every``, ``sample_every`` (steps; 0 disables mosaics).
     Speed: ``backend`` of the loss kernels, ``channels_last`` and ``bf16`` (bfloat16 autocast of
     the style network's forward; the Grams are still accumulated in float32).
@@ -116,7 +119,7 @@ class TrainConfig:
     style_center: bool = False
     augment: bool = False
     sample_latent: str = "prior"
-    sample_smooth: float = 0.0
+    sample_smooth: float | str = 0.0
     batch_size: int = 20
     lr: float = 1e-3
     steps: int = 200_000
@@ -137,8 +140,10 @@ class TrainConfig:
             raise ValueError(f"style_mode must be one of {STYLE_MODES}, got {self.style_mode!r}")
         if self.sample_latent not in LATENTS:
             raise ValueError(f"sample_latent must be one of {LATENTS}, got {self.sample_latent!r}")
-        if not (isinstance(self.sample_smooth, (int, float)) and 0 <= self.sample_smooth < float("inf")):
-            raise ValueError(f"sample_smooth must be a finite number of pixels >= 0, got {self.sample_smooth!r}")
+        if self.sample_smooth != "matched" and not (isinstance(self.sample_smooth, (int, float))
+                                                    and 0 <= self.sample_smooth < float("inf")):
+            raise ValueError(f"sample_smooth must be a finite number of pixels >= 0 or 'matched', "
+                             f"got {self.sample_smooth!r}")
         if self.backend not in ("auto", "torch", "cpp", "cuda"):
             raise ValueError(f"backend must be auto, torch, cpp or cuda, got {self.backend!r}")
         for name in ("w_kl", "w_st", "w_mc", "lr"):
@@ -176,19 +181,19 @@ class TrainConfig:
 # Bernoulli reconstruction likelihood, the style terms after the plain VAE has learned, and
 # samples drawn from the Gaussian fitted to the training images' aggregate posterior, thresholded
 # at the training porosity. The decoded probabilities carry pixel-scale noise that breaks the
-# pore space into specks (cluster and Euler densities +75 % on Berea); the quick preset smooths
-# them by 1.25 px before the threshold, the setting that met the most targets on both seeds
-# (+19 % / +22 %; more smoothing erases the short pore chords). "quick": 64^2 images, 16-32-64,
-# a quarter-width random style network, 1500 steps, sized by measurement for a 2-core CPU.
-# "paper": the paper's sizes (128^2, 32-64-128-256, batch 20, Adam 1e-3, 200k iterations) and
-# ImageNet VGG19 features, for a GPU; its sampling was not measured and is left unsmoothed.
-_MEASURED = {"recon": "bce", "sample_latent": "fitted"}
+# pore space into specks (cluster and Euler densities +75 % on Berea), and how much smoothing
+# removes it without erasing real small features depends on the data (best near 1.25 px on
+# Berea, 0.5 px on the embedded set): the smoothing is matched to the training images' specific
+# surface. "quick": 64^2 images, 16-32-64, a quarter-width random style network, 1500 steps,
+# sized by measurement for a 2-core CPU. "paper": the paper's sizes (128^2, 32-64-128-256,
+# batch 20, Adam 1e-3, 200k iterations) and ImageNet VGG19 features, for a GPU.
+_MEASURED = {"recon": "bce", "sample_latent": "fitted", "sample_smooth": "matched"}
 PRESETS = {
     "paper": {"preset": "paper", **_MEASURED, "style_weights": "vgg19-normalized", "kl_warmup": 5000,
               "style_start": 5000, "style_warmup": 5000},
     "quick": {"preset": "quick", **_MEASURED, "image_size": 64, "channels": (16, 32, 64), "style_width": 0.25,
-              "steps": 1500, "kl_warmup": 300, "style_start": 600, "style_warmup": 300, "sample_smooth": 1.25,
-              "checkpoint_every": 250, "sample_every": 500},
+              "steps": 1500, "kl_warmup": 300, "style_start": 600, "style_warmup": 300, "checkpoint_every": 250,
+              "sample_every": 500},
 }
 
 
@@ -506,11 +511,12 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
     fixed_z = torch.randn(16, config.latent, generator=torch.Generator().manual_seed(seed))
 
     porosity = images.reshape(len(images), -1).mean(axis=1)
+    surface = float(specific_surface(images).mean()) if config.sample_smooth == "matched" else None
     checked = {}
 
     def check():
         fitted = fit_latent(vae, images) if config.sample_latent == "fitted" else None
-        return check_samples(vae, porosity, seed=seed, latent=fitted, smooth=config.sample_smooth)
+        return check_samples(vae, porosity, seed=seed, latent=fitted, smooth=config.sample_smooth, surface=surface)
 
     def save(step):
         rng = session.rng_states()
@@ -619,9 +625,8 @@ def _latent_draws(n, dim, gen, fitted=None):
     return (mean + z.double() @ chol.T).float()
 
 
-def _probabilities(vae, z, smooth, device, batch_size=256):
-    """Decoded pore probabilities ``(n, S, S)`` (NumPy float32), Gaussian-smoothed by ``smooth`` px."""
-    p = torch.cat([vae.decode(c.to(device)).float().cpu() for c in z.split(batch_size)]).squeeze(1).numpy()
+def _smoothed(p, smooth):
+    """Probabilities ``(n, S, S)`` Gaussian-smoothed by ``smooth`` px within each image."""
     if smooth > 0:
         from scipy.ndimage import gaussian_filter
 
@@ -629,23 +634,51 @@ def _probabilities(vae, z, smooth, device, batch_size=256):
     return p
 
 
+def _probabilities(vae, z, smooth, device, batch_size=256):
+    """Decoded pore probabilities ``(n, S, S)`` (NumPy float32), Gaussian-smoothed by ``smooth`` px."""
+    p = torch.cat([vae.decode(c.to(device)).float().cpu() for c in z.split(batch_size)]).squeeze(1).numpy()
+    return _smoothed(p, smooth)
+
+
 @torch.no_grad()
-def _matched_threshold(vae, porosity, latent, smooth, seed, n=400):
-    """(threshold at which ``n`` seeded samples have mean porosity ``porosity``, their probabilities)."""
+def _check_probabilities(vae, latent, seed, n):
+    """Unsmoothed probabilities of the ``n`` seeded latent draws the run's sample checks use."""
     device = next(vae.parameters()).device
     was_training = vae.training
     vae.eval()
     try:
         z = _latent_draws(n, vae.latent, torch.Generator().manual_seed(int(seed) + 7919), latent)
-        p = _probabilities(vae, z, smooth, device)
+        return _probabilities(vae, z, 0.0, device)
     finally:
         vae.train(was_training)
+
+
+def _matched_threshold(vae, porosity, latent, smooth, seed, n=400):
+    """(threshold at which ``n`` seeded samples have mean porosity ``porosity``, their probabilities)."""
+    p = _smoothed(_check_probabilities(vae, latent, seed, n), smooth)
     return float(np.quantile(p, 1.0 - porosity)), p
+
+
+# Smoothing widths tried by sample_smooth="matched", pixels.
+SMOOTH_GRID = tuple(0.125 * k for k in range(21))
+
+
+def _matched_smooth(vae, porosity, surface, latent, seed, n=400):
+    """(the width of :data:`SMOOTH_GRID` at which the porosity-matched samples' mean specific
+    surface is closest to ``surface``, that surface)."""
+    p = _check_probabilities(vae, latent, seed, n)
+    best = None
+    for smooth in SMOOTH_GRID:
+        q = _smoothed(p, smooth)
+        got = float(specific_surface(q > np.quantile(q, 1.0 - porosity)).mean())
+        if best is None or abs(got - surface) < abs(best[1] - surface):
+            best = (smooth, got)
+    return best
 
 
 @torch.no_grad()
 def check_samples(vae: VAE, porosity: ArrayLike, n: int = 400, *, seed: int = 0, latent: dict | None = None,
-                  smooth: float = 0.0) -> dict[str, Any]:
+                  smooth: float | str = 0.0, surface: float | None = None) -> dict[str, Any]:
     """Porosity-matching threshold and collapse diagnostics of a VAE's samples.
 
     Decodes ``n`` latent draws (from their own seeded generator, so training randomness is
@@ -665,13 +698,21 @@ def check_samples(vae: VAE, porosity: ArrayLike, n: int = 400, *, seed: int = 0,
     seed : int
     latent : dict, optional
         The fitted latent Gaussian (:func:`fit_latent`); default ``N(0, I)``.
-    smooth : float
-        Gaussian smoothing of the probabilities before thresholding, pixels.
+    smooth : float or "matched"
+        Gaussian smoothing of the probabilities before thresholding, pixels. ``"matched"``: the
+        width (0 to 2.5 px in steps of 1/8) at which the thresholded samples' mean specific
+        surface (:func:`microvae.morphology.specific_surface`, face count) is closest to
+        ``surface``. The decoder's pixel-scale noise adds interface in specks; how much smoothing
+        removes it without erasing the data's own small features depends on the data, and the
+        training images' interface density says which.
+    surface : float, optional
+        Mean specific surface of the training images (1/pixel), needed by ``smooth="matched"``.
 
     Returns
     -------
     dict
-        ``threshold``, ``smooth``, ``latent`` (the fitted Gaussian or ``None``);
+        ``threshold``, ``smooth`` (the width used, pixels), ``latent`` (the fitted Gaussian or
+        ``None``); with ``smooth="matched"`` also ``surface`` and ``data_surface``;
         ``porosity_mean``/``porosity_std`` of the samples at that threshold and
         ``data_porosity_mean``/``data_porosity_std`` (ddof = 1); ``pairwise_correlation`` of the
         samples (:func:`microvae.compare.pairwise_correlation`); ``collapsed`` (bool) and ``reason``.
@@ -679,13 +720,19 @@ def check_samples(vae: VAE, porosity: ArrayLike, n: int = 400, *, seed: int = 0,
     from .compare import pairwise_correlation
 
     porosity = np.asarray(porosity, dtype=np.float64)
+    matched = {}
+    if smooth == "matched":
+        if surface is None or not surface > 0:
+            raise ValueError(f"smooth='matched' needs the training images' mean specific surface > 0, got {surface!r}")
+        smooth, got = _matched_smooth(vae, porosity.mean(), surface, latent, seed, n)
+        matched = {"surface": got, "data_surface": float(surface)}
     threshold, p = _matched_threshold(vae, porosity.mean(), latent, smooth, seed, n)
     x = (p > threshold).astype(np.uint8)
     phi = x.reshape(n, -1).mean(axis=1)
     out = {"threshold": threshold, "smooth": float(smooth), "latent": latent,
            "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std(ddof=1)),
            "data_porosity_mean": float(porosity.mean()), "data_porosity_std": float(porosity.std(ddof=1)),
-           "pairwise_correlation": float(pairwise_correlation(x))}
+           "pairwise_correlation": float(pairwise_correlation(x)), **matched}
     reasons = []
     if out["porosity_std"] < _MIN_SPREAD_RATIO * out["data_porosity_std"]:
         reasons.append(f"sample porosity spread {out['porosity_std']:.4f} vs the data's {out['data_porosity_std']:.4f}")
@@ -854,7 +901,8 @@ def sample(source: str | os.PathLike | VAE | TrainResult, n: int, *, seed: Seed 
         ``sample_latent`` is "fitted"). Default: the run's ``sample_latent`` ("prior" for a bare VAE).
     smooth : float, optional
         Gaussian smoothing of the decoded probabilities before they are thresholded, pixels.
-        Default: the run's ``sample_smooth`` (0 for a bare VAE). With ``binarize="matched"`` and
+        Default: the width the run's sample check used (its ``sample_smooth``, or the matched width
+        of ``sample_smooth="matched"``; 0 for a bare VAE). With ``binarize="matched"`` and
         settings other than the run's, the threshold is found again for them.
     batch_size : int
         Images decoded at once.

@@ -37,9 +37,9 @@ def _params(model):
 def test_presets_and_overrides():
     quick = T.load_config("quick")
     assert quick.image_size == 64 and T.load_config("quick", image_size=128).image_size == 128
-    # The measured defaults (docs/vae.md): pooling layout, BCE, fitted latent, 1.25 px smoothing.
+    # The measured defaults (docs/vae.md): pooling layout, BCE, fitted latent, matched smoothing.
     assert (quick.downsample, quick.channels, quick.recon, quick.sample_latent, quick.sample_smooth) == \
-        ("pool", (16, 32, 64), "bce", "fitted", 1.25)
+        ("pool", (16, 32, 64), "bce", "fitted", "matched")
     paper = T.load_config("paper")
     assert (paper.image_size, paper.batch_size, paper.lr, paper.steps, paper.latent, paper.hidden) == \
         (128, 20, 1e-3, 200_000, 16, 256)
@@ -307,6 +307,37 @@ def test_matched_threshold_restores_the_training_porosity():
         vae.decoder_fc[0].bias.normal_(generator=torch.Generator().manual_seed(2))
     collapsed = T.check_samples(vae, porosity, n=50)
     assert collapsed["collapsed"] and "spread" in collapsed["reason"] and collapsed["pairwise_correlation"] > 0.9
+
+
+def test_matched_smoothing_matches_the_training_interface_density():
+    """smooth="matched" picks the grid width whose porosity-matched samples have the specific
+    surface closest to the training images' (reference: the same draws, scipy smoothing and a
+    plain count of unlike neighbours)."""
+    torch.manual_seed(0)
+    vae = T.VAE(image_size=16, channels=(4, 8), hidden=16, latent=4)
+    with torch.no_grad():  # pixel-scale texture in the decoded probabilities
+        vae.decoder[-1].weight.mul_(20.0)
+    z = torch.randn(100, 4, generator=torch.Generator().manual_seed(3 + 7919))
+    p = vae.decode(z).detach().squeeze(1).numpy()
+
+    def faces(smooth):
+        q = ndi.gaussian_filter(p, (0, smooth, smooth), mode="nearest") if smooth else p
+        x = q > np.quantile(q, 1 - 0.3)
+        return ((np.diff(x, axis=1) != 0).sum() + (np.diff(x, axis=2) != 0).sum()) / x.size
+
+    target = 0.5 * (faces(0.0) + faces(1.0))
+    expected = min(T.SMOOTH_GRID, key=lambda w: abs(faces(w) - target))
+    assert 0 < expected < 1
+    check = T.check_samples(vae, np.full(8, 0.3), n=100, seed=3, smooth="matched", surface=target)
+    assert check["smooth"] == expected and check["data_surface"] == target
+    assert check["surface"] == pytest.approx(faces(expected), rel=1e-12)
+    # The threshold is the porosity-matching one at that width.
+    assert check["porosity_mean"] == pytest.approx(0.3, abs=2e-3)
+    assert T.check_samples(vae, np.full(8, 0.3), n=100, seed=3, smooth="matched", surface=faces(0.0))["smooth"] == 0
+    with pytest.raises(ValueError, match="needs the training images' mean specific surface"):
+        T.check_samples(vae, np.full(8, 0.3), n=20, smooth="matched")
+    with pytest.raises(ValueError, match="sample_smooth must be .* or 'matched'"):
+        T.load_config("quick", sample_smooth="auto")
 
 
 def test_fit_latent_is_the_moment_match_of_the_aggregate_posterior(images):
