@@ -28,8 +28,13 @@ from microvae.io import load
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "berea.zip"
 STRIDED = {"downsample": "stride", "channels": [32, 32, 64, 64, 96, 96]}
+# The quick preset before the strided layout was chosen (pooling layout, 1500 steps).
+POOL = {"downsample": "pool", "channels": [16, 32, 64], "recon": "bce", "steps": 1500, "kl_warmup": 300,
+        "style_start": 600, "style_warmup": 300}
 
-# Overrides of the quick preset, by name. Names join the factors a variant changes.
+# Overrides of the quick preset, by name. Names join the factors a variant changes; every
+# variant but "preset" spells out its layout, so a name means the same model whatever the
+# preset is.
 VARIANTS = {
     "preset": {},
     "current": {"downsample": "pool", "channels": [16, 32, 64], "recon": "sse", "steps": 1000,
@@ -44,22 +49,21 @@ VARIANTS = {
                               "style_warmup": 400, "w_st": 0.2},
     "strided_bce_style_kl3": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                               "style_warmup": 400, "w_kl": 3.0},
-    "pool_bce_style": {"downsample": "pool", "channels": [16, 32, 64], "recon": "bce", "steps": 1500,
-                       "kl_warmup": 300, "style_start": 600, "style_warmup": 300},
     "strided_bce_vgg19": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                           "style_warmup": 400, "style_weights": "vgg19-normalized", "style_width": 1.0,
                           "style_batch": 4},
-    # One factor of the preset changed at a time.
-    "preset_sse": {"recon": "sse"},
-    "preset_plain": {"style_mode": "none"},
-    "preset_no_mc": {"w_mc": 0.0},
-    "preset_1000": {"steps": 1000, "style_start": 400, "style_warmup": 200},
-    "preset_vgg19": {"style_weights": "vgg19-normalized", "style_width": 1.0, "style_batch": 4},
+    # The pooling layout, and one factor of it changed at a time.
+    "pool": POOL,
+    "pool_sse": {**POOL, "recon": "sse"},
+    "pool_plain": {**POOL, "style_mode": "none"},
+    "pool_no_mc": {**POOL, "w_mc": 0.0},
+    "pool_1000": {**POOL, "steps": 1000, "style_start": 400, "style_warmup": 200},
+    "pool_vgg19": {**POOL, "style_weights": "vgg19-normalized", "style_width": 1.0, "style_batch": 4},
     # The authors' style term: Grams of mean-centred features, squared differences scaled by
     # 1 / (4 C^2 (HW)^2) (Grams here are F F^T / (C H W), hence w_st = 1/4), unit weights otherwise.
-    "preset_authors_style": {"style_center": True, "style_normalize": False, "w_st": 0.25, "w_mc": 1.0},
+    "pool_authors_style": {**POOL, "style_center": True, "style_normalize": False, "w_st": 0.25, "w_mc": 1.0},
     # Gatys et al.'s layers: the first ReLU of each block instead of the last.
-    "preset_first_relus": {"style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]},
+    "pool_first_relus": {**POOL, "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]},
 }
 
 

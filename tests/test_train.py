@@ -37,9 +37,9 @@ def _params(model):
 def test_presets_and_overrides():
     quick = T.load_config("quick")
     assert quick.image_size == 64 and T.load_config("quick", image_size=128).image_size == 128
-    # The measured defaults (docs/vae.md): pooling layout, BCE, fitted latent, matched smoothing.
+    # The measured defaults (docs/vae.md): strided layout, BCE, fitted latent, matched smoothing.
     assert (quick.downsample, quick.channels, quick.recon, quick.sample_latent, quick.sample_smooth) == \
-        ("pool", (16, 32, 64), "bce", "fitted", "matched")
+        ("stride", (32, 32, 64, 64, 96, 96), "bce", "fitted", "matched")
     paper = T.load_config("paper")
     assert (paper.image_size, paper.batch_size, paper.lr, paper.steps, paper.latent, paper.hidden) == \
         (128, 20, 1e-3, 200_000, 16, 256)
