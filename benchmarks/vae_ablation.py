@@ -52,6 +52,11 @@ VARIANTS = {
     "strided_bce_vgg19": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
                           "style_warmup": 400, "style_weights": "vgg19-normalized", "style_width": 1.0,
                           "style_batch": 4},
+    "strided_bce_style_1000": {**STRIDED, "recon": "bce", "steps": 1000, "kl_warmup": 300, "style_start": 400,
+                               "style_warmup": 200},
+    # Gatys et al.'s layers: the first ReLU of each block instead of the last.
+    "strided_bce_first_relus": {**STRIDED, "recon": "bce", "steps": 2000, "kl_warmup": 300, "style_start": 800,
+                                "style_warmup": 400, "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]},
     # The pooling layout, and one factor of it changed at a time.
     "pool": POOL,
     "pool_sse": {**POOL, "recon": "sse"},
@@ -62,7 +67,6 @@ VARIANTS = {
     # The authors' style term: Grams of mean-centred features, squared differences scaled by
     # 1 / (4 C^2 (HW)^2) (Grams here are F F^T / (C H W), hence w_st = 1/4), unit weights otherwise.
     "pool_authors_style": {**POOL, "style_center": True, "style_normalize": False, "w_st": 0.25, "w_mc": 1.0},
-    # Gatys et al.'s layers: the first ReLU of each block instead of the last.
     "pool_first_relus": {**POOL, "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]},
 }
 

@@ -346,6 +346,7 @@ def train_vae(images: ArrayLike, preset: str = "quick", out_dir: str | os.PathLi
     if out_dir is None:
         raise ValueError("out_dir is required: the run folder for checkpoints, metrics and sample mosaics")
     config = load_config(preset, **overrides)
+    VAE(**config.model_kwargs())  # the model's own checks (e.g. image size vs stages) before a folder is cleared
     batch, nd = as_binary_batch(images)
     if nd != 2:
         raise ValueError(f"train_vae takes 2D images (N, H, W); cut volumes into slices first "

@@ -361,6 +361,10 @@ def test_train_stopped_before_its_first_checkpoint_can_restart(tmp_path, capsys)
     src = _images(tmp_path / "in.npy", n=4, size=16)
     base = ["train", str(src), "-o", str(run), "--image-size", "16", "--steps", "1", "--batch-size", "2",
             "--style-mode", "none", "--no-progress", "--sample-every", "0", "--device", "cpu"]
+    # The quick preset's six strided stages need sides divisible by 64; --channels sets fewer.
+    assert main(base + ["--overwrite"]) == 2
+    assert "--image-size 16 must be divisible by 2**6 = 64" in capsys.readouterr().err
+    base += ["--channels", "8,8"]
     assert main(base) == 2
     err = capsys.readouterr().err
     assert "no checkpoint" in err and "--overwrite" in err
@@ -369,6 +373,7 @@ def test_train_stopped_before_its_first_checkpoint_can_restart(tmp_path, capsys)
     assert "--overwrite" in err and "before its first checkpoint" in err
     assert main(base + ["--overwrite"]) == 0
     assert (run / "checkpoint.pt").is_file()
+    assert json.loads((run / "config.json").read_text())["config"]["channels"] == [8, 8]
 
 
 def test_train_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -423,7 +423,8 @@ def test_reproduce_smoke_with_real_labels_vae_and_mrf(tmp_path):
         image_size=32, n_train=12, n_val=8, n_test=8, n_generated=12, added=(4, 12), draws=2,
         predictor=dict(channels=(2, 2, 2, 2), hidden=4, max_epochs=2),
         # Two training steps decode near-uniform probabilities; Bernoulli draws keep both phases.
-        vae=dict(steps=2, batch_size=4, checkpoint_every=1, sample_every=0, sample=dict(binarize="bernoulli")),
+        vae=dict(steps=2, batch_size=4, channels=(8, 8), checkpoint_every=1, sample_every=0,
+                 sample=dict(binarize="bernoulli")),
         mrf=dict(model=dict(S=2, max_samples=5000, gibbs_S=None, n_tiles=4)),
         synthetic=dict(radius=3.0))
     res = json.loads(paths["results"].read_text())

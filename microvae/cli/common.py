@@ -41,13 +41,22 @@ def fraction(text):
     return _number(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
-def shape_tuple(text):
-    """argparse type of ``--shape``: positive comma-separated integers."""
+def _positive_ints(text, example):
     try:
         return tuple(positive_int(v) for v in text.split(","))
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be positive comma-separated integers such as 400,400,400, "
+        raise argparse.ArgumentTypeError(f"must be positive comma-separated integers such as {example}, "
                                          f"got {text!r}") from None
+
+
+def shape_tuple(text):
+    """argparse type of ``--shape``: positive comma-separated integers."""
+    return _positive_ints(text, "400,400,400")
+
+
+def widths(text):
+    """argparse type of layer widths (``--channels``): positive comma-separated integers."""
+    return _positive_ints(text, "32,32,64,64")
 
 
 def add_input_arguments(parser, nargs=None, *, input_help=None, volume_help=None):

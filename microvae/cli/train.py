@@ -4,7 +4,7 @@ import argparse
 
 def register(sub):
     from .common import (add_input_arguments, device, non_negative_float, non_negative_int, positive_float,
-                         positive_int)
+                         positive_int, widths)
 
     p = sub.add_parser("train", help="train the morphology-aware VAE on binary images (or slices of a volume)",
                        description="Train the morphology-aware VAE (reconstruction + KL + style + mode-collapse "
@@ -24,6 +24,8 @@ def register(sub):
     g = p.add_argument_group("overrides of the preset")
     g.add_argument("--steps", type=positive_int)
     g.add_argument("--image-size", type=positive_int)
+    g.add_argument("--channels", type=widths,
+                   help="encoder stage widths, e.g. 32,32,64,64; the image side must be divisible by 2 per stage")
     g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--lr", type=positive_float)
     g.add_argument("--style-mode", choices=("paired", "all_pairs", "prior", "none"))
@@ -65,7 +67,7 @@ def register(sub):
     s.set_defaults(func=_sample)
 
 
-_OVERRIDES = ("steps", "image_size", "batch_size", "lr", "style_mode", "w_st", "w_mc", "recon", "style_weights",
+_OVERRIDES = ("steps", "image_size", "channels", "batch_size", "lr", "style_mode", "w_st", "w_mc", "recon", "style_weights",
               "style_width", "style_normalize", "backend", "channels_last", "bf16", "checkpoint_every", "sample_every")
 
 

@@ -45,7 +45,7 @@ class VAE(nn.Module):
     image_size : int
         Side of the square images (e.g. 64 or 128).
     channels : sequence of int
-        Widths of the encoder stages; one max-pool per stage (paper: 4 stages at 128).
+        Widths of the encoder stages; each halves the side (paper: 4 stages at 128).
     hidden : int
         Width of the fully connected layer (paper: 256).
     latent : int
@@ -66,7 +66,8 @@ class VAE(nn.Module):
         side = image_size // 2 ** len(channels)
         if image_size < 2 or side < 1 or side * 2 ** len(channels) != image_size:
             raise ValueError(f"image_size={image_size} must be divisible by 2**{len(channels)} = "
-                             f"{2 ** len(channels)} (one max-pool per stage of channels={channels})")
+                             f"{2 ** len(channels)} (each stage of channels={channels} halves the side); "
+                             f"use fewer stages or a larger image size")
         if hidden < 1 or latent < 1 or kernel_size < 1:
             raise ValueError("hidden, latent and kernel_size must be positive")
         if downsample not in ("pool", "stride"):
