@@ -381,8 +381,8 @@ def test_train_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path, capsy
     mine.mkdir()
     (mine / "thesis.tex").write_text("years of work")
     src = _images(tmp_path / "in.npy", n=4, size=16)
-    assert main(["train", str(src), "-o", str(mine), "--image-size", "16", "--steps", "1", "--batch-size", "2",
-                 "--style-mode", "none", "--overwrite", "--device", "cpu"]) == 2
+    assert main(["train", str(src), "-o", str(mine), "--image-size", "16", "--channels", "8,8", "--steps", "1",
+                 "--batch-size", "2", "--style-mode", "none", "--overwrite", "--device", "cpu"]) == 2
     assert "no microvae run" in capsys.readouterr().err
     assert (mine / "thesis.tex").read_text() == "years of work"
 
