@@ -657,24 +657,28 @@ def _check_probabilities(vae, latent, seed, n):
         vae.train(was_training)
 
 
+def _porosity_threshold(p, porosity):
+    """The threshold at which the probabilities ``p`` give mean porosity ``porosity``."""
+    return float(np.quantile(p, 1.0 - porosity))
+
+
 def _matched_threshold(vae, porosity, latent, smooth, seed, n=400):
-    """(threshold at which ``n`` seeded samples have mean porosity ``porosity``, their probabilities)."""
-    p = _smoothed(_check_probabilities(vae, latent, seed, n), smooth)
-    return float(np.quantile(p, 1.0 - porosity)), p
+    """Threshold at which ``n`` seeded samples, smoothed by ``smooth`` px, have mean porosity ``porosity``."""
+    return _porosity_threshold(_smoothed(_check_probabilities(vae, latent, seed, n), smooth), porosity)
 
 
 # Smoothing widths tried by sample_smooth="matched", pixels.
 SMOOTH_GRID = tuple(0.125 * k for k in range(21))
 
 
-def _matched_smooth(vae, porosity, surface, latent, seed, n=400):
-    """(the width of :data:`SMOOTH_GRID` at which the porosity-matched samples' mean specific
-    surface is closest to ``surface``, that surface)."""
-    p = _check_probabilities(vae, latent, seed, n)
+def _matched_smooth(p, porosity, surface):
+    """(the width of :data:`SMOOTH_GRID` at which the unsmoothed probabilities ``p``, smoothed and
+    thresholded at mean porosity ``porosity``, have the mean specific surface closest to
+    ``surface``, that surface)."""
     best = None
     for smooth in SMOOTH_GRID:
         q = _smoothed(p, smooth)
-        got = float(specific_surface(q > np.quantile(q, 1.0 - porosity)).mean())
+        got = float(specific_surface(q > _porosity_threshold(q, porosity)).mean())
         if best is None or abs(got - surface) < abs(best[1] - surface):
             best = (smooth, got)
     return best
@@ -724,13 +728,15 @@ def check_samples(vae: VAE, porosity: ArrayLike, n: int = 400, *, seed: int = 0,
     from .compare import pairwise_correlation
 
     porosity = np.asarray(porosity, dtype=np.float64)
+    if smooth == "matched" and (surface is None or not surface > 0):
+        raise ValueError(f"smooth='matched' needs the training images' mean specific surface > 0, got {surface!r}")
+    p = _check_probabilities(vae, latent, seed, n)
     matched = {}
     if smooth == "matched":
-        if surface is None or not surface > 0:
-            raise ValueError(f"smooth='matched' needs the training images' mean specific surface > 0, got {surface!r}")
-        smooth, got = _matched_smooth(vae, porosity.mean(), surface, latent, seed, n)
+        smooth, got = _matched_smooth(p, porosity.mean(), surface)
         matched = {"surface": got, "data_surface": float(surface)}
-    threshold, p = _matched_threshold(vae, porosity.mean(), latent, smooth, seed, n)
+    p = _smoothed(p, smooth)
+    threshold = _porosity_threshold(p, porosity.mean())
     x = (p > threshold).astype(np.uint8)
     phi = x.reshape(n, -1).mean(axis=1)
     out = {"threshold": threshold, "smooth": float(smooth), "latent": latent,
@@ -941,7 +947,7 @@ def sample(source: str | os.PathLike | VAE | TrainResult, n: int, *, seed: Seed 
                              "has none), or use binarize='threshold'")
         threshold = run["threshold"]
         if (latent, smooth) != (run_latent, float(run.get("smooth", 0.0))):
-            threshold = _matched_threshold(vae, run["data_porosity_mean"], fitted, smooth, seed=0)[0]
+            threshold = _matched_threshold(vae, run["data_porosity_mean"], fitted, smooth, seed=0)
     device = torch.device(device) if device is not None else next(vae.parameters()).device
     was_training = vae.training
     vae.to(device).eval()
@@ -950,12 +956,12 @@ def sample(source: str | os.PathLike | VAE | TrainResult, n: int, *, seed: Seed 
         gen.seed()
     else:
         gen.manual_seed(int(seed))
-    out = np.empty((int(n), vae.image_size, vae.image_size), dtype=np.uint8)
+    out = np.empty((n, vae.image_size, vae.image_size), dtype=np.uint8)
     # All latents at once: the same seed gives the same images whatever the batch size.
-    z = _latent_draws(int(n), vae.latent, gen, fitted)
+    z = _latent_draws(n, vae.latent, gen, fitted)
     try:
-        for start in range(0, int(n), batch_size):
-            m = min(batch_size, int(n) - start)
+        for start in range(0, n, batch_size):
+            m = min(batch_size, n - start)
             p = _probabilities(vae, z[start:start + m], smooth, device, batch_size)
             if binarize == "bernoulli":
                 x = torch.bernoulli(torch.from_numpy(p).clamp(0, 1), generator=gen).numpy()

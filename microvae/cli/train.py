@@ -67,8 +67,9 @@ def register(sub):
     s.set_defaults(func=_sample)
 
 
-_OVERRIDES = ("steps", "image_size", "channels", "batch_size", "lr", "style_mode", "w_st", "w_mc", "recon", "style_weights",
-              "style_width", "style_normalize", "backend", "channels_last", "bf16", "checkpoint_every", "sample_every")
+_OVERRIDES = ("steps", "image_size", "channels", "batch_size", "lr", "style_mode", "w_st", "w_mc", "recon",
+              "style_weights", "style_width", "style_normalize", "backend", "channels_last", "bf16", "checkpoint_every",
+              "sample_every")
 
 
 def _train(args):
