@@ -68,21 +68,33 @@ class Results:
         return "\n".join(lines + [header])
 
 
-def porosity(im: ArrayLike, mask: ArrayLike | None = None) -> float:
+def porosity(im: ArrayLike, mask: ArrayLike | None = None, fill_closed: bool = False,
+             fill_surface: bool = False) -> float:
     """Pore fraction as ``porespy.metrics.porosity``: the number of 1s over the number of 0s
-    and 1s; other values (e.g. 2 outside a cylindrical core) are ignored, as is everything
-    where ``mask`` is False.
+    and 1s; other values (e.g. 2 outside a cylindrical core) are ignored.
 
     Parameters
     ----------
     im : array_like
         Image, 1 (or True) = pore, 0 = solid.
     mask : array_like of bool, optional
-        Same shape as ``im``; True marks the domain.
+        Same shape as ``im``; pixels where it is False are counted as solid, as PoreSpy does
+        (it multiplies the image by the mask). To leave them out, set them to 2 instead.
+    fill_closed : bool
+        Count closed pores (pore clusters touching no face of the image) as solid.
+    fill_surface : bool
+        Count dead-end surface pores as solid: clusters whose pixels on the image's faces form
+        one connected opening and which join no two opposite faces.
 
     Returns
     -------
     float
+
+    Notes
+    -----
+    Clusters are face-connected (4-neighbours in 2D, 6 in 3D), as in PoreSpy, and so are the
+    pixels of an opening, which may wrap around an edge or a corner of the image. The clusters
+    are those of the pore pixels (value 1) only: pixels of other values never join two pores.
     """
     im = np.asarray(im)
     if mask is not None:
@@ -90,11 +102,41 @@ def porosity(im: ArrayLike, mask: ArrayLike | None = None) -> float:
         if mask.shape != im.shape:
             raise ValueError(f"mask must have the shape of im {im.shape}, got {mask.shape}")
         im = im.astype(np.int64) * mask
-    pore = np.count_nonzero(im == 1)
-    solid = np.count_nonzero(im == 0)
-    if pore + solid == 0:
+    pore = im == 1
+    n_pore = np.count_nonzero(pore)
+    total = n_pore + np.count_nonzero(im == 0)
+    if total == 0:
         raise ValueError("im holds no 0 (solid) or 1 (pore) values")
-    return pore / (pore + solid)
+    if (fill_closed or fill_surface) and n_pore:
+        n_pore -= _dead_end_pixels(pore, fill_closed, fill_surface)  # filled: now solid
+    return n_pore / total
+
+
+def _dead_end_pixels(pore, closed, surface):
+    """Pixels of the closed (touching no face) and/or surface (one opening, not spanning) clusters."""
+    structure = ndimage.generate_binary_structure(pore.ndim, 1)
+    labels, n = ndimage.label(pore, structure)
+    faces = np.zeros(pore.shape, dtype=bool)
+    spanning = np.zeros(n + 1, dtype=bool)
+    for ax in range(pore.ndim):
+        first, last = np.take(labels, 0, axis=ax), np.take(labels, -1, axis=ax)
+        spanning[np.intersect1d(first, last)] = True
+        index = [slice(None)] * pore.ndim
+        for end in (0, -1):
+            index[ax] = end
+            faces[tuple(index)] = True
+    # Openings: the clusters of pore pixels on the faces, joined across edges and corners.
+    openings, _ = ndimage.label(faces & pore, structure)
+    on_faces = faces & pore
+    pairs = np.unique(np.stack([labels[on_faces], openings[on_faces]]), axis=1)
+    n_openings = np.bincount(pairs[0], minlength=n + 1)
+    dead = np.zeros(n + 1, dtype=bool)
+    if closed:
+        dead |= n_openings == 0
+    if surface:
+        dead |= (n_openings == 1) & ~spanning
+    dead[0] = False
+    return int(np.bincount(labels.ravel(), minlength=n + 1)[dead].sum())
 
 
 def _edges(bins, shape):

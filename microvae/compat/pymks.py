@@ -15,7 +15,8 @@ What differs is the cost: real transforms, zero padding only as wide as ``cutoff
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import scipy.fft
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import dask.array as da
 
 __all__ = ["two_point_stats", "correlations_multiple", "TwoPointCorrelation"]
+
+_UNSET: Any = object()  # an array argument not given yet (two_point_stats is curried)
 
 
 def _is_dask(arr):
@@ -107,26 +110,44 @@ def _common_chunks(*chunkings):
     return tuple(np.diff(bounds).tolist())
 
 
-def _check_mask(mask, shape):
-    if mask.shape != tuple(shape):
-        raise ValueError(f"mask must have the shape of the arrays {tuple(shape)}, got {mask.shape}")
+def _as_mask(mask, shape):
+    """``mask`` with a leading sample axis (of length 1 for one mask shared by every sample),
+    checked as PyMKS checks it: values outside [0, 1] raise ``RuntimeError``."""
+    if not _is_dask(mask):
+        mask = _as_field(mask, "mask")
+    try:
+        broadcast = np.broadcast_shapes(tuple(mask.shape), tuple(shape)) == tuple(shape)
+    except ValueError:
+        broadcast = False
+    if not broadcast or len(mask.shape) < len(shape) - 1:
+        raise ValueError(f"mask must have the shape of the arrays {tuple(shape)} or of one sample "
+                         f"{tuple(shape[1:])}, got {tuple(mask.shape)}")
     lo, hi = mask.min(), mask.max()
     if _is_dask(mask):
         lo, hi = lo.compute(), hi.compute()
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError("mask holds NaN or infinite values")
     if hi > 1.0 or lo < 0.0:
-        raise ValueError("Mask must be in range [0,1]")
+        raise RuntimeError("Mask must be in range [0,1]")  # PyMKS's type and words, for drop-in use
+    return mask.reshape((1,) * (len(shape) - len(mask.shape)) + tuple(mask.shape))
 
 
-def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, periodic_boundary: bool = True,
-                    cutoff: int | None = None, mask: ArrayLike | da.Array | None = None) -> np.ndarray | da.Array:
+def two_point_stats(arr1: ArrayLike | da.Array = _UNSET, arr2: ArrayLike | da.Array = _UNSET,
+                    periodic_boundary: bool = True, cutoff: int | None = None,
+                    mask: ArrayLike | da.Array | None = None) -> np.ndarray | da.Array | Callable:
     """Two-point statistics ``f[r | l, l'] = (1/S) Σ_s m[s, l] m[s + r, l']`` of ``arr1[i]``
     with ``arr2[i]`` for each sample, as ``pymks.two_point_stats``.
+
+    Curried like PyMKS's: called without ``arr1`` and ``arr2`` (or without ``arr2``), it returns
+    the function of the missing arrays with the given options bound, so
+    ``two_point_stats(periodic_boundary=False)(x, y)`` equals
+    ``two_point_stats(x, y, periodic_boundary=False)``.
 
     Parameters
     ----------
     arr1, arr2 : array_like or dask.array.Array
-        ``(n_samples, n_x, n_y)`` or ``(n_samples, n_x, n_y, n_z)``, same shape; real fields
-        (discrete states or continuous values).
+        ``(n_samples, n_x)``, ``(n_samples, n_x, n_y)`` or ``(n_samples, n_x, n_y, n_z)``, same
+        shape; real fields (discrete states or continuous values).
     periodic_boundary : bool
         Periodic images (default) or zero-padded ones, each displacement divided by its
         number of pixel pairs.
@@ -134,8 +155,12 @@ def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, peri
         Displacements ``-cutoff..cutoff`` per axis are kept (default and upper limit:
         ``(min side - 1) // 2``).
     mask : array_like, optional
-        Confidence per pixel in [0, 1], shape of ``arr1``; both fields are multiplied by it and
-        the result is divided by its auto-correlation.
+        Confidence per pixel in [0, 1] (a boolean mask marks where the image is known), of the
+        shape of ``arr1`` (a mask per sample) or of one sample (the same mask for every sample);
+        both fields are multiplied by it and the result is divided by its auto-correlation.
+        PyMKS 0.4.1 accepts a mask of one sample's shape too, but then correlates it along
+        its last axis only (periodic) or fails (non-periodic); here it is the per-sample
+        mask repeated for every sample.
 
     Returns
     -------
@@ -143,7 +168,20 @@ def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, peri
         ``(n_samples,) + (2 cutoff + 1,) * dim``, zero displacement at the centre. A Dask array
         only if both ``arr1`` and ``arr2`` are Dask arrays (chunked along samples as PyMKS
         chunks them); float32 if both inputs are float32, else float64.
+
+    Raises
+    ------
+    RuntimeError
+        A mask value outside [0, 1] (the exception PyMKS raises).
+    ValueError
+        Arrays of different or unsupported shapes, a mask of another shape, NaN or infinite values,
+        a negative ``cutoff``.
     """
+    if arr1 is _UNSET or arr2 is _UNSET:
+        bound = {"periodic_boundary": periodic_boundary, "cutoff": cutoff, "mask": mask}
+        if arr2 is not _UNSET:
+            bound["arr2"] = arr2
+        return functools.partial(two_point_stats, *(() if arr1 is _UNSET else (arr1,)), **bound)
     lazy = _is_dask(arr1) and _is_dask(arr2)
     same = arr1 is arr2  # an auto-correlation needs one transform
     if not lazy:
@@ -154,21 +192,24 @@ def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, peri
     if len(arr1.shape) not in (2, 3, 4):
         raise ValueError(f"arrays must be (n_samples, n_x[, n_y[, n_z]]), got shape {arr1.shape}")
     if mask is not None:
-        _check_mask(mask, arr1.shape)
+        mask = _as_mask(mask, arr1.shape)
     c = _cutoff(arr1.shape[1:], cutoff)
     dtype = _result_dtype(arr1, arr2)
-    if not lazy:
+    shared = mask is not None and mask.shape[0] == 1 != arr1.shape[0]
+    if not lazy or shared:
+        # One mask for all samples is one sample's size: a NumPy array, whatever it came as.
         mask = None if mask is None else np.asarray(mask.compute() if _is_dask(mask) else mask)
+    if not lazy:
         fields, pair = ([arr1], (0, 0)) if same else ([arr1, arr2], (0, 1))
         return _stats_block(fields, [pair], periodic_boundary, c, mask, dtype)[..., 0]
     import dask.array as da
 
-    inputs = [arr1, arr2] + ([] if mask is None else [da.asarray(mask)])
+    inputs = [arr1, arr2] + ([] if mask is None or shared else [da.asarray(mask)])
     chunks = _common_chunks(*(a.chunks[0] for a in inputs))
     inputs = [a.rechunk((chunks,) + tuple((n,) for n in a.shape[1:])) for a in inputs]
     out_chunks = (chunks,) + ((2 * c + 1,),) * (len(arr1.shape) - 1)
 
-    def block(a, b, m=None):
+    def block(a, b, m=mask if shared else None):
         return _stats_block([a, b], [(0, 1)], periodic_boundary, c, m, dtype)[..., 0]
     return da.map_blocks(block, *inputs, dtype=dtype, chunks=out_chunks)
 
