@@ -17,7 +17,7 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import Seed, as_generator, check_int, check_porosity, check_positive
+from ._validate import Seed, as_generator, check_int, check_memory, check_porosity, check_positive
 
 __all__ = [
     "overlapping_disks", "overlapping_spheres", "gaussian_random_field", "grains",
@@ -33,6 +33,16 @@ def _check_shape(shape, nd):
     if len(shape) != nd or min(shape) < 1:
         raise ValueError(f"shape must be {nd} positive integers, got {shape}")
     return shape
+
+
+def _check_size(n, shape, scratch):
+    """``n`` checked, and the output (one byte per pixel) plus ``scratch`` bytes per pixel of one
+    image (its working arrays) checked against the memory limit before anything is allocated."""
+    n = check_int(n, "n")
+    pixels = math.prod(shape)
+    check_memory(n * pixels + int(scratch * pixels), f"{n} image{'s' * (n != 1)} of {' x '.join(map(str, shape))} px",
+                 "make fewer or smaller images")
+    return n
 
 
 # ---------------------------------------------------------------- rasterization
@@ -110,8 +120,9 @@ def overlapping_disks(shape: tuple[int, int], radius: float, porosity: float, n:
     """
     H, W = _check_shape(shape, 2)
     rho = disks_density(radius, porosity)
+    n = _check_size(n, (H, W), 40 * rho)  # five float64 per disk
     rng = as_generator(seed)
-    out = np.ones((check_int(n, "n"), H, W), dtype=np.uint8)
+    out = np.ones((n, H, W), dtype=np.uint8)
     for img in out:
         m = rng.poisson(rho * H * W)
         rad = np.full(m, float(radius))
@@ -131,8 +142,9 @@ def overlapping_spheres(shape: tuple[int, int, int], radius: float, porosity: fl
     """
     D, H, W = _check_shape(shape, 3)
     rho = spheres_density(radius, porosity)
+    n = _check_size(n, (D, H, W), 24 * rho)  # three float64 per sphere
     rng = as_generator(seed)
-    out = np.ones((check_int(n, "n"), D, H, W), dtype=np.uint8)
+    out = np.ones((n, D, H, W), dtype=np.uint8)
     for vol in out:
         m = rng.poisson(rho * D * H * W)
         _paint_spheres(vol, rng.uniform(0, D, m), rng.uniform(0, H, m), rng.uniform(0, W, m), float(radius))
@@ -169,6 +181,8 @@ def gaussian_random_field(shape: tuple[int, ...], corr_length: float, porosity: 
         raise ValueError(f"shape must be 2 or 3 positive integers, got {shape}")
     ell = check_positive(corr_length, "corr_length")
     level = ndtri(float(check_porosity(porosity)))
+    # Per pixel: the noise, its spectrum, the field (float64 each), the filter and k² (half spectra).
+    n = _check_size(n, shape, 40)
     k2 = 0.0
     for ax, m in enumerate(shape):
         k = 2 * np.pi * (np.fft.rfftfreq(m) if ax == len(shape) - 1 else np.fft.fftfreq(m))
@@ -182,7 +196,7 @@ def gaussian_random_field(shape: tuple[int, ...], corr_length: float, porosity: 
         herm[-1] = 1.0
     std = math.sqrt(float(np.sum(herm * amp ** 2)) / np.prod(shape))
     rng = as_generator(seed)
-    out = np.empty((check_int(n, "n"),) + shape, dtype=np.uint8)
+    out = np.empty((n,) + shape, dtype=np.uint8)
     for i in range(len(out)):
         noise = np.fft.rfftn(rng.standard_normal(shape))
         field = np.fft.irfftn(noise * amp, s=shape, axes=range(len(shape))) / std
@@ -213,7 +227,8 @@ def grains(shape: tuple[int, int], radius: float = 8.0, porosity: float = 0.2, n
     sigma = math.sqrt(math.log1p(radius_cv ** 2))
     mu = math.log(mean_r) - sigma ** 2 / 2
     mean_area = math.pi * math.exp(2 * mu + 2 * sigma ** 2)  # E[pi r²], r log-normal
-    out = np.ones((check_int(n, "n"), H, W), dtype=np.uint8)
+    n = _check_size(n, (H, W), 64 * 3.5 / mean_area)  # eight float64 per grain, <= 3.5 / mean_area grains per px
+    out = np.ones((n, H, W), dtype=np.uint8)
     for img in out:
         target = float(np.clip(rng.normal(porosity, porosity_spread), 0.03, 0.9))
         m = rng.poisson(-math.log(target) / mean_area * H * W)

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import Seed, as_binary_batch, as_generator, check_int
+from .._validate import Seed, as_binary_batch, as_generator, check_int, check_memory
 from ..threads import get_threads
 from . import _sampler
 from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
@@ -421,6 +422,15 @@ class MRF:
         seeds = _image_seeds(n, seed)
         targets = self._porosity_targets(porosity, seeds[:, 1], (out_h, out_w))
         margins = canvas_pad(self.S_, burn_in, self.gibbs_S, gibbs_sweeps)
+        # The output, a batch's results (twice: per thread, then joined), and per thread a canvas
+        # with its margins plus, when matching porosity, 16 bytes of candidates per pixel.
+        pixels, threads = out_h * out_w, min(n, batch_size, numba.get_num_threads())
+        canvas = (out_h + margins[0] + margins[1]) * (out_w + 2 * margins[0])
+        matching = 0 if targets is None else 16 * pixels
+        check_memory(n * pixels + 2 * min(n, batch_size) * pixels + threads * (canvas + matching),
+                     f"{n} MRF sample{'s' * (n != 1)} of {out_h} x {out_w} px on canvases of {canvas} px "
+                     f"(burn-in {burn_in})",
+                     "draw fewer or smaller images, or lower the burn-in")
         tiles = self.tiles_ if margin == "real" else np.zeros((0, 1, 1), dtype=np.uint8)
         out = np.empty((n, out_h, out_w), dtype=np.uint8)
         from tqdm import tqdm
