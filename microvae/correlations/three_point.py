@@ -10,7 +10,12 @@ from .._validate import Seed, as_binary_batch, as_generator, check_int
 from ..threads import fft_workers
 from ._s3_sampling import sample_s3
 
-__all__ = ["s3", "s3_map", "S3Sample"]
+__all__ = ["s3", "s3_map", "S3Sample", "MAX_SAMPLES"]
+
+#: The most triangles :func:`s3` draws per image and cell. At this many the binomial standard
+#: error is below 1.6e-5, finer than the rounding of the triangle's vertices to pixels, and a
+#: cell takes about two minutes on one core (10**12 would take over a day).
+MAX_SAMPLES = 10**9
 
 
 class S3Sample(NamedTuple):
@@ -51,7 +56,7 @@ def s3(images: ArrayLike, r: ArrayLike, s: ArrayLike, theta: ArrayLike, *, n_sam
     theta : array_like of float
         Angles at the first vertex, radians.
     n_samples : int
-        Triangles per cell.
+        Triangles per cell, at most :data:`MAX_SAMPLES`.
     periodic : bool
         Wrap vertices around the image (default). ``False`` rejects triangles that leave the
         image; cells where fewer than ``n_samples`` fit in ``100 * n_samples`` draws report
@@ -81,6 +86,9 @@ def s3(images: ArrayLike, r: ArrayLike, s: ArrayLike, theta: ArrayLike, *, n_sam
                          f"({'periodic: at most half the smallest side' if periodic else 'at most the side - 1'}"
                          f", {limit} px)")
     n_samples = check_int(n_samples, "n_samples", minimum=2)
+    if n_samples > MAX_SAMPLES:
+        raise ValueError(f"n_samples={n_samples} exceeds MAX_SAMPLES = {MAX_SAMPLES:.0e} triangles per cell "
+                         "(standard error 1.6e-5 at most there); draw fewer")
     base_seed = int(as_generator(seed).integers(0, 2 ** 63))
     vol = batch if nd == 3 else batch[:, None]
     hits, trials = sample_s3(vol, r, s, theta, n_samples, bool(periodic), nd == 3, np.uint64(base_seed),

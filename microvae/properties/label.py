@@ -5,7 +5,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
-from .._validate import as_binary_batch, check_d, check_int, check_positive
+from .._validate import as_binary_batch, check_d, check_int, check_moduli, check_voxel_size
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 from .three_point import three_point_parameters
 
@@ -121,7 +121,9 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
           :func:`~microvae.properties.strong_contrast.invalid_reasons`).
     """
     check_d(d)
-    check_positive(voxel_size, "voxel_size")
+    # Before any image is labeled (fullfield too): out of range, the formulas over- or underflow.
+    voxel_size = check_voxel_size(voxel_size)
+    K1, G1 = check_moduli(K1, G1)
     if method == "fullfield":
         from ..fullfield import fullfield_labels
 

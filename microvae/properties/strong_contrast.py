@@ -10,7 +10,7 @@ together) and return float64.
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import check_d, check_positive
+from .._validate import check_d, check_moduli, check_voxel_size
 
 __all__ = ["elastic_moduli", "youngs_modulus", "diffusivity", "permeability", "rock_youngs_modulus",
            "validity", "validity_flags", "INVALID_FLAGS", "invalid_reasons"]
@@ -33,7 +33,7 @@ def _arrays(*values):
 def rock_youngs_modulus(K1: float = 4.3, G1: float = 3.8, d: int = 3) -> float:
     """Young's modulus of the rock: ``9KG/(3K+G)`` (d = 3) or ``4KG/(K+G)`` (d = 2)."""
     check_d(d)
-    K1, G1 = check_positive(K1, "K1"), check_positive(G1, "G1")
+    K1, G1 = check_moduli(K1, G1)
     return 9 * K1 * G1 / (3 * K1 + G1) if d == 3 else 4 * K1 * G1 / (K1 + G1)
 
 
@@ -67,7 +67,7 @@ def elastic_moduli(porosity: ArrayLike, zeta2: ArrayLike, eta2: ArrayLike, d: in
         Effective bulk modulus ``Ke`` and shear modulus ``Ge``.
     """
     check_d(d)
-    K1, G1 = check_positive(K1, "K1"), check_positive(G1, "G1")
+    K1, G1 = check_moduli(K1, G1)
     phi2, z, e = _arrays(porosity, zeta2, eta2)
     phi1 = 1 - phi2
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -183,7 +183,7 @@ def permeability(s2: ArrayLike, porosity: ArrayLike, *, r: ArrayLike | None = No
     r = np.arange(s2.shape[-1], dtype=np.float64) if r is None else np.asarray(r, dtype=np.float64)
     if r.shape != s2.shape[-1:] or np.any(np.diff(r) <= 0) or r[0] != 0:
         raise ValueError("r must be increasing, start at 0 and match the last axis of s2")
-    check_positive(voxel_size, "voxel_size")
+    voxel_size = check_voxel_size(voxel_size)
     phi2 = np.asarray(porosity, dtype=np.float64)
     if s2.ndim == 2 and phi2.ndim == 1 and phi2.shape[0] != s2.shape[0]:
         raise ValueError("porosity must have one value per S2 curve")
