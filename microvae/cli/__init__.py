@@ -62,11 +62,32 @@ def main(argv=None):
         from .common import flag_names
 
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"microvae {args.command}: error: {flag_names(parser, args, str(msg))}", file=sys.stderr)
+        _error(args, flag_names(parser, args, _one_line(msg)))
         return 2
     except OSError as exc:  # read-only file system, disk full, ...: the system's words and the path
         if args.debug:
             raise
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"microvae {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _error(args, f"{where}{_one_line(exc.strerror or exc)}")
         return 1
+    except MemoryError as exc:  # microvae's own size checks name the limit; NumPy's say the size
+        if args.debug:
+            raise
+        _error(args, _one_line(exc) if "microvae may use" in str(exc) else f"out of memory ({_one_line(exc)})")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug or a peer's surprise: one line still
+        if args.debug:
+            raise
+        _error(args, f"unexpected {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback, "
+                     "and please report it)")
+        return 1
+
+
+def _one_line(message, limit=600):
+    """A message on one line (peers' messages can span several), cut at ``limit`` characters."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _error(args, message):
+    print(f"microvae {args.command}: error: {message}", file=sys.stderr)
