@@ -96,9 +96,17 @@ def set_threads(n: int | None = None) -> int:
     -------
     int
         The previous count, so that ``set_threads(old)`` restores it.
+
+    Raises
+    ------
+    ValueError
+        ``n`` below 1 or above :func:`available_cpus`.
     """
     global _threads
     new = default_threads() if n is None else _parse(n, "threads")
+    if new > available_cpus():
+        raise ValueError(f"{new} threads exceed the {available_cpus()} CPUs this process may run on: threads "
+                         f"beyond the CPUs only take turns; use at most {available_cpus()}")
     old, _threads = get_threads(), new
     for var in _STARTUP_VARS:
         os.environ[var] = str(_threads)

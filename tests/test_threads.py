@@ -48,6 +48,16 @@ def test_bad_thread_counts_are_named(monkeypatch, value):
         threads.set_threads(0)
 
 
+def test_more_threads_than_cpus_are_refused():
+    cpus = threads.available_cpus()
+    with pytest.raises(ValueError, match=f"^{cpus + 1} threads exceed the {cpus} CPUs this process may run on"):
+        threads.set_threads(cpus + 1)
+    out = subprocess.run([sys.executable, "-m", "microvae", "--threads", "10000", "info"], capture_output=True,
+                         text=True, timeout=120, env=CLEAN)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert f"10000 threads exceed the {cpus} CPUs this process may run on" in out.stderr
+
+
 def test_set_threads_reaches_every_kernel_family():
     code = """
 import json, microvae, torch, numba, numpy, scipy.fft
