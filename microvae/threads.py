@@ -28,8 +28,8 @@ against 0.39 s with ``PASSIVE`` (BENCHMARKS.md, "Concurrent jobs").
 import os
 import sys
 
-__all__ = ["set_threads", "get_threads", "default_threads", "available_cpus", "threads_source", "fft_workers", "apply",
-           "worker_env", "ENV_VAR"]
+__all__ = ["set_threads", "check_threads", "get_threads", "default_threads", "available_cpus", "threads_source",
+           "fft_workers", "apply", "worker_env", "ENV_VAR"]
 
 ENV_VAR = "MICROVAE_NUM_THREADS"
 # Read by OpenMP runtimes (libgomp: torch, the Cython kernels, numba's omp layer), MKL, OpenBLAS
@@ -54,6 +54,16 @@ def _parse(value, source):
         raise ValueError(f"{source} must be a positive integer thread count, got {value!r}") from None
     if n < 1:
         raise ValueError(f"{source} must be a positive integer thread count, got {value!r}")
+    return n
+
+
+def check_threads(n: int, name: str = "threads") -> int:
+    """``n`` as an int; ``ValueError`` unless ``1 <= n <=`` :func:`available_cpus` (threads beyond
+    the CPUs only take turns)."""
+    n = _parse(n, name)
+    if n > available_cpus():
+        raise ValueError(f"{n} threads exceed the {available_cpus()} CPUs this process may run on: threads "
+                         f"beyond the CPUs only take turns; use at most {available_cpus()}")
     return n
 
 
@@ -103,10 +113,7 @@ def set_threads(n: int | None = None) -> int:
         ``n`` below 1 or above :func:`available_cpus`.
     """
     global _threads
-    new = default_threads() if n is None else _parse(n, "threads")
-    if new > available_cpus():
-        raise ValueError(f"{new} threads exceed the {available_cpus()} CPUs this process may run on: threads "
-                         f"beyond the CPUs only take turns; use at most {available_cpus()}")
+    new = default_threads() if n is None else check_threads(n)
     old, _threads = get_threads(), new
     for var in _STARTUP_VARS:
         os.environ[var] = str(_threads)

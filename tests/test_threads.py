@@ -58,6 +58,14 @@ def test_more_threads_than_cpus_are_refused():
     assert f"10000 threads exceed the {cpus} CPUs this process may run on" in out.stderr
 
 
+def test_reproduce_threads_are_checked_before_the_study_starts(tmp_path, capsys):
+    from microvae.cli import main
+
+    assert main(["reproduce", "--threads", "10000", "-o", str(tmp_path / "study")]) == 2
+    assert "10000 threads exceed the" in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()
+
+
 def test_set_threads_reaches_every_kernel_family():
     code = """
 import json, microvae, torch, numba, numpy, scipy.fft

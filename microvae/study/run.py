@@ -252,6 +252,9 @@ def _torch_threads(n):
     """
     import torch
 
+    from ..threads import check_threads
+
+    n = None if n is None else check_threads(n)
     old = torch.get_num_threads()
 
     def apply():
