@@ -25,6 +25,7 @@ from torch import nn
 
 from .._validate import as_binary_batch, as_generator, check_int, check_positive
 from ..io import atomic_write
+from .safe_load import load_torch_file
 
 __all__ = ["PropertyCNN", "PredictorConfig", "PropertyPredictor", "r2_score", "rmse"]
 
@@ -287,7 +288,10 @@ class PropertyPredictor:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "PropertyPredictor":
         """Rebuild a trained predictor written by :meth:`save` (on ``device``, default CPU)."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch_file(path, "predictor")
+        needed = {"config", "names", "seed", "image_size", "mean", "std", "models", "history"}
+        if not isinstance(state, dict) or needed - set(state):
+            raise ValueError(f"predictor {path}: not a file written by PropertyPredictor.save")
         self = cls(PredictorConfig(**state["config"]), names=state["names"], seed=state["seed"], device=device)
         self.image_size = state["image_size"]
         self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])

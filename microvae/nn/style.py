@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .pretrained import VGG19_BGR_MEAN, VGG19_NORMALIZED, StyleWeightsUnavailable, load_vgg19_normalized
+from .safe_load import load_torch_file
 
 __all__ = ["VGGStyleNet", "LAYER_INDEX", "VGG19_LAYER_INDEX", "DEFAULT_LAYERS", "VGG19_DEFAULT_LAYERS",
            "StyleWeightsUnavailable"]
@@ -193,14 +194,15 @@ def _read_state_dict(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"style weights {path}: no such file (use 'random', 'imagenet' or a .pth file)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch.load raises many types for corrupt files
-        raise ValueError(f"style weights {path}: cannot read ({type(exc).__name__}: {exc})") from None
+    state = load_torch_file(path, "style weights")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"style weights {path}: expected a state dict of tensors")
+    bad = [k for k, v in state.items() if not v.is_floating_point() or not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"style weights {path}: {bad[0]} is not finite floating-point weights (dtype "
+                         f"{state[bad[0]].dtype}{', NaN or inf values' if state[bad[0]].is_floating_point() else ''})")
     if not any(k.startswith("features.") for k in state):
         state = {f"features.{k}": v for k, v in state.items()}
     return state
