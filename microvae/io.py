@@ -10,7 +10,9 @@ import io as _io
 import math
 import os
 import secrets
+import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -18,7 +20,7 @@ from typing import IO
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validate import as_binary_batch, as_generator, check_finite, check_int
+from ._validate import as_binary_batch, as_generator, check_finite, check_int, check_memory
 
 __all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe", "save_table", "provenance"]
 
@@ -45,6 +47,21 @@ def read(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None, dtype
     Returns
     -------
     ndarray
+
+    Raises
+    ------
+    ValueError
+        An unsupported suffix, something other than a regular file (a FIFO, a device), a file
+        whose size does not match what its header or ``shape``/``dtype`` say, a colour image,
+        an array that is not numeric or boolean, or a damaged file.
+    MemoryError
+        The array would exceed the memory limit (:func:`microvae._validate.memory_limit`).
+
+    Notes
+    -----
+    Nothing is read before the suffix, the kind of file and its size are checked, and an array
+    is read only after its header says its shape and dtype: a small archive cannot expand into
+    gigabytes, and a FIFO or ``/dev/zero`` cannot block or fill the memory.
     """
     path = Path(path)
     if not path.exists():
@@ -52,74 +69,190 @@ def read(path: str | os.PathLike, *, shape: tuple[int, ...] | None = None, dtype
     if path.is_dir():
         return _read_png_folder(path)
     suffix = path.suffix.lower()
-    if suffix == ".zip":
-        return _read_zip(path, shape=shape, dtype=dtype, key=key)
-    with open(path, "rb") as fh:
-        return _read_bytes(fh.read(), suffix, str(path), shape=shape, dtype=dtype, key=key)
+    if suffix not in _IMAGE_SUFFIXES + (".zip",):
+        raise ValueError(f"{path}: unsupported file type {suffix or '(no suffix)'!r} (use .npy, .npz, .tif, "
+                         ".png folder, .raw, .zip)")
+    with _open_regular_file(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if suffix == ".zip":
+            return _read_zip(fh, str(path), shape=shape, dtype=dtype, key=key)
+        return _read_stream(fh, size, suffix, str(path), shape=shape, dtype=dtype, key=key)
 
 
-def _read_zip(path, **kwargs):
+def _open_regular_file(path):
+    """``path`` opened for reading if it is a regular file. Opened without blocking, so that a FIFO
+    with no writer is refused at once instead of waiting for one."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ValueError(f"{path}: {kind}, not an image file; microvae reads regular files only")
+    return os.fdopen(fd, "rb")
+
+
+def _read_zip(fh, name, **kwargs):
     try:
-        with zipfile.ZipFile(path) as zf:
-            members = [m for m in zf.namelist() if m.lower().endswith(_IMAGE_SUFFIXES)
-                       and not m.startswith("__MACOSX")]
+        with zipfile.ZipFile(fh) as zf:
+            members = [m for m in zf.infolist() if m.filename.lower().endswith(_IMAGE_SUFFIXES)
+                       and not m.filename.startswith("__MACOSX")]
             if len(members) != 1:
-                raise ValueError(f"{path}: expected exactly one image file in the zip archive, found {members}")
-            data = zf.read(members[0])
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path}: not a readable zip archive ({exc})") from None
-    return _read_bytes(data, Path(members[0]).suffix.lower(), f"{path}:{members[0]}", **kwargs)
+                raise ValueError(f"{name}: expected exactly one image file in the zip archive, found "
+                                 f"{[m.filename for m in members]}")
+            member = members[0]
+            where = f"{name}:{member.filename}"
+            suffix = Path(member.filename).suffix.lower()
+            with zf.open(member) as stream:
+                if suffix in (".tif", ".tiff", ".png"):
+                    # Their readers seek back and forth: a copy in memory, of the size the archive declares.
+                    check_memory(member.file_size, f"{where} ({member.file_size} bytes unpacked)",
+                                 "extract it and read the file itself")
+                    stream = _io.BytesIO(stream.read())
+                return _read_stream(stream, member.file_size, suffix, where, **kwargs)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise ValueError(f"{name}: not a readable zip archive ({exc})") from None
 
 
-def _read_bytes(data, suffix, name, *, shape, dtype, key):
+def _read_stream(fh, size, suffix, name, *, shape, dtype, key):
+    """The array in ``fh``, a file of ``size`` bytes with this suffix (``name`` for messages)."""
     if suffix in (".raw", ".bin"):
-        if shape is None or dtype is None:
-            raise ValueError(f"{name}: raw files need shape= and dtype=")
-        dtype = np.dtype(dtype)
-        expected = math.prod(int(s) for s in shape) * dtype.itemsize  # Python ints: no overflow
-        if len(data) != expected:
-            raise ValueError(f"{name}: file has {len(data)} bytes but shape {tuple(shape)} of {dtype} "
-                             f"needs {expected} (truncated or wrong shape/dtype)")
-        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
-    if suffix not in (".npy", ".npz", ".tif", ".tiff", ".png"):
-        raise ValueError(f"{name}: unsupported file type {suffix!r} (use .npy, .npz, .tif, .png folder, .raw, .zip)")
+        return _read_raw(fh, size, name, shape, dtype)
     try:
         if suffix == ".npy":
-            return np.load(_io.BytesIO(data), allow_pickle=False)
+            return _read_npy(fh, size, name)
+        if suffix == ".npz":
+            return _read_npz(fh, name, key)
         if suffix in (".tif", ".tiff"):
-            import tifffile
+            return _read_tiff(fh, name)
+        return _read_png(fh, name)
+    except MemoryError:
+        raise
+    except Exception as exc:  # parsers raise many types for damaged files; name the file
+        if isinstance(exc, ValueError) and str(exc).startswith(name):
+            raise  # microvae's own refusal, which names the file
+        raise ValueError(f"{name}: cannot read file ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+                         ) from None
 
-            return tifffile.imread(_io.BytesIO(data))
-        if suffix == ".png":
-            from PIL import Image
 
-            return np.asarray(Image.open(_io.BytesIO(data)))
-        npz = np.load(_io.BytesIO(data), allow_pickle=False)
-        arrays = {k: npz[k] for k in npz.files}
-    except Exception as exc:  # parsers raise many types for corrupt files; name the file
-        # numpy's own messages suggest allow_pickle=True, which would run code stored in the file.
-        if "Object arrays" in str(exc):
-            raise ValueError(f"{name}: holds Python objects (a pickled object array), not image data; microvae "
-                             "reads numeric and boolean arrays only and never unpickles files: save the images "
-                             "as a numeric array (numpy.save of a uint8 or bool array)") from None
-        if "allow_pickle" in str(exc):
-            raise ValueError(f"{name}: cannot read file (not in NumPy {suffix} format; pickled data is never "
-                             "loaded)") from None
-        raise ValueError(f"{name}: cannot read file ({type(exc).__name__}: {exc})") from None
-    if key is None:
-        if len(arrays) != 1:
-            raise ValueError(f"{name}: archive holds arrays {list(arrays)}; choose one with key=")
-        key = next(iter(arrays))
-    if key not in arrays:
-        raise ValueError(f"{name}: no array {key!r} in archive (has {list(arrays)})")
-    return arrays[key]
+def _read_into(fh, out, name):
+    """Fill ``out`` from ``fh``; ``ValueError`` if the file ends first."""
+    view = memoryview(out.reshape(-1).view(np.uint8))
+    got = 0
+    while got < len(view):
+        n = fh.readinto(view[got:])
+        if not n:
+            raise ValueError(f"{name}: file ends after {got} of {len(view)} bytes of data (truncated)")
+        got += n
+    return out
+
+
+def _read_raw(fh, size, name, shape, dtype):
+    if shape is None or dtype is None:
+        raise ValueError(f"{name}: raw files need shape= and dtype=")
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{name}: dtype={dtype} is not a numeric or boolean image type")
+    shape = tuple(int(s) for s in shape)
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if size != expected:
+        raise ValueError(f"{name}: file has {size} bytes but shape={shape} of dtype={dtype} needs {expected} "
+                         "(truncated, or another shape or dtype)")
+    check_memory(expected, f"{name} ({expected} bytes)", "read a part of it (numpy.memmap) or use a machine with "
+                 "more memory")
+    return _read_into(fh, np.empty(shape, dtype=dtype), name)
+
+
+def _check_array_header(name, shape, dtype):
+    if dtype.hasobject:
+        raise ValueError(f"{name}: holds Python objects (a pickled object array), not image data; microvae reads "
+                         "numeric and boolean arrays only and never unpickles files: save the images as a numeric "
+                         "array (numpy.save of a uint8 or bool array)")
+    if dtype.kind not in "biuf":
+        raise ValueError(f"{name}: an array of dtype {dtype}, not image data; microvae reads numeric and boolean "
+                         "arrays only (complex, text and record arrays are refused)")
+    nbytes = math.prod(shape) * dtype.itemsize
+    check_memory(nbytes, f"{name} (an array of shape {shape}, {dtype})", "read a part of it with "
+                 "numpy.load(..., mmap_mode='r') or use a machine with more memory")
+    return nbytes
+
+
+def _read_npy(fh, size, name):
+    """A ``.npy`` array, its header checked before its data is read."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise ValueError(f"{name}: NumPy .npy format version {version} is not supported")
+    # Version 3 differs from 2 only in allowing UTF-8 in the header, which array headers never need.
+    shape, fortran, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+    nbytes = _check_array_header(name, shape, dtype)
+    if fh.tell() + nbytes > size:
+        raise ValueError(f"{name}: its header declares {nbytes} bytes of {dtype} {shape}, but the file holds "
+                         f"{size - fh.tell()} (truncated)")
+    out = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+    _read_into(fh, out, name)
+    return out.T if fortran else out
+
+
+def _read_npz(fh, name, key):
+    with zipfile.ZipFile(fh) as zf:
+        members = {m.filename[:-4]: m for m in zf.infolist() if m.filename.endswith(".npy")}
+        others = [m.filename for m in zf.infolist() if not m.filename.endswith(".npy")]
+        if others:
+            raise ValueError(f"{name}: holds {others[0]!r}, which is not a NumPy array (.npy); not an .npz of "
+                             "numpy.savez")
+        if key is None:
+            if len(members) != 1:
+                raise ValueError(f"{name}: archive holds arrays {list(members)}; choose one with key=")
+            key = next(iter(members))
+        if key not in members:
+            raise ValueError(f"{name}: no array {key!r} in archive (has {list(members)})")
+        with zf.open(members[key]) as stream:
+            return _read_npy(stream, members[key].file_size, f"{name}[{key}]")
+
+
+_COLOUR = "microvae reads single-channel segmented images: save one channel (for example image[..., 0], or " \
+          "PIL's Image.convert('L')), then give the stored value of the pore phase"
+
+
+def _read_tiff(fh, name):
+    import tifffile
+
+    with tifffile.TiffFile(fh, name=Path(name).name) as tif:
+        if not tif.series:
+            raise ValueError(f"{name}: cannot read file (a TIFF file holding no image)")
+        series = tif.series[0]
+        page = series.pages[0] if series.pages else None
+        samples = getattr(page, "samplesperpixel", 1) if page is not None else 1
+        # Interleaved samples (RGB, RGBA) would be read as a last axis of width 3 or 4. Separate
+        # sample planes are read as a stack of planes: tifffile stored stacks of 3 or 4 grey
+        # images that way (as RGB planes) when no photometric was given, as microvae's save did.
+        if samples > 1 and page.planarconfig == tifffile.PLANARCONFIG.CONTIG:
+            raise ValueError(f"{name}: a colour or multi-channel TIFF ({samples} samples per pixel, "
+                             f"{page.photometric.name}); {_COLOUR}")
+        _check_array_header(name, tuple(series.shape), np.dtype(series.dtype))
+        return series.asarray()
+
+
+def _read_png(fh, name):
+    from PIL import Image
+
+    with Image.open(fh) as im:
+        if im.mode not in ("1", "L", "P", "I", "F") and not im.mode.startswith("I;"):
+            raise ValueError(f"{name}: a colour PNG (mode {im.mode}, {len(im.getbands())} channels); {_COLOUR}")
+        _check_array_header(name, (im.height, im.width), np.dtype(np.uint8 if im.mode in ("1", "L", "P")
+                                                                    else np.int32))
+        return np.asarray(im)
 
 
 def _read_png_folder(folder):
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
     if not files:
         raise ValueError(f"{folder}: folder holds no .png files")
-    images = [read(p) for p in files]
+    first = read(files[0])
+    check_memory(len(files) * first.nbytes, f"{len(files)} PNG files of {first.shape} in {folder}",
+                 "read fewer at a time")
+    images = [first] + [read(p) for p in files[1:]]
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         raise ValueError(f"{folder}: PNG files differ in shape: {sorted(shapes)}")
@@ -259,6 +392,9 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
     images = np.asarray(images)
     if images.size == 0:
         raise ValueError("refusing to save an empty array")
+    if images.dtype.hasobject or images.dtype.kind not in "biuf":
+        raise TypeError(f"cannot save an array of dtype {images.dtype}: microvae saves numeric or boolean images "
+                        "only (what it reads back)")
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         writer = lambda fh: np.save(fh, images)  # noqa: E731
@@ -268,7 +404,9 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
     elif suffix in (".tif", ".tiff"):
         import tifffile
 
-        writer = lambda fh: tifffile.imwrite(fh, images, compression="zlib" if compress else None)  # noqa: E731
+        # minisblack: a stack of 3 or 4 images is not an RGB(A) image.
+        writer = lambda fh: tifffile.imwrite(fh, images, photometric="minisblack",  # noqa: E731
+                                             compression="zlib" if compress else None)
     else:
         raise ValueError(f"cannot save {suffix or 'a file without suffix'!r}; use .npy, .npz or .tif")
     return atomic_write(path, writer, overwrite=overwrite)
@@ -320,6 +458,7 @@ def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[in
         if n is None:
             raise ValueError("give n >= 1 (random samples) or a stride (regular grid)")
         n = check_int(n, "n")
+        _check_samples_memory(n, size)
         which = np.arange(n) % len(axes)
         pos = np.empty((n, 4), dtype=np.int64)
         for k in range(n):
@@ -329,23 +468,37 @@ def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[in
                       rng.integers(plane_shape[1] - size + 1))
     else:
         stride = check_int(stride, "stride")
-        grid = []
-        for a in axes:
-            plane_shape = [s for i, s in enumerate(vol.shape) if i != a]
-            for p in range(0, vol.shape[a], stride):
-                for i in range(0, plane_shape[0] - size + 1, stride):
-                    for j in range(0, plane_shape[1] - size + 1, stride):
-                        grid.append((a, p, i, j))
-        pos = np.asarray(grid, dtype=np.int64)
-        if n is not None:
+        # The grid, axis after axis, planes, rows, columns: counted, never listed whole.
+        counts = [[len(range(0, vol.shape[a], stride))]
+                  + [len(range(0, s - size + 1, stride)) for i, s in enumerate(vol.shape) if i != a] for a in axes]
+        per_axis = [math.prod(c) for c in counts]
+        total = sum(per_axis)
+        if n is None:
+            _check_samples_memory(total, size)
+            flat = np.arange(total, dtype=np.int64)
+        else:
             n = check_int(n, "n")
-            if n > len(pos):
-                raise ValueError(f"n={n} exceeds the {len(pos)} samples on a stride-{stride} grid")
-            pos = pos[np.sort(rng.choice(len(pos), size=n, replace=False))]
+            if n > total:
+                raise ValueError(f"n={n} exceeds the {total} samples on a stride-{stride} grid")
+            _check_samples_memory(n, size)
+            flat = np.sort(rng.choice(total, size=n, replace=False))
+        pos = np.empty((len(flat), 4), dtype=np.int64)
+        start = 0
+        for a, c, m in zip(axes, counts, per_axis):
+            here = (flat >= start) & (flat < start + m)
+            pos[here, 0] = a
+            pos[here, 1:] = np.stack(np.unravel_index(flat[here] - start, c), axis=1) * stride
+            start += m
     out = np.empty((len(pos), size, size), dtype=np.uint8)
     for k, (a, p, i, j) in enumerate(pos):
         out[k] = np.take(vol, p, axis=a)[i:i + size, j:j + size]
     return (out, pos) if return_positions else out
+
+
+def _check_samples_memory(n, size):
+    # The samples and their positions (four int64 each).
+    check_memory(n * (size * size + 32), f"{n} samples of {size} x {size} px", "cut fewer samples (n=) or use a "
+                 "coarser grid (stride=)")
 
 
 def describe(images: ArrayLike, ndim: int | None = None) -> dict:
