@@ -45,7 +45,7 @@ def _pickle_store(path, marker, dtype="|O"):
 @pytest.mark.parametrize("dtype", ["|O", "|u1"])
 def test_zarr_pickle_codec_is_refused_before_any_chunk_is_read(tmp_path, monkeypatch, capsys, dtype):
     zarr = pytest.importorskip("zarr")
-    from microvae.distributed import open_store
+    from microvae.io import open_store
 
     marker = tmp_path / "code_ran"
     store = _pickle_store(tmp_path / "evil.zarr", marker, dtype)
@@ -64,7 +64,7 @@ def test_zarr_pickle_codec_is_refused_before_any_chunk_is_read(tmp_path, monkeyp
 
 def test_zarr_object_dtype_is_refused(tmp_path):
     pytest.importorskip("zarr")
-    from microvae.distributed import open_store
+    from microvae.io import open_store
 
     store = tmp_path / "strings.zarr"
     store.mkdir()
@@ -77,7 +77,7 @@ def test_zarr_object_dtype_is_refused(tmp_path):
 
 def test_numeric_zarr_store_still_opens(tmp_path):
     zarr = pytest.importorskip("zarr")
-    from microvae.distributed import open_store
+    from microvae.io import open_store
 
     group = zarr.open_group(str(tmp_path / "ok.zarr"), mode="w")
     group.create_array("images", shape=(3, 8, 8), chunks=(1, 8, 8), dtype="uint8")[:] = 1
@@ -105,7 +105,8 @@ def _consolidated_store(path, zarr_format):
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_zarr_consolidated_metadata_is_checked_like_the_array_metadata(tmp_path, monkeypatch, zarr_format):
     zarr = pytest.importorskip("zarr")
-    from microvae.distributed import label_dask, open_store
+    from microvae.io import open_store
+    from microvae.labeling import label_dask
 
     store = _consolidated_store(tmp_path / "consolidated.zarr", zarr_format)
     # zarr reads consolidated metadata instead of the per-array files, which stay benign here.
@@ -134,7 +135,7 @@ class _Zarr2Array:
 ], ids=["zarr2-pickle-filter", "dask-object", "zarr-string"])
 def test_label_dask_checks_an_array_the_caller_opened(monkeypatch, make, match):
     import microvae.properties
-    from microvae.distributed import label_dask
+    from microvae.labeling import label_dask
 
     monkeypatch.setattr(microvae.properties, "label", lambda *a, **k: pytest.fail("a chunk was labelled"))
     with pytest.raises(ValueError, match=match):
@@ -204,7 +205,7 @@ def test_failed_label_run_does_not_block_the_corrected_rerun(tmp_path, capsys):
 
 
 def test_stale_manifest_without_chunks_is_replaced(tmp_path):
-    from microvae.distributed import label_chunks
+    from microvae.labeling import label_chunks
 
     images = (np.random.default_rng(2).random((4, 16, 16)) < 0.4).astype(np.uint8)
     parts = tmp_path / "parts"
@@ -217,7 +218,7 @@ def test_stale_manifest_without_chunks_is_replaced(tmp_path):
 def test_damaged_part_is_named_with_the_remedy(tmp_path, capsys):
     src = _images(tmp_path / "in.npy", n=6)
     out = tmp_path / "labels.csv"
-    from microvae.distributed import label_chunks
+    from microvae.labeling import label_chunks
 
     parts = tmp_path / "labels.csv.parts"
     images = np.load(src)
@@ -678,7 +679,7 @@ def test_options_are_keyword_only_after_the_data_argument():
     assert not new, f"options must be keyword-only (after *): {new}"
     fixed = set(KNOWN_POSITIONAL_OPTIONS) - set(found)
     assert not fixed, f"these follow the convention now: remove them from KNOWN_POSITIONAL_OPTIONS: {fixed}"
-    assert "microvae.distributed.label_dask" in dict(_public_functions())  # the scan sees the package
+    assert "microvae.labeling.label_dask" in dict(_public_functions())  # the scan sees the package
 
 
 def test_public_functions_have_type_hints():
