@@ -120,39 +120,18 @@ def describe(images: ArrayLike, *, r_max: int | None = None, connectivity: int |
 
     batch, nd = as_binary_batch(images, ndim=ndim, name=name)
     shape = batch.shape[1:]
-    r_max = _m._r_max(shape, r_max)
+    r_max = _m.check_r_max(shape, r_max)
     if r_max > min(shape) // 2:
         raise ValueError(f"r_max must be at most {min(shape) // 2} (half the smallest side; S2 is periodic) "
                          f"for {name} of shape {shape}, got {r_max}")
-    connectivity = _m._connectivity(nd, connectivity)
-    n_max = max(shape)
-    curves, scalars = {"s2": s2(batch, r_max=r_max, ndim=nd)}, {}
-    runs = [_m._run_histograms(batch, ax) for ax in range(nd)]
-    for phase, suffix in ((1, "pore"), (0, "solid")):
-        lineal = np.zeros((len(batch), r_max + 1))
-        chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-        for ax, hist in enumerate(runs):
-            n = shape[ax]
-            lineal += _m._lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
-            chords[:, :n + 1] += hist[phase, 1]
-        chord = _m.ChordLengths(chords)
-        curves[f"lineal_path_{suffix}"] = lineal / nd
-        curves[f"chord_{suffix}"] = chord.probability[:, 1:]
-        scalars[f"mean_chord_{suffix}"] = chord.mean
-    labels, n_labels = _m._label(batch, nd, connectivity)
-    curves["cluster"] = _m._cluster_function(labels, r_max, tuple(range(nd)))
-    clusters = _m._cluster_statistics(labels, n_labels, nd)
-    scalars.update({
-        "specific_surface": _m.specific_surface(batch, "count", ndim=nd),
-        "specific_surface_s2": _m.specific_surface(batch, "s2", ndim=nd),
-        "euler_density": _m.euler_density(batch, connectivity, ndim=nd),
-        "perimeter_density": _m.perimeter_density(batch, ndim=nd),
-        "cluster_density": clusters["cluster_density"],
-        "largest_cluster_fraction": clusters["largest_fraction"],
-        "percolation_fraction": clusters["percolates"].mean(axis=1),
-    })
+    connectivity = _m.check_connectivity(nd, connectivity)
+    found = _m.descriptors(batch, r_max, connectivity=connectivity, ndim=nd)
+    curves = {"s2": s2(batch, r_max=r_max, ndim=nd)}
+    curves.update((k, found[k]) for k in ("lineal_path_pore", "chord_pore", "lineal_path_solid", "chord_solid",
+                                          "cluster"))
+    scalars = {k: found[k] for k in SCALARS}
     porosity = batch.reshape(len(batch), -1).mean(axis=1)
-    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, {k: scalars[k] for k in SCALARS})
+    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, scalars)
 
 
 def _unit_rows(images, max_images):
