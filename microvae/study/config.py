@@ -59,7 +59,7 @@ class StudyConfig:
         :class:`microvae.nn.predictor.PredictorConfig` fields.
     vae, mrf : dict
         Options of the generators: ``vae`` = ``preset`` plus training overrides (and
-        ``sample``, options of :func:`microvae.train.sample`); ``mrf`` = ``model`` (MRF
+        ``sample``, options of :func:`microvae.vae.sample`); ``mrf`` = ``model`` (MRF
         constructor arguments) and ``sample`` (MRF sampling options).
     synthetic : dict
         Parameters of the embedded data set (:func:`microvae.synthetic.grains`).
