@@ -26,7 +26,8 @@ def _public_functions():
 
     for info in pkgutil.walk_packages(microvae.__path__, "microvae."):
         parts = info.name.split(".")[1:]
-        if any(p.startswith("_") for p in parts) or parts[0] in ("cli", "bench"):
+        # The deprecated re-export modules (train, distributed) hold no functions of their own.
+        if any(p.startswith("_") for p in parts) or parts[0] in ("cli", "bench", "train", "distributed"):
             continue
         module = importlib.import_module(info.name)
         for name in getattr(module, "__all__", []):
