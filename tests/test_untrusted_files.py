@@ -57,6 +57,25 @@ def test_zarr_pickle_codec_is_refused_before_any_chunk_is_read(tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.zarr"]  # no output, no .parts manifest
 
 
+def test_zarr_checks_follow_symlinked_array_folders(tmp_path, monkeypatch):
+    """zarr follows a symlinked array folder; the checks must see it too (Path.rglob does not), and
+    a link back up the tree must not loop."""
+    zarr = pytest.importorskip("zarr")
+    from microvae.io import open_store
+
+    marker = tmp_path / "code_ran"
+    real = _pickle_store(tmp_path / "elsewhere", marker)
+    store = tmp_path / "s.zarr"
+    store.mkdir()
+    (store / ".zgroup").write_text('{"zarr_format": 2}')
+    (store / "images").symlink_to(real, target_is_directory=True)
+    (store / "loop").symlink_to(store, target_is_directory=True)
+    monkeypatch.setattr(zarr, "open", lambda *a, **k: pytest.fail("zarr.open was called"))
+    with pytest.raises(ValueError, match="images.*pickle"):
+        open_store(store)
+    assert not marker.exists()
+
+
 def test_zarr_object_dtype_is_refused(tmp_path):
     pytest.importorskip("zarr")
     from microvae.io import open_store

@@ -5,6 +5,7 @@ the file and read their own slice. Stores whose metadata name a non-numeric elem
 a pickle-based codec are refused before any chunk is decoded: decoding them can run code
 stored in the file.
 """
+import contextlib
 import json
 import os
 import re
@@ -58,7 +59,7 @@ def _check_zarr_metadata(path):
     metadata (``.zmetadata``, a group ``zarr.json``'s ``consolidated_metadata``) is checked like
     the per-array files: zarr reads it instead of them when present, so it may say otherwise.
     """
-    for meta in sorted(Path(path).rglob("*")):
+    for meta in _store_files(path):
         if meta.name not in (".zarray", ".zmetadata", "zarr.json") or not meta.is_file():
             continue
         try:
@@ -67,6 +68,20 @@ def _check_zarr_metadata(path):
             raise ValueError(f"{meta}: unreadable Zarr metadata ({exc})") from None
         for where, array, version in _zarr_arrays(meta, spec):
             _check_zarr_array(where, array, version)
+
+
+def _store_files(path):
+    """Every file of a store, sorted, following symlinked folders as zarr does (``Path.rglob``
+    does not, which let a linked array folder past the checks), each real folder once."""
+    seen, files = set(), []
+    for root, dirs, names in os.walk(path, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        files.extend(Path(root) / name for name in names)
+    return sorted(files)
 
 
 def _zarr_arrays(meta, spec):
@@ -178,22 +193,27 @@ class StoreArray:
             raise ValueError(f"{self!r}: dtype {self.dtype} is not numeric or boolean image data")
 
     def _only_array(self):
-        if self.kind == "zarr":
-            import zarr
+        names = self._array_names()
+        if names == [""]:  # the store is one array
+            return ""
+        if len(names) != 1:
+            raise ValueError(f"{self.path} holds arrays {names}; choose one with dataset=")
+        return names[0]
 
-            node = zarr.open(self.path, mode="r")
-            if isinstance(node, zarr.Array):
-                return ""
-            names = [name for name, _ in node.arrays()]
-        else:
+    def _array_names(self):
+        """The paths of the arrays in the store (``[""]`` for a store that is one array)."""
+        with _store_errors(self):
+            if self.kind == "zarr":
+                import zarr
+
+                node = zarr.open(self.path, mode="r")
+                return [""] if isinstance(node, zarr.Array) else [name for name, _ in node.arrays()]
             import h5py
 
             names = []
             with h5py.File(self.path, "r") as fh:
                 fh.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        if len(names) != 1:
-            raise ValueError(f"{self.path} holds arrays {names}; choose one with dataset= (--dataset)")
-        return names[0]
+            return names
 
     def _open(self):
         return _Opened(self)
@@ -217,19 +237,21 @@ class _Opened:
         self.file = None
 
     def __enter__(self):
-        if self.store.kind == "zarr":
-            import zarr
+        with _store_errors(self.store):
+            if self.store.kind == "zarr":
+                import zarr
 
-            node = zarr.open(self.store.path, mode="r")
-            arr = node if not self.store.dataset else node[self.store.dataset]
-        else:
-            import h5py
+                node = zarr.open(self.store.path, mode="r")
+                arr = node if not self.store.dataset else _zarr_member(node, self.store)
+            else:
+                import h5py
 
-            self.file = h5py.File(self.store.path, "r")
-            if self.store.dataset not in self.file:
-                self.file.close()
-                raise ValueError(f"{self.store.path}: no dataset {self.store.dataset!r}")
-            arr = self.file[self.store.dataset]
+                self.file = h5py.File(self.store.path, "r")
+                if self.store.dataset not in self.file:
+                    self.file.close()
+                    raise ValueError(f"{self.store.path}: no dataset {self.store.dataset!r} (has "
+                                     f"{self.store._array_names()})")
+                arr = self.file[self.store.dataset]
         if not hasattr(arr, "shape") or len(arr.shape) not in (3, 4):
             raise ValueError(f"{self.store.path}: expected an array of shape (N, H, W) or (N, D, H, W), "
                              f"got {getattr(arr, 'shape', type(arr).__name__)}")
@@ -238,3 +260,23 @@ class _Opened:
     def __exit__(self, *exc):
         if self.file is not None:
             self.file.close()
+
+
+def _zarr_member(node, store):
+    try:
+        return node[store.dataset]
+    except KeyError:  # its message is the bare name
+        raise ValueError(f"{store.path}: no array {store.dataset!r} (has {store._array_names()})") from None
+
+
+@contextlib.contextmanager
+def _store_errors(store):
+    """h5py's and zarr's errors on damaged or foreign files, with the store's path (h5py's name
+    no file: "Unable to synchronously open file (bad byte number in an address)")."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - both libraries raise many types for damaged files
+        if isinstance(exc, (FileNotFoundError, PermissionError)) or str(exc).startswith(store.path):
+            raise  # the system's words with the path, or microvae's own refusal
+        raise ValueError(f"{store.path}: cannot read it as a {'Zarr store' if store.kind == 'zarr' else 'HDF5 file'} "
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
