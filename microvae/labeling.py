@@ -359,6 +359,7 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
     """
     import inspect
 
+    from ._validate import check_moduli, check_voxel_size
     from .io import check_overwrite, save_table, sidecar_path
     from .properties import label
 
@@ -371,11 +372,14 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
         raise ValueError("give either client= (an existing cluster) or processes= (a local one), not both")
     output = Path(output)
     check_overwrite(output, sidecar_path(output), overwrite=overwrite)
+    defaults = inspect.signature(label).parameters
+    label_kwargs = {**{k: defaults[k].default for k in _RECORDED_OPTIONS}, **label_kwargs}
+    # Before any file is read or chunk labeled: these fail only once the formulas run.
+    check_voxel_size(label_kwargs["voxel_size"])
+    check_moduli(label_kwargs["K1"], label_kwargs["G1"])
     axes = tuple(axes)
     sources = _sources(inputs, pore_value=pore_value, key=key, shape=shape, dtype=dtype, volume=volume,
                        dataset=dataset, slice_size=slice_size, axes=axes, stride=stride)
-    defaults = inspect.signature(label).parameters
-    label_kwargs = {**{k: defaults[k].default for k in _RECORDED_OPTIONS}, **label_kwargs}
     if label_kwargs.get("method") == "fullfield":
         from .fullfield import FULLFIELD_INVALID_FLAGS as invalid_flags
         validity = "1 when every solve converged"

@@ -177,3 +177,72 @@ def test_long_messages_are_cut(tmp_path, capsys, monkeypatch):
     assert main(_synth(tmp_path)) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and len(err) < 700 and err.rstrip().endswith("xxx...")
+
+
+# ---------------------------------------------------------------------- messages say what was typed
+
+def test_flags_are_named_only_where_the_message_means_them(tmp_path, capsys):
+    vol = tmp_path / "vol.npy"
+    np.save(vol, (np.random.default_rng(0).random((20, 24, 24)) < 0.4).astype(np.uint8))
+    assert main(["data", "slice", str(vol), "--volume", "--size", "50", "-n", "1", "-o", str(tmp_path / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "--size 50 does not fit planes of shape (24, 24)" in err and "--shape" not in err
+    # A switch with a --no- form is named by the form that does what the message asks.
+    np.save(tmp_path / "small.npy", np.eye(6, dtype=np.uint8)[None].repeat(2, axis=0))
+    assert main(["label", str(tmp_path / "small.npy"), "-o", str(tmp_path / "l.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "--extrapolate needs image sides of at least 8 pixels" in err and "pass --no-extrapolate" in err
+    assert "False" not in err and "True" not in err
+    assert main(["reproduce", "-o", str(tmp_path / "r"), "--added", "0"]) == 2
+    assert "--added must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["data", "slice", "IN", "--volume", "--size", "4", "-n", "1"],
+                                     ["label", "IN", "--volume", "--slice", "4"]])
+def test_bad_axes_are_refused_by_the_parser(tmp_path, capsys, command):
+    argv = [a if a != "IN" else str(tmp_path / "in.npy") for a in command]
+    for bad in ("x", "0,0", "3", ""):
+        with pytest.raises(SystemExit):
+            main(argv + ["--axes", bad, "-o", str(tmp_path / "o.npz")])
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "argument --axes: must be distinct axes from 0, 1, 2" in last and "invalid literal" not in last
+
+
+def test_an_output_named_dash_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = _images(tmp_path / "in.npy")
+    for argv in (["label", str(src), "-o", "-"], ["data", "synth", "disks", "-n", "1", "-o", "-"],
+                 ["correlate", str(src), "--s2", "-o", "-"]):
+        assert main(argv) == 2
+        assert "an output named '-' would be a file called '-'" in capsys.readouterr().err
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("kind", ["zarr", "hdf5"])
+def test_store_errors_name_the_store_and_what_it_holds(tmp_path, capsys, kind):
+    images = (np.random.default_rng(0).random((3, 16, 16)) < 0.4).astype(np.uint8)
+    if kind == "zarr":
+        zarr = pytest.importorskip("zarr")
+        store = tmp_path / "x.zarr"
+        zarr.open_group(str(store), mode="w").create_array("images", data=images)
+    else:
+        h5py = pytest.importorskip("h5py")
+        store = tmp_path / "x.h5"
+        with h5py.File(store, "w") as fh:
+            fh["images"] = images
+            fh["other"] = images
+    assert main(["label", str(store), "--dataset", "nope", "-o", str(tmp_path / "l.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{store}: no " in err and "'nope' (has ['images'" in err and err.count("\n") == 1
+    if kind == "hdf5":
+        assert main(["label", str(store), "-o", str(tmp_path / "l.csv")]) == 2
+        err = capsys.readouterr().err
+        assert "choose one with --dataset" in err and "(--dataset)" not in err
+
+
+def test_a_damaged_hdf5_file_is_named(tmp_path, capsys):
+    pytest.importorskip("h5py")
+    (tmp_path / "x.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
+    assert main(["label", str(tmp_path / "x.h5"), "-o", str(tmp_path / "l.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'x.h5'}: cannot read it as a HDF5 file" in err and err.count("\n") == 1

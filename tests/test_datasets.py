@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from microvae import datasets
+from microvae.cli import main
 
 from conftest import SHARED_DATA, shared_file
 
@@ -167,3 +168,17 @@ def test_unknown_names_and_unreachable_servers_are_named(tmp_path, monkeypatch):
     monkeypatch.setenv("MICROVAE_DATA_URL", "http://127.0.0.1:9/")
     with pytest.raises(ConnectionError, match="with no network, copy berea.zip into a folder"):
         datasets.fetch("berea", data_dir=tmp_path)
+
+
+def test_cli_data_fetch_prints_the_path_for_the_readme_commands(server, tmp_path, monkeypatch, capsys):
+    shared_file("berea.zip")
+    server(SHARED_DATA)
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "fetch", "berea", "--data-dir", "."]) == 0
+    assert capsys.readouterr().out.strip().endswith("berea.zip")
+    # The README's next command reads the fetched file as it is.
+    assert main(["data", "info", "berea.zip", "--pore-value", "0", "--volume"]) == 0
+    assert '"porosity_mean": 0.196' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "fetch", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err

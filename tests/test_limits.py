@@ -105,3 +105,10 @@ def test_moduli_and_voxel_sizes_stay_where_float64_holds_the_formulas():
     # Large but representable: the square is finite and k scales with it.
     k = label(images, voxel_size=1e40)["k"]
     assert np.all(np.isfinite(k)) and np.allclose(k, label(images)["k"] * 1e80, rtol=1e-12)
+@pytest.mark.parametrize("flags, named", [(["--voxel-size", "1e300"], "--voxel-size 1e+300 lies outside"),
+                                          (["--K1", "1e-300", "--G1", "1e300"], "--K1 1e-300 lies outside")])
+def test_cli_label_refuses_moduli_and_voxel_sizes_out_of_range(tmp_path, capsys, flags, named):
+    np.save(tmp_path / "a.npy", synthetic.overlapping_disks((32, 32), 4, 0.4, n=2, seed=0))
+    assert main(["label", str(tmp_path / "a.npy"), "-o", str(tmp_path / "l.csv"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert named in err and err.count("\n") == 1 and not (tmp_path / "l.csv").exists()

@@ -54,6 +54,18 @@ def shape_tuple(text):
     return _positive_ints(text, "400,400,400")
 
 
+def axes_tuple(text):
+    """argparse type of ``--axes``: distinct axes from 0, 1, 2, comma-separated."""
+    try:
+        axes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        axes = ()
+    if not axes or any(a not in (0, 1, 2) for a in axes) or len(set(axes)) != len(axes):
+        raise argparse.ArgumentTypeError(f"must be distinct axes from 0, 1, 2 separated by commas, such as 0,1,2 "
+                                         f"or 2; got {text!r}")
+    return axes
+
+
 def widths(text):
     """argparse type of layer widths (``--channels``): positive comma-separated integers."""
     return _positive_ints(text, "32,32,64,64")
@@ -109,10 +121,14 @@ def check_outputs(args, *outputs, inputs=(), images=None):
 
     from ..io import SAVE_SUFFIXES
 
-    if images is not None and Path(images).suffix.lower() not in SAVE_SUFFIXES:
+    if images is not None and str(images) != "-" and Path(images).suffix.lower() not in SAVE_SUFFIXES:
         raise ValueError(f"{images}: cannot write images as {Path(images).suffix or 'a file without suffix'!r}; "
                          f"use {', '.join(SAVE_SUFFIXES)}")
 
+    if any(str(p) == "-" for p in outputs):
+        # "-" means standard output to most tools; microvae's outputs are files (written atomically).
+        raise ValueError("an output named '-' would be a file called '-', not standard output; microvae writes "
+                         "files only: give a file name")
     given = [Path(p) for p in inputs if p is not None]
     outs = [Path(p) for p in outputs if p is not None]
     for i, out in enumerate(outs):
@@ -168,20 +184,32 @@ def flag_names(parser, args, message):
         if chosen not in getattr(sub, "choices", {}):
             break
         parser = sub.choices[chosen]
-    names, switches = {}, set()
+    names, switches, negatable, given = {}, set(), set(), set()
     for action in parser._actions:
         flags = [o for o in action.option_strings if o.startswith("--")] or action.option_strings
         if flags and action.dest not in ("help", "overwrite"):
             names[action.dest] = flags[0]
             if action.nargs == 0 and action.const is True:  # store_true: volume=True is the bare flag
                 switches.add(action.dest)
+            if isinstance(action, argparse.BooleanOptionalAction):  # extrapolate=False is --no-extrapolate
+                negatable.add(action.dest)
+            if getattr(args, action.dest, action.default) != action.default:
+                given.add(flags[0])
     # Library keywords a command sets from differently named flags (set_defaults(cli_keywords=...)).
     names.update(getattr(args, "cli_keywords", {}))
     for keyword, flag in names.items():
         key = re.escape(keyword)
-        if keyword in switches:
+        if keyword in switches or keyword in negatable:
             message = re.sub(rf"(?<![\w-]){key}=True\b", flag, message)
+        if keyword in negatable:
+            message = re.sub(rf"(?<![\w-]){key}=False\b", "--no-" + flag[2:], message)
         message = re.sub(rf"(?<![\w-]){key}=(?=[^\s,;)])", f"{flag} ", message)
         message = re.sub(rf"(?<![\w-]){key}=", flag, message)
-        message = re.sub(rf"(?<![\w.-]){key}(?= must\b| \()", flag, message)
+        message = re.sub(rf"(?<![\w.-]){key}(?= must\b)", flag, message)
+        # "n_generated (1000)" is the option and its value; "planes of shape (400, 400)" is English,
+        # unless --shape was given: a plain word before "(" names the option only if the user typed it.
+        if "_" in keyword or flag.split()[0] in given:
+            message = re.sub(rf"(?<![\w.-]){key}(?= \()", flag, message)
+        # A library message that already names the flag after the keyword: say it once.
+        message = message.replace(f"{flag} ({flag})", flag)
     return message

@@ -1,11 +1,12 @@
-"""``microvae data slice|synth|info``: prepare image sets."""
+"""``microvae data slice|synth|info|fetch``: prepare image sets, fetch the real ones."""
 
 
 def register(sub):
     p = sub.add_parser("data", help="slice volumes, synthesize test media, describe image sets")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
-    from .common import add_input_arguments, fraction, non_negative_int, positive_float, positive_int
+    from ..datasets import DATASETS
+    from .common import add_input_arguments, axes_tuple, fraction, non_negative_int, positive_float, positive_int
 
     ps = dsub.add_parser("slice", help="cut 2D square samples from a 3D volume along several axes",
                          description="Cut 2D square samples from one 3D volume (D, H, W). An array with D != H = W "
@@ -15,7 +16,8 @@ def register(sub):
     ps.add_argument("-n", type=positive_int, default=None,
                     help="number of samples (random positions, or a subset of the grid)")
     ps.add_argument("--stride", type=positive_int, default=None, help="regular grid step (default: random positions)")
-    ps.add_argument("--axes", default="0,1,2", help="axes normal to the cutting planes (default 0,1,2)")
+    ps.add_argument("--axes", type=axes_tuple, default=(0, 1, 2),
+                    help="axes normal to the cutting planes (default 0,1,2)")
     ps.add_argument("--seed", type=non_negative_int, default=0)
     ps.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif")
     ps.add_argument("--overwrite", action="store_true")
@@ -35,6 +37,16 @@ def register(sub):
     pi = dsub.add_parser("info", help="print count, shape and porosity statistics as JSON")
     add_input_arguments(pi)
     pi.set_defaults(func=_info)
+
+    pf = dsub.add_parser("fetch", help="download a real micro-CT data set (checked by SHA-256) and print its path",
+                         description="Download one of the real data sets of microvae.datasets from its public source "
+                                     "on first use, check its SHA-256, and print the path of the file. "
+                                     + "; ".join(f"{k}: {v.description}" for k, v in DATASETS.items()) + ".")
+    pf.add_argument("name", choices=tuple(DATASETS))
+    pf.add_argument("--data-dir", default=None,
+                    help="folder to keep the file in, or that already holds it (default: MICROVAE_DATA_DIR, else "
+                         "the user cache folder)")
+    pf.set_defaults(func=_fetch)
 
 
 def _slice(args):
@@ -56,25 +68,25 @@ def _slice(args):
         raise ValueError(f"{args.input} has shape ({d}, {h}, {w}): a stack of {d} square {h}x{w} images or one "
                          f"volume of {d} slices, which the file does not say; data slice cuts one volume, so pass "
                          "--volume if it is one (a stack of 2D images needs no slicing)")
-    axes = tuple(int(a) for a in args.axes.split(","))
-    out = slices(images[0], args.size, args.n, axes=axes, stride=args.stride, seed=args.seed)
+    out = slices(images[0], args.size, args.n, axes=args.axes, stride=args.stride, seed=args.seed)
     save(args.output, out, overwrite=args.overwrite)
     print(f"wrote {len(out)} samples of {args.size}x{args.size} to {args.output}")
 
 
 def _microvae_stack(args):
     """The shape of a 3D array named ``images`` in an ``.npz`` (how ``microvae.io.save`` and
-    ``data synth`` store image stacks), else ``None``; any other 3D array may be a volume."""
-    import zipfile
+    ``data synth`` store image stacks), else ``None``; any other 3D array may be a volume. Only
+    the array's header is read."""
     from pathlib import Path
 
-    import numpy as np
+    from ..io import array_info
 
-    path = Path(args.input)
-    if path.suffix.lower() != ".npz" or args.key not in (None, "images") or not zipfile.is_zipfile(path):
+    if Path(args.input).suffix.lower() != ".npz" or args.key not in (None, "images"):
         return None
-    with np.load(path, allow_pickle=False) as npz:
-        shape = npz["images"].shape if npz.files == ["images"] else ()
+    try:
+        shape, _ = array_info(args.input, key="images")
+    except ValueError:  # no array "images": read_images says what is wrong, if anything
+        return None
     return shape if len(shape) == 3 else None
 
 
@@ -105,3 +117,9 @@ def _info(args):
 
     images, nd = read_images(args)
     print(json.dumps(jsonable(describe(images, ndim=nd)), indent=2))
+
+
+def _fetch(args):
+    from ..datasets import fetch
+
+    print(fetch(args.name, data_dir=args.data_dir))

@@ -3,7 +3,7 @@ import argparse
 
 
 def register(sub):
-    from .common import add_input_arguments, non_negative_int, positive_float, positive_int
+    from .common import add_input_arguments, axes_tuple, non_negative_int, positive_float, positive_int
 
     p = sub.add_parser(
         "label", help="porosity, three-point parameters, E/E1, De/D2 and permeability of every image, to CSV "
@@ -22,7 +22,8 @@ def register(sub):
     p.add_argument("--slice", type=positive_int, default=None, metavar="SIZE",
                    help="cut each volume into SIZE x SIZE slices (regular grid, stride SIZE unless --stride) "
                         "and label the slices")
-    p.add_argument("--axes", default="0,1,2", help="with --slice: axes normal to the cutting planes (default 0,1,2)")
+    p.add_argument("--axes", type=axes_tuple, default=(0, 1, 2),
+                   help="with --slice: axes normal to the cutting planes (default 0,1,2)")
     p.add_argument("--stride", type=positive_int, default=None, help="with --slice: grid step (default: SIZE)")
     p.add_argument("--d", type=int, choices=(2, 3), default=3,
                    help="dimension of the medium the formulas describe (default 3: 2D images are slices of "
@@ -77,7 +78,7 @@ def _label(args):
         flagged_as = "outside the formulas' validity"
     table = label_to_csv(args.input, output, pore_value=args.pore_value, key=args.key, shape=args.shape,
                          dtype=args.dtype, volume=args.volume, dataset=args.dataset, slice_size=args.slice,
-                         axes=tuple(int(a) for a in args.axes.split(",")), stride=args.stride,
+                         axes=args.axes, stride=args.stride,
                          batch_size=args.batch_size, client=args.scheduler, processes=args.processes,
                          overwrite=args.overwrite, progress=True, **options)
     n = len(table["porosity"])

@@ -11,10 +11,10 @@ Modules: :mod:`.images` (read, load, binarize, save and slice image files), :mod
 importable from ``microvae.io``.
 """
 from .files import atomic_write, check_overwrite
-from .images import SAVE_SUFFIXES, as_image_stack, binarize, describe, load, read, save, slices
+from .images import SAVE_SUFFIXES, array_info, as_image_stack, binarize, describe, load, read, save, slices
 from .records import jsonable, provenance, save_table, sidecar_path, write_json
 from .stores import STORE_SUFFIXES, StoreArray, check_safe_array, is_store, open_store
 
-__all__ = ["read", "load", "as_image_stack", "binarize", "save", "slices", "describe", "SAVE_SUFFIXES",
+__all__ = ["read", "array_info", "load", "as_image_stack", "binarize", "save", "slices", "describe", "SAVE_SUFFIXES",
            "atomic_write", "check_overwrite", "save_table", "sidecar_path", "provenance", "jsonable", "write_json",
            "open_store", "StoreArray", "is_store", "check_safe_array", "STORE_SUFFIXES"]

@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from .._validate import as_binary_batch, as_generator, check_finite, check_int, check_memory
 from .files import atomic_write
 
-__all__ = ["read", "load", "as_image_stack", "binarize", "save", "slices", "describe", "SAVE_SUFFIXES"]
+__all__ = ["read", "array_info", "load", "as_image_stack", "binarize", "save", "slices", "describe", "SAVE_SUFFIXES"]
 
 _IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
 SAVE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff")  #: the formats of :func:`save`
@@ -173,14 +173,19 @@ def _check_array_header(name, shape, dtype):
     return nbytes
 
 
-def _read_npy(fh, size, name):
-    """A ``.npy`` array, its header checked before its data is read."""
+def _npy_header(fh, name):
+    """``(shape, fortran_order, dtype)`` from a ``.npy`` header, leaving ``fh`` at the data."""
     fmt = np.lib.format
     version = fmt.read_magic(fh)
     if version not in ((1, 0), (2, 0), (3, 0)):
         raise ValueError(f"{name}: NumPy .npy format version {version} is not supported")
     # Version 3 differs from 2 only in allowing UTF-8 in the header, which array headers never need.
-    shape, fortran, dtype = (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+    return (fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0)(fh)
+
+
+def _read_npy(fh, size, name):
+    """A ``.npy`` array, its header checked before its data is read."""
+    shape, fortran, dtype = _npy_header(fh, name)
     nbytes = _check_array_header(name, shape, dtype)
     if fh.tell() + nbytes > size:
         raise ValueError(f"{name}: its header declares {nbytes} bytes of {dtype} {shape}, but the file holds "
@@ -190,21 +195,57 @@ def _read_npy(fh, size, name):
     return out.T if fortran else out
 
 
+def _npz_member(zf, name, key):
+    """``(key, ZipInfo)`` of the array ``key`` (or the only one) of an ``.npz`` archive."""
+    members = {m.filename[:-4]: m for m in zf.infolist() if m.filename.endswith(".npy")}
+    others = [m.filename for m in zf.infolist() if not m.filename.endswith(".npy")]
+    if others:
+        raise ValueError(f"{name}: holds {others[0]!r}, which is not a NumPy array (.npy); not an .npz of "
+                         "numpy.savez")
+    if key is None:
+        if len(members) != 1:
+            raise ValueError(f"{name}: archive holds arrays {list(members)}; choose one with key=")
+        key = next(iter(members))
+    if key not in members:
+        raise ValueError(f"{name}: no array {key!r} in archive (has {list(members)})")
+    return key, members[key]
+
+
 def _read_npz(fh, name, key):
     with zipfile.ZipFile(fh) as zf:
-        members = {m.filename[:-4]: m for m in zf.infolist() if m.filename.endswith(".npy")}
-        others = [m.filename for m in zf.infolist() if not m.filename.endswith(".npy")]
-        if others:
-            raise ValueError(f"{name}: holds {others[0]!r}, which is not a NumPy array (.npy); not an .npz of "
-                             "numpy.savez")
-        if key is None:
-            if len(members) != 1:
-                raise ValueError(f"{name}: archive holds arrays {list(members)}; choose one with key=")
-            key = next(iter(members))
-        if key not in members:
-            raise ValueError(f"{name}: no array {key!r} in archive (has {list(members)})")
-        with zf.open(members[key]) as stream:
-            return _read_npy(stream, members[key].file_size, f"{name}[{key}]")
+        key, member = _npz_member(zf, name, key)
+        with zf.open(member) as stream:
+            return _read_npy(stream, member.file_size, f"{name}[{key}]")
+
+
+def array_info(path: str | os.PathLike, *, key: str | None = None) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the array in an ``.npy`` file or of an ``.npz`` archive's array
+    ``key`` (or its only one), from its header alone: the data is never read.
+
+    Raises
+    ------
+    ValueError
+        Another kind of file, or a damaged one; as :func:`read` for FIFOs, devices and archives
+        without that array.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"{path}: array_info reads .npy and .npz headers, not {suffix or 'a file without suffix'!r}")
+    with _open_regular_file(path) as fh:
+        try:
+            if suffix == ".npy":
+                shape, _, dtype = _npy_header(fh, str(path))
+            else:
+                with zipfile.ZipFile(fh) as zf:
+                    key, member = _npz_member(zf, str(path), key)
+                    with zf.open(member) as stream:
+                        shape, _, dtype = _npy_header(stream, f"{path}[{key}]")
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+            if isinstance(exc, ValueError) and str(exc).startswith(str(path)):
+                raise  # microvae's own refusal, which names the file
+            raise ValueError(f"{path}: cannot read file ({type(exc).__name__}: {exc})") from None
+    return tuple(shape), np.dtype(dtype)
 
 
 _COLOUR = "microvae reads single-channel segmented images: save one channel (for example image[..., 0], or " \

@@ -88,7 +88,7 @@ class StudyConfig:
         for name in ("image_size", "n_train", "n_val", "n_test", "draws"):
             check_int(getattr(self, name), name)
         check_int(self.n_generated, "n_generated", minimum=1 if self.generators else 0)
-        self.added = tuple(check_int(m, "every added size") for m in self.added)
+        self.added = tuple(check_int(m, "added") for m in self.added)
         self.generators = tuple(self.generators)
         self.properties = tuple(self.properties)
         if min(self.n_train, self.n_val, self.n_test) < 2:
