@@ -153,7 +153,8 @@ def test_damaged_part_is_named_with_the_remedy(tmp_path, capsys):
 def test_train_stopped_before_its_first_checkpoint_can_restart(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text("{}")  # what a run killed before its first checkpoint leaves
+    # What a run killed before its first checkpoint leaves (one made before run folders were marked).
+    (run / "config.json").write_text(json.dumps({"microvae_version": "0.1", "config": {"steps": 1}}))
     (run / "metrics.jsonl").write_text("")
     src = _images(tmp_path / "in.npy", n=4, size=16)
     base = ["train", str(src), "-o", str(run), "--image-size", "16", "--steps", "1", "--batch-size", "2",

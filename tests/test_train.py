@@ -60,7 +60,8 @@ def test_train_writes_run_folder(tmp_path, images):
                          **{**TINY, "sample_every": 3})
     run = tmp_path / "run"
     assert result.run_dir == run and result.step == 6 and not result.model.training
-    assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.pt", "metrics.jsonl", "samples"}
+    assert {p.name for p in run.iterdir()} == {"config.json", "checkpoint.pt", "metrics.jsonl", "samples",
+                                               ".microvae.json"}
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4, 6]

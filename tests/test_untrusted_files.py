@@ -211,8 +211,8 @@ def files(tmp_path, monkeypatch):
     ("nan", "features.0.weight is not finite floating-point weights (dtype torch.float32, NaN or inf values)"),
     ("foreign", "weights lack 'features.0.weight' (not a torchvision vgg16 state dict?)"),
     ("counter", "expected a state dict of tensors"),
-    ("garbage", "cannot read it (not a torch file; damaged, cut short or another format?)"),
-    ("cut", "cannot read it (PytorchStreamReader failed reading zip archive"),
+    ("garbage", "not a readable style weights file (not a torch file; damaged, cut short or another format?)"),
+    ("cut", "not a readable style weights file (PytorchStreamReader failed reading zip archive"),
 ])
 def test_bad_style_weights_are_refused_in_our_words(files, tmp_path, name, message):
     with pytest.raises(ValueError) as info:

@@ -50,8 +50,8 @@ def load_torch_file(path: str | os.PathLike, what: str) -> Any:
         detail = " ".join(str(exc).split()).split(". ")[0]  # torch's first sentence says what failed
         if isinstance(exc, pickle.UnpicklingError) or "weights_only" in detail:
             detail = "not a torch file"
-        raise ValueError(f"{what} {path}: cannot read it ({detail[:200]}; damaged, cut short or another format?)"
-                         ) from None
+        raise ValueError(f"{what} {path}: not a readable {what} file ({detail[:200]}; damaged, cut short or another "
+                         "format?)") from None
     if any(t.is_meta for t in _tensors(obj)):
         raise ValueError(f"{what} {path}: holds tensors without data (meta tensors, as made on the 'meta' device); "
                          "save the tensors of a model that holds its weights")

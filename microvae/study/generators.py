@@ -74,8 +74,10 @@ class VAEGenerator:
     def describe(self, image_size: int) -> dict:
         """The resolved training configuration and sampling options."""
         from .. import vae
+        from ..nn.vae import VAE
 
         config = vae.load_config(self.preset, **{**self.overrides, "image_size": image_size})
+        VAE(**config.model_kwargs())  # its own checks (image size vs stages) before the study starts
         return {"train": config.to_dict(), "sample": self.sample_options}
 
     def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:

@@ -15,14 +15,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .._validate import as_binary_batch
-from ..io import atomic_write, provenance
+from ..io import atomic_write, folders, provenance
 from .config import StudyConfig, make_config
 from .data import authentic_pool, cell_indices, embedded_dataset, plan_cells, split_indices
 from .generators import Generator, check_generator, default_generators
 from .keys import derive_seed, stage_key, stage_keys
 from .labels import as_label_table, default_labeller, finite_rows, label_authentic, write_labels
 from .report import assemble_results, render_report, write_figures
-from .rundir import RunDir, log_stderr
+from .rundir import STUDY_FILES, RunDir, log_stderr
 from .stats import describe_sets, distribution_match, morphology_match
 
 __all__ = ["run_study", "reproduce"]
@@ -100,9 +100,24 @@ def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data
     # upstream must not be resumed as if it were the same run.
     settings = {g: generators[g].describe(config.image_size) for g in config.generators}
     keys = stage_keys(config, pool, settings)
-    digest = keys["study"]
     run = RunDir(out_dir, keys, resume=resume, overwrite=overwrite)
-    run.write_json(run.MARKER, {"digest": digest, "keys": keys, "config": config.to_dict(),
+    # Held until the study ends: a second study cannot write into the same folder meanwhile.
+    with folders.lock(run.path, "study"):
+        if overwrite and not resume and not run.new:
+            folders.clear(run.path, STUDY_FILES)
+        try:
+            return _study(run, keys, settings, pool, labeller, generators, config, data, device, log,
+                          restore_threads, t_start)
+        except BaseException:
+            if run.new and not run.file("authentic.npz").exists():
+                shutil.rmtree(run.path, ignore_errors=True)  # stopped before its first stage: nothing to resume
+            raise
+
+
+def _study(run, keys, settings, pool, labeller, generators, config, data, device, log, restore_threads, t_start):
+    """The stages, in a study folder this process holds."""
+    digest = keys["study"]
+    run.write_json(run.CONFIG, {"digest": digest, "keys": keys, "config": config.to_dict(),
                                 "generator_settings": settings, "data": data or {}, "provenance": provenance({})})
     timing = {}
 
@@ -242,6 +257,17 @@ def _cells_stage(run, keys, auth_images, table, split, gen, config, device, log)
     return results
 
 
+def _check_source_outside(source, out_dir):
+    """Refuse an input file the study would write over (its own ``authentic.npz``, say): the
+    input is never replaced, whatever the flags say."""
+    if source is None or not os.path.isfile(source):
+        return
+    src, out = os.path.realpath(source), os.path.realpath(out_dir)
+    if os.path.commonpath([src, out]) == out and os.path.relpath(src, out).split(os.sep)[0] in STUDY_FILES:
+        raise ValueError(f"the input {source} is one of the files the study writes in {out_dir}; copy it elsewhere "
+                         "and read it from there (an input is never replaced)")
+
+
 @contextlib.contextmanager
 def _torch_threads(n):
     """Run with ``n`` torch threads (``None``: leave as is) and restore the old count afterwards.
@@ -309,6 +335,7 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
     """
     if generators is not None and not isinstance(generators, Mapping):
         overrides["generators"], generators = tuple(generators), None
+    _check_source_outside(source, out_dir)
     config = make_config(preset, seed=seed, **overrides)
     needed = config.n_train + config.n_val + config.n_test
     if images is None:

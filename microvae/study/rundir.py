@@ -1,40 +1,59 @@
-"""The run folder: atomic, key-stamped stage files, and the guard against mixing studies."""
+"""The study's folder: marked as a study, locked while a study runs in it, atomic key-stamped
+stage files, and the guard against mixing studies."""
 import json
-import sys
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write, write_json
+from ..io import atomic_write, folders, write_json
 
-__all__ = ["RunDir", "log_stderr"]
+__all__ = ["RunDir", "STUDY_FILES", "log_stderr"]
+
+#: What a study writes in its folder; ``overwrite`` removes these and nothing else.
+STUDY_FILES = ("config.json", "authentic.npz", "labels", "models", "generated", "cells", "figures", "results.json",
+               "report.md")
+
+
+def _written_by_a_study(path):
+    """Whether ``path/config.json`` is one a study wrote (for folders made before the marker)."""
+    try:
+        written = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(written, dict) and isinstance(written.get("keys"), dict) and "authentic" in written["keys"]
+            and "digest" in written)
 
 
 class RunDir:
     """Atomic, key-stamped files in the study's folder.
 
-    On resume the folder must hold a study of the same authentic data, split and labels
-    (otherwise nothing in it could be reused); every cached stage is then reused only if its
-    key matches.
+    The folder is a study folder (:mod:`microvae.io.folders`): new or empty, or one a study made
+    (marked; or, made before the marker, holding nothing but :data:`STUDY_FILES` and a
+    ``config.json`` a study wrote). On resume the folder must hold a study of the same authentic
+    data, split and labels (otherwise nothing in it could be reused); every cached stage is then
+    reused only if its key matches. ``new`` says whether this study made the folder.
     """
 
-    MARKER = "config.json"
+    CONFIG = "config.json"
 
     def __init__(self, path: str | os.PathLike, keys: dict[str, str], *, resume: bool, overwrite: bool):
         self.path, self.digest, self.resume = Path(path), keys["study"], resume
-        marker = self.path / self.MARKER
-        if marker.exists():
-            old = json.loads(marker.read_text()).get("keys", {}).get("authentic")
+        config = self.path / self.CONFIG
+        if resume and not config.is_file():
+            raise FileNotFoundError(f"cannot resume: {self.path} holds no study ({self.CONFIG} missing); start it "
+                                    "without resume=True (--resume)")
+        self.new = folders.claim(self.path, "study", names=STUDY_FILES, legacy=_written_by_a_study, what="study")
+        if config.exists():
+            old = json.loads(config.read_text()).get("keys", {}).get("authentic")
             if resume and old != keys["authentic"]:
                 raise ValueError(f"{self.path} holds a study of other authentic data, split or labels; choose "
                                  "another output folder, or --overwrite to replace it")
             if not resume and not overwrite:
                 raise FileExistsError(f"{self.path} already holds a study; pass --resume to continue it "
                                       "or --overwrite to recompute it")
-        elif self.path.exists() and any(self.path.iterdir()) and not overwrite:
-            raise FileExistsError(f"{self.path} exists and is not empty; choose another folder or pass --overwrite")
         # Cached stages and cells are trusted only on resume; otherwise they are recomputed.
         self.reuse = resume
 

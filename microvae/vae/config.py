@@ -116,6 +116,10 @@ class TrainConfig:
         if check_int(self.style_batch, "style_batch", minimum=0) > self.batch_size:
             raise ValueError(f"style_batch must be in 0..batch_size={self.batch_size} (0 = all), "
                              f"got {self.style_batch}")
+        if self.uses_style_net and self.style_weights != "random" and self.style_width != 1:
+            # Pretrained weights fix the widths; a preset's narrow network is for random weights.
+            raise ValueError(f"style_weights={self.style_weights} needs style_width=1 (pretrained networks are "
+                             f"full width; style_width={self.style_width:g} is for random weights)")
         if self.uses_mode_collapse and (self.style_batch or self.batch_size) < 2:
             raise ValueError("the mode-collapse loss (w_mc > 0) compares images within a batch: batch_size >= 2")
 

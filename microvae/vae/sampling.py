@@ -12,7 +12,7 @@ from ..choices import BINARIZE, LATENTS
 from ..morphology import specific_surface
 from ..nn.mode import eval_mode
 from ..nn.vae import VAE
-from .checkpoint import load_checkpoint
+from .checkpoint import checkpoint_config, load_checkpoint
 from .config import TrainConfig
 from .results import SampleCheck, TrainResult
 
@@ -198,7 +198,7 @@ def _model_from(source):
         return source.model, source.samples
     if isinstance(source, (str, os.PathLike)):
         ckpt = load_checkpoint(source)
-        config = TrainConfig(**ckpt["config"])
+        config = checkpoint_config(ckpt)
         vae = VAE(**config.model_kwargs())
         try:
             vae.load_state_dict(ckpt["model"])

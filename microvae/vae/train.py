@@ -1,6 +1,7 @@
 """Training the morphology-aware VAE: :func:`train_vae`, the loop, its log and sample mosaics."""
 import math
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -12,11 +13,11 @@ import torch.distributed as dist
 from numpy.typing import ArrayLike
 
 from .._validate import as_binary_batch
-from ..io import provenance, write_json
+from ..io import folders, provenance, write_json
 from ..morphology import specific_surface
 from ..nn.mode import eval_mode
 from ..nn.vae import VAE
-from .checkpoint import (CHECKPOINT, append_metrics, check_resumable, data_fingerprint, load_checkpoint,
+from .checkpoint import (CHECKPOINT, RUN_FILES, append_metrics, check_resumable, data_fingerprint, load_checkpoint,
                          prepare_run_dir, save_checkpoint, truncate_metrics)
 from .config import load_config
 from .parallel import init_distributed, pick_device
@@ -42,7 +43,9 @@ def train_vae(images: ArrayLike, preset: str = "quick", *, out_dir: str | os.Pat
         ``style_mode="none"``, ``w_st=0``.
     out_dir : str or Path
         Run folder (:mod:`microvae.vae.checkpoint`). Must not exist or be empty, unless ``resume``
-        or ``overwrite``.
+        or ``overwrite``. A folder this call creates is removed again if the run fails or is
+        stopped before its first checkpoint. While the run lasts, the folder is locked: a second
+        run into it is refused.
     seed : int
         Seeds the model initialization, the batches and the latent noise (the style network has
         its own ``style_seed``). Same seed, data and config give the same run.
@@ -50,9 +53,10 @@ def train_vae(images: ArrayLike, preset: str = "quick", *, out_dir: str | os.Pat
         Continue the run in ``out_dir`` from its checkpoint up to ``steps`` (which may be raised
         with an override; the other settings must match the checkpoint's).
     overwrite : bool
-        Start afresh in an existing run folder (one holding ``config.json``), deleting its
-        files: for a run stopped before its first checkpoint, which cannot be resumed. Other
-        non-empty folders are never cleared.
+        Start afresh in an existing run folder, deleting the files a run writes
+        (:data:`~microvae.vae.checkpoint.RUN_FILES`; anything else in it stays). Only a folder
+        microvae made for a run (its marker, or the rule for older run folders in
+        :mod:`microvae.vae.checkpoint`) is ever cleared.
     device : str or torch.device, optional
         Default: ``cuda`` (the ``LOCAL_RANK`` GPU under torchrun) if available, else ``cpu``.
     progress : bool
@@ -79,11 +83,37 @@ def train_vae(images: ArrayLike, preset: str = "quick", *, out_dir: str | os.Pat
     rank, world, owned_group = init_distributed(device)
     try:
         run_dir = Path(out_dir)
-        prepare_run_dir(run_dir, resume=resume, rank=rank, overwrite=overwrite)
-        return _train(batch, config, run_dir, int(seed), resume, device, progress, rank, world)
+        if rank != 0:  # rank 0 alone writes in the run folder
+            return _train(batch, config, run_dir, int(seed), resume, device, progress, rank, world)
+        new = prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        # Held until the run ends: a second process cannot write into the same folder meanwhile.
+        with folders.lock(run_dir, "run"):
+            if overwrite and not resume and not new:
+                folders.clear(run_dir, RUN_FILES)
+            try:
+                return _train(batch, config, run_dir, int(seed), resume, device, progress, rank, world, fresh=new)
+            except BaseException:
+                if new and not (run_dir / CHECKPOINT).exists():
+                    # Failed (or stopped) before its first checkpoint: nothing to resume; leave no folder.
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                raise
     finally:
         if owned_group:
             dist.destroy_process_group()
+
+
+def _diverged(step, terms, run_dir, fresh):
+    """What to do after a divergence (``terms``: what showed it), in words that fit the run
+    folder's state."""
+    what = f"training diverged by step {step} ({terms})"
+    if (run_dir / CHECKPOINT).exists():
+        saved = load_checkpoint(run_dir)["step"]
+        return (f"{what}; the checkpoint of step {saved}, before it, is intact: resume from it (resume=True) with "
+                "a lower lr=")
+    if fresh:
+        return (f"{what} before its first checkpoint, so the run folder was removed: start it again with a lower "
+                "lr= (or w_st=)")
+    return f"{what} before its first checkpoint: start it afresh (overwrite=True) with a lower lr= (or w_st=)"
 
 
 @torch.no_grad()
@@ -96,7 +126,7 @@ def _write_mosaic(run_dir, vae, z, step):
            title=f"step {step} (threshold 0.5)", overwrite=True)
 
 
-def _train(images, config, run_dir, seed, resume, device, progress, rank, world):
+def _train(images, config, run_dir, seed, resume, device, progress, rank, world, fresh=False):
     fingerprint = data_fingerprint(images)
     trainer = Trainer(images, config, seed=seed, device=device, rank=rank, world=world)
     vae = trainer.vae
@@ -108,6 +138,8 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
                         world=world)
         vae.load_state_dict(ckpt["model"])
         trainer.optimizer.load_state_dict(ckpt["optimizer"])
+        for group in trainer.optimizer.param_groups:  # lr may change on resume; the saved state has the old one
+            group["lr"] = config.lr
         trainer.gen.set_state(ckpt["rng"][rank])
         start = int(ckpt["step"])
         if start > config.steps:
@@ -141,9 +173,8 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
             row = {"step": step, **{k: float(v) / counts[k] for k, v in sums.items()},
                    "seconds_per_step": (time.perf_counter() - t0) / n}
             if not all(math.isfinite(v) for v in row.values()):
-                raise FloatingPointError(
-                    f"training diverged at step {step} (loss terms {row}); the checkpoint of the last saved step is "
-                    "intact: lower lr or w_st and resume")
+                terms = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("step", "seconds_per_step"))
+                raise FloatingPointError(_diverged(step, terms, run_dir, fresh))
             sums, counts, last_logged, t0 = {}, {}, step, time.perf_counter()
             history.append(row)
             if rank == 0:
@@ -152,6 +183,9 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
         if config.sample_every and step % config.sample_every == 0 and rank == 0:
             _write_mosaic(run_dir, vae, fixed_z, step)
         if (config.checkpoint_every and step % config.checkpoint_every == 0) or step == config.steps:
+            if not all(bool(torch.isfinite(p).all()) for p in vae.parameters()):
+                # Between two logged steps: never save (or check samples of) a model without numbers.
+                raise FloatingPointError(_diverged(step, "weights no longer finite", run_dir, fresh))
             rng = trainer.rng_states()  # collective: every process takes part
             if rank == 0:
                 checked = check()
