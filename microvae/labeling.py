@@ -360,7 +360,7 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
     import inspect
 
     from ._validate import check_moduli, check_voxel_size
-    from .io import check_overwrite, save_table, sidecar_path
+    from .io import check_overwrite, folders, save_table, sidecar_path
     from .properties import label
 
     if isinstance(inputs, (str, os.PathLike, np.ndarray)):
@@ -393,29 +393,33 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
               "pore_value": pore_value, "key": key, "dataset": dataset, "volume": volume, "slice": slice_size,
               "axes": ",".join(map(str, axes)), "stride": stride, "chunk": batch_size, **label_kwargs}
     parts_dir = output.with_name(output.name + ".parts")
-    own_client = isinstance(client, str) or bool(processes)
-    if isinstance(client, str):
-        from distributed import Client
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Held until the table is written: a second call for the same output is refused at once
+    # (its chunks and its table would mix with this one's).
+    with folders.lock(output.parent, str(output), name=f".{output.name}.lock"):
+        own_client = isinstance(client, str) or bool(processes)
+        if isinstance(client, str):
+            from distributed import Client
 
-        client = Client(client)
-    elif processes:
-        client = local_client(processes)
-    try:
-        labels = label_chunks([src for src, _, _ in sources], parts_dir, params, batch_size=batch_size,
-                              client=client, progress=progress, overwrite=overwrite, **label_kwargs)
-    finally:
-        if own_client:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None and processes:
-                cluster.close()
-    table = _table(sources, labels)
-    params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
-                              f"K and G in the units of K1, G1; valid: {validity}; invalid: "
-                              "why not, as the sum of the bits in invalid_flags")
-    params["invalid_flags"] = {str(bit): text for bit, text in invalid_flags.items()}
-    save_table(output, table, params, overwrite=overwrite)
-    shutil.rmtree(parts_dir, ignore_errors=True)
+            client = Client(client)
+        elif processes:
+            client = local_client(processes)
+        try:
+            labels = label_chunks([src for src, _, _ in sources], parts_dir, params, batch_size=batch_size,
+                                  client=client, progress=progress, overwrite=overwrite, **label_kwargs)
+        finally:
+            if own_client:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None and processes:
+                    cluster.close()
+        table = _table(sources, labels)
+        params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
+                                  f"K and G in the units of K1, G1; valid: {validity}; invalid: "
+                                  "why not, as the sum of the bits in invalid_flags")
+        params["invalid_flags"] = {str(bit): text for bit, text in invalid_flags.items()}
+        save_table(output, table, params, overwrite=overwrite)
+        shutil.rmtree(parts_dir, ignore_errors=True)
     return table
 
 

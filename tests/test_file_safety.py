@@ -183,3 +183,75 @@ def test_train_overwrite_never_clears_a_folder_that_is_not_a_run(tmp_path, capsy
                  "--batch-size", "2", "--style-mode", "none", "--overwrite", "--device", "cpu"]) == 2
     assert "no microvae run" in capsys.readouterr().err
     assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+# ---------------------------------------------------------------------- concurrent writers, full disks
+
+def _hold_output_lock(folder, name, ready, release):
+    from microvae.io import folders
+
+    with folders.lock(folder, "labels", name=name):
+        ready.set()
+        release.wait(60)
+
+
+def test_a_second_label_run_for_the_same_output_is_refused(tmp_path, capsys):
+    import multiprocessing
+
+    src = _images(tmp_path / "in.npy", n=4, size=16)
+    out = tmp_path / "l.csv"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_output_lock, args=(tmp_path, ".l.csv.lock", ready, release))
+    holder.start()
+    try:
+        assert ready.wait(60)
+        assert main(["label", str(src), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "another microvae process" in err and err.count("\n") == 1
+        assert not out.exists() and not (tmp_path / "l.csv.parts").exists()
+    finally:
+        release.set()
+        holder.join(60)
+    assert main(["label", str(src), "-o", str(out)]) == 0
+    assert not (tmp_path / ".l.csv.lock").exists()
+
+
+def test_atomic_write_never_replaces_a_file_made_meanwhile(tmp_path):
+    from microvae.io import atomic_write
+
+    target = tmp_path / "t.txt"
+
+    def slow_writer(fh):  # another process creates the target while this one writes
+        fh.write("mine")
+        target.write_text("theirs")
+    with pytest.raises(FileExistsError, match="written by another process meanwhile"):
+        atomic_write(target, slow_writer, mode="w")
+    assert target.read_text() == "theirs" and [p.name for p in tmp_path.iterdir()] == ["t.txt"]
+    atomic_write(target, lambda fh: fh.write("mine"), mode="w", overwrite=True)
+    assert target.read_text() == "mine"
+
+
+@pytest.mark.parametrize("failure", [OSError("204800 requested and 102272 written"),
+                                     RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 15744")])
+def test_a_full_disk_is_named_with_the_file(tmp_path, capsys, monkeypatch, failure):
+    import errno
+    import types
+
+    from microvae import io
+    from microvae.io import files
+
+    monkeypatch.setattr(files.os, "statvfs", lambda path: types.SimpleNamespace(f_bavail=0, f_frsize=4096))
+
+    def writer(fh):
+        fh.write(b"x" * 100)
+        raise failure
+    with pytest.raises(OSError) as info:
+        io.atomic_write(tmp_path / "a.npy", writer)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "a.npy")
+    assert list(tmp_path.iterdir()) == []  # the partial file is gone
+    monkeypatch.setattr(io, "save", lambda path, *a, **k: io.atomic_write(path, writer))
+    assert main(["data", "synth", "disks", "-n", "2", "--size", "16", "-o", str(tmp_path / "s.npy")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"microvae data: error: {tmp_path / 's.npy'}: no space left on the device; nothing was written " \
+                  "there\n"

@@ -85,7 +85,7 @@ def test_clear_removes_only_what_the_run_writes(tmp_path):
 
 
 def _hold(path, ready, release):
-    with folders.lock(path, "run"):
+    with folders.lock(path, f"the run in {path}"):
         ready.set()
         release.wait(30)
 
@@ -99,13 +99,13 @@ def test_a_second_process_is_refused_while_the_first_holds_the_lock(tmp_path):
     try:
         assert ready.wait(60)
         with pytest.raises(FileExistsError, match=rf"another microvae process \(pid {holder.pid} on .*\) is "
-                                                  r"writing in .*run; wait for it to end, or choose another folder"):
-            with folders.lock(tmp_path / "run", "run"):
+                                                  r"writing the run in .*run; wait for it to end, or choose another output"):
+            with folders.lock(tmp_path / "run", f"the run in {tmp_path / 'run'}"):
                 pass
     finally:
         release.set()
         holder.join(30)
-    with folders.lock(tmp_path / "run", "run"):  # released when its holder ended
+    with folders.lock(tmp_path / "run", "the run"):  # released when its holder ended
         pass
 
 
@@ -118,7 +118,7 @@ def test_a_lock_dies_with_its_process(tmp_path):
     assert ready.wait(60)
     holder.kill()
     holder.join(30)
-    with folders.lock(tmp_path / "run", "run"):
+    with folders.lock(tmp_path / "run", "the run"):
         pass
 
 
@@ -175,7 +175,7 @@ def test_train_overwrite_removes_only_what_a_run_writes(tmp_path, capsys, src):
 def _hold_lock(path, ready, release):
     from microvae.io import folders
 
-    with folders.lock(path, "run"):
+    with folders.lock(path, f"the run in {path}"):
         ready.set()
         release.wait(60)
 

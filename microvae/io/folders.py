@@ -122,23 +122,32 @@ def clear(path: str | os.PathLike, names: Iterable[str]) -> list[str]:
 
 
 @contextlib.contextmanager
-def lock(path: str | os.PathLike, what: str) -> Iterator[None]:
-    """Hold the exclusive lock of folder ``path`` for the ``with`` block (its lock file is
-    removed again at the end).
+def lock(path: str | os.PathLike, subject: str, *, name: str = LOCK) -> Iterator[None]:
+    """Hold the exclusive lock of folder ``path`` for the ``with`` block (its lock file, ``name``
+    in the folder, is removed again at the end).
+
+    Parameters
+    ----------
+    path : str or Path
+        An existing folder.
+    subject : str
+        What the holder writes ("the run in runs/a", "labels.csv"), for the message.
+    name : str
+        The lock file: :data:`LOCK` for a whole folder, another name for one output in it.
 
     Raises
     ------
     FileExistsError
         Another process holds it (its process id and host are named when known).
     """
-    name = Path(path) / LOCK
+    name = Path(path) / name
     while True:
         fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o666)
         if not _try_lock(fd):
             holder = os.read(fd, 200).decode(errors="replace").strip()
             os.close(fd)
-            raise FileExistsError(f"another microvae process{f' ({holder})' if holder else ''} is writing in "
-                                  f"{path}; wait for it to end, or choose another folder for the {what}")
+            raise FileExistsError(f"another microvae process{f' ({holder})' if holder else ''} is writing "
+                                  f"{subject}; wait for it to end, or choose another output")
         try:  # the file locked must still be the one at that name (its last holder removes it)
             if os.stat(name).st_ino == os.fstat(fd).st_ino:
                 break

@@ -102,7 +102,7 @@ def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data
     keys = stage_keys(config, pool, settings)
     run = RunDir(out_dir, keys, resume=resume, overwrite=overwrite)
     # Held until the study ends: a second study cannot write into the same folder meanwhile.
-    with folders.lock(run.path, "study"):
+    with folders.lock(run.path, f"the study in {run.path}"):
         if overwrite and not resume and not run.new:
             folders.clear(run.path, STUDY_FILES)
         try:

@@ -87,7 +87,7 @@ def train_vae(images: ArrayLike, preset: str = "quick", *, out_dir: str | os.Pat
             return _train(batch, config, run_dir, int(seed), resume, device, progress, rank, world)
         new = prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
         # Held until the run ends: a second process cannot write into the same folder meanwhile.
-        with folders.lock(run_dir, "run"):
+        with folders.lock(run_dir, f"the run in {run_dir}"):
             if overwrite and not resume and not new:
                 folders.clear(run_dir, RUN_FILES)
             try:
