@@ -275,6 +275,12 @@ def _run_jobs(todo, sources, jobs, client, progress, label_kwargs):
             bar.close()
 
 
+# Run in each worker of local_client: Ctrl-C is for the command, which stops the workers (and
+# their warnings about the tasks cancelled then are not news).
+_WORKER_PRELOAD = ("import logging, signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                   "logging.getLogger('distributed').setLevel(logging.ERROR)\n")
+
+
 def local_client(processes: int) -> Any:
     """A Dask client of a new local cluster: ``processes`` worker processes of one thread each.
 
@@ -287,8 +293,28 @@ def local_client(processes: int) -> Any:
 
     from .threads import worker_env
 
-    return Client(LocalCluster(n_workers=processes, threads_per_worker=1, processes=True,
-                               env=worker_env(processes)))
+    # Ctrl-C reaches every process of the job: the workers ignore it, and this process stops them
+    # as it closes the cluster, instead of one traceback per worker.
+    cluster = LocalCluster(n_workers=processes, threads_per_worker=1, processes=True, env=worker_env(processes),
+                           preload=[_WORKER_PRELOAD])
+    return Client(cluster)
+
+
+def _close(client, processes):
+    """Close a client made here (and its local cluster), without the warnings Dask logs when
+    workers are stopped in the middle of a task (after an error or Ctrl-C)."""
+    import logging
+
+    log = logging.getLogger("distributed")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and processes:
+            cluster.close()
+    finally:
+        log.setLevel(level)
 
 
 def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathLike | ArrayLike],
@@ -409,10 +435,7 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
                                   client=client, progress=progress, overwrite=overwrite, **label_kwargs)
         finally:
             if own_client:
-                cluster = getattr(client, "cluster", None)
-                client.close()
-                if cluster is not None and processes:
-                    cluster.close()
+                _close(client, processes)
         table = _table(sources, labels)
         params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
                                   f"K and G in the units of K1, G1; valid: {validity}; invalid: "

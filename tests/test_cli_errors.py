@@ -246,3 +246,34 @@ def test_a_damaged_hdf5_file_is_named(tmp_path, capsys):
     assert main(["label", str(tmp_path / "x.h5"), "-o", str(tmp_path / "l.csv")]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'x.h5'}: cannot read it as a HDF5 file" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_stops_a_local_cluster_run_in_one_line(tmp_path):
+    """Ctrl-C reaches every process of the job; the workers of `label --processes` ignore it and
+    the command stops them, so the terminal shows one line instead of a traceback per worker."""
+    pytest.importorskip("distributed")
+    import re
+    import signal
+    import time
+
+    from microvae.labeling import local_client
+
+    with local_client(1) as client:
+        before = client.run(os.getpid)
+        for pid in before.values():
+            os.kill(pid, signal.SIGINT)
+        time.sleep(1)
+        assert client.run(os.getpid) == before  # still the same workers, not restarted ones
+        client.cluster.close()
+    src = _images(tmp_path / "in.npy", n=400, size=32)
+    proc = subprocess.Popen([sys.executable, "-m", "microvae", "label", str(src), "-o", str(tmp_path / "l.csv"),
+                             "--processes", "2", "--batch-size", "2"], stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    err = ""
+    while not re.search(r" [1-9]\d*/400", err):  # chunks are coming back: the workers are at work
+        err += proc.stderr.read(1) or pytest.fail(f"label ended early: {err}")
+    os.killpg(proc.pid, signal.SIGINT)
+    err += proc.stderr.read()
+    assert proc.wait(60) == 130
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("label:")]
+    assert lines == ["microvae: interrupted"], err
