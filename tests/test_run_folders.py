@@ -98,8 +98,8 @@ def test_a_second_process_is_refused_while_the_first_holds_the_lock(tmp_path):
     holder.start()
     try:
         assert ready.wait(60)
-        with pytest.raises(FileExistsError, match=rf"another microvae process \(pid {holder.pid} on .*\) is "
-                                                  r"writing the run in .*run; wait for it to end, or choose another output"):
+        with pytest.raises(FileExistsError, match=rf"another microvae process \(pid {holder.pid} on .*\) is writing "
+                                                  r"the run in .*run; wait for it to end, or choose another output"):
             with folders.lock(tmp_path / "run", f"the run in {tmp_path / 'run'}"):
                 pass
     finally:
