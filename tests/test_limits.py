@@ -112,3 +112,13 @@ def test_cli_label_refuses_moduli_and_voxel_sizes_out_of_range(tmp_path, capsys,
     assert main(["label", str(tmp_path / "a.npy"), "-o", str(tmp_path / "l.csv"), *flags]) == 2
     err = capsys.readouterr().err
     assert named in err and err.count("\n") == 1 and not (tmp_path / "l.csv").exists()
+
+
+def test_vae_sampling_refuses_counts_beyond_the_limit(two_gib, tmp_path):
+    from microvae.nn import VAE
+    from microvae.vae import sample
+
+    model = VAE(image_size=16, channels=(4, 8), hidden=8, latent=4)
+    with pytest.raises(MemoryError, match=r"^1000000000 samples of 16 x 16 px would take 253.3 GiB"):
+        sample(model, 10**9, binarize="threshold", seed=0)
+    assert sample(model, 3, binarize="threshold", seed=0).shape == (3, 16, 16)

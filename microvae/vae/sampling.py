@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from .._validate import check_int
+from .._validate import check_int, check_memory
 from ..choices import BINARIZE, LATENTS
 from ..morphology import specific_surface
 from ..nn.mode import eval_mode
@@ -256,6 +256,10 @@ def sample(source: str | os.PathLike | VAE | TrainResult, n: int, *, seed: int |
         raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
     n = check_int(n, "n")
     vae, run = _model_from(source)
+    pixels = vae.image_size ** 2
+    # The images, all latents (float32, drawn at once), a batch's probabilities (float32, float64 smoothed).
+    check_memory(n * (pixels + 4 * vae.latent) + 12 * min(n, batch_size) * pixels,
+                 f"{n} samples of {vae.image_size} x {vae.image_size} px", "draw fewer at a time")
     run_latent = "fitted" if run is not None and run.latent else "prior"
     run_smooth = run.smooth if run is not None else 0.0
     latent = run_latent if latent is None else latent
