@@ -54,15 +54,23 @@ def test_more_threads_than_cpus_are_refused():
         threads.set_threads(cpus + 1)
     out = subprocess.run([sys.executable, "-m", "microvae", "--threads", "10000", "info"], capture_output=True,
                          text=True, timeout=120, env=CLEAN)
-    assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert f"10000 threads exceed the {cpus} CPUs this process may run on" in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert (f"microvae: error: argument --threads: 10000 threads exceed the {cpus} CPUs this process may run on"
+            in out.stderr.strip().splitlines()[-1])
 
 
 def test_reproduce_threads_are_checked_before_the_study_starts(tmp_path, capsys):
     from microvae.cli import main
 
-    assert main(["reproduce", "--threads", "10000", "-o", str(tmp_path / "study")]) == 2
-    assert "10000 threads exceed the" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--threads", "10000", "-o", str(tmp_path / "study")])
+    assert "argument --threads: 10000 threads exceed the" in capsys.readouterr().err
+    assert not (tmp_path / "study").exists()
+    # Through the API, before the study starts.
+    from microvae.study import reproduce
+
+    with pytest.raises(ValueError, match="10000 threads exceed the"):
+        reproduce(out_dir=tmp_path / "study", threads=10000)
     assert not (tmp_path / "study").exists()
 
 

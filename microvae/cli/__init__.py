@@ -7,7 +7,7 @@ import os
 import sys
 
 from .._version import __version__
-from .common import positive_int
+from .common import thread_count
 
 # Module names under microvae.cli, in the order shown by --help.
 COMMAND_MODULES = ("data", "correlate", "train", "reproduce", "label", "mrf", "compare", "info", "bench")
@@ -26,7 +26,7 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"microvae {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    parser.add_argument("--threads", dest="global_threads", type=positive_int, default=None, metavar="N",
+    parser.add_argument("--threads", dest="global_threads", type=thread_count, default=None, metavar="N",
                         help="threads of every kernel family: torch, numba, OpenMP, FFT (default: "
                              "MICROVAE_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

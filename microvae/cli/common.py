@@ -21,6 +21,17 @@ def positive_int(text):
     return _number(text, int, lambda v: v >= 1, "an integer >= 1")
 
 
+def thread_count(text):
+    """argparse type of ``--threads``: an integer from 1 to the CPUs this process may run on."""
+    from ..threads import check_threads
+
+    n = positive_int(text)
+    try:
+        return check_threads(n)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def non_negative_int(text):
     """argparse type: an integer >= 0 (seeds, margins, sweeps; intervals where 0 means never)."""
     return _number(text, int, lambda v: v >= 0, "an integer >= 0")

@@ -2,7 +2,7 @@
 
 
 def register(sub):
-    from .common import add_input_arguments, device, non_negative_int, positive_int
+    from .common import add_input_arguments, device, non_negative_int, positive_int, thread_count
 
     p = sub.add_parser(
         "reproduce",
@@ -28,7 +28,7 @@ def register(sub):
     p.add_argument("--vae-steps", type=positive_int, default=None,
                    help="VAE training steps (default: the VAE preset's)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=thread_count, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", type=device, default=None,
                    help="torch device for the VAE and the CNN (e.g. cuda; default: cuda for the VAE when available, "
                         "cpu for the CNN)")

@@ -199,11 +199,11 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
             row = json.loads(line)
             if not isinstance(row, dict) or not isinstance(row.get("step"), int):
                 raise ValueError("not a row with a step")
-        except ValueError as exc:
+        except ValueError:
             if number == len(lines):  # no newline after it: the append that never finished
                 break
-            raise ValueError(f"{path} line {number} is damaged ({exc}); remove that line (or the file, losing the "
-                             "loss history) to resume") from None
+            raise ValueError(f"{path} line {number} is damaged (not a JSON row with a step); remove that line (or "
+                             "the file, losing the loss history) to resume") from None
         rows.append(row)
     return rows
 
