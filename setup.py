@@ -73,19 +73,26 @@ def torch_extension():
     )
 
 
+# C++ sources compiled into a Cython module beside its .pyx: the spectral kernels, one
+# translation unit per instruction set (csrc/spectral/dispatch.cpp picks one at run time).
+CPP_SOURCES = {"microvae._spectral": sorted(glob.glob("csrc/spectral/*.cpp"))}
+
+
 def cython_extensions():
     pyx = sorted(glob.glob("microvae/**/*.pyx", recursive=True))
-    exts = [
-        Extension(
-            os.path.splitext(p)[0].replace(os.sep, "."),
-            [p],
-            include_dirs=[np.get_include()],
+    exts = []
+    for p in pyx:
+        name = os.path.splitext(p)[0].replace(os.sep, ".")
+        cpp = CPP_SOURCES.get(name, [])
+        exts.append(Extension(
+            name,
+            [p] + cpp,
+            include_dirs=[np.get_include(), "csrc/spectral"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=["-O3"] + OPENMP,
+            extra_compile_args=["-O3"] + OPENMP + (["-std=c++17", "-Wno-psabi"] if cpp else []),
             extra_link_args=OPENMP,
-        )
-        for p in pyx
-    ]
+            language="c++" if cpp else None,
+        ))
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False,
                                                                     "cdivision": True, "initializedcheck": False})
 
