@@ -38,7 +38,9 @@ def _r_max(shape, r_max):
     return r_max
 
 
-def _axes(nd, axis):
+def spatial_axes(nd: int, axis: int | None) -> tuple[int, ...]:
+    """The spatial axes an axis argument selects: all ``nd`` of them for None, else the one
+    checked ``axis`` (ValueError naming ``axis`` outside ``[0, nd - 1]``)."""
     if axis is None:
         return tuple(range(nd))
     if check_int(axis, "axis", minimum=0) >= nd:
@@ -125,7 +127,7 @@ def lineal_path(images: ArrayLike, r_max: int | None = None, *, phase: int = 1, 
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
     r_max, phase = _r_max(batch.shape[1:], r_max), _phase(phase)
-    axes = _axes(nd, axis)
+    axes = spatial_axes(nd, axis)
     out = np.zeros((len(batch), r_max + 1))
     for ax in axes:
         n = batch.shape[ax + 1]
@@ -195,7 +197,7 @@ def chord_lengths(images: ArrayLike, *, phase: int = 1, axis: int | None = None,
     phase = _phase(phase)
     n_max = max(batch.shape[1:])
     counts = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-    for ax in _axes(nd, axis):
+    for ax in spatial_axes(nd, axis):
         hist = _run_histograms(batch, ax)[phase, 0 if edges else 1]
         counts[:, :hist.shape[1]] += hist
     return ChordLengths(counts)
@@ -260,7 +262,7 @@ def cluster_function(images: ArrayLike, r_max: int | None = None, *, connectivit
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
     r_max = _r_max(batch.shape[1:], r_max)
-    axes = _axes(nd, axis)
+    axes = spatial_axes(nd, axis)
     labels, _ = _label(batch, nd, _connectivity(nd, connectivity))
     return _cluster_function(labels, r_max, axes)
 
