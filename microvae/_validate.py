@@ -4,10 +4,10 @@ The public layer validates and explains; compiled kernels assume clean input (th
 scikit-image split between ``texture.py`` and ``_texture.pyx``).
 """
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator", "check_d", "check_positive",
-           "check_porosity", "check_int"]
+           "check_porosity", "check_int", "check_float_dtype"]
 
 
 def check_finite(array: ArrayLike, name: str = "images") -> None:
@@ -112,6 +112,20 @@ def check_porosity(porosity: ArrayLike, name: str = "porosity") -> np.ndarray:
     if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {porosity}")
     return phi
+
+
+def check_float_dtype(dtype: DTypeLike | None, name: str = "dtype") -> np.dtype | None:
+    """``dtype`` as ``np.dtype('float64')`` or ``np.dtype('float32')`` (names, NumPy types and
+    dtypes accepted), or None; ``ValueError`` for any other precision."""
+    if dtype is None:
+        return None
+    try:
+        value = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name} must be float64 or float32, got {dtype!r}") from None
+    if value not in (np.float64, np.float32):
+        raise ValueError(f"{name} must be float64 or float32, got {dtype!r}")
+    return value
 
 
 def check_int(value: int, name: str, minimum: int = 1) -> int:
