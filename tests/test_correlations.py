@@ -33,14 +33,111 @@ def test_s2_radial_equals_bruteforce(rng, periodic, r_max, shape):
 
 
 def test_s2_radial_large_volume_path_matches_matrix_path(rng, monkeypatch):
-    # Both radial code paths (spectral binning matrix, inverse FFT + bincount) must agree with
-    # the brute-force reference; force the second one on a small volume.
+    # Volumes take the half-spectrum binning matrix when it is small, else the slab path; force
+    # the second on a small volume. Both must agree with the brute-force reference.
     from microvae.correlations import two_point
 
     vol = _binary(rng, (1, 8, 9, 10))
     ref = s2_radial_reference(vol[0], 4, periodic=True)
     monkeypatch.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
     np.testing.assert_allclose(s2(vol, r_max=4)[0], ref, atol=1e-12)
+
+
+# The compiled kernel (2D) and the slab path (3D) against the brute-force reference and against
+# the inverse-FFT + bincount path of before (forced by an empty binning budget), on odd sizes.
+_KERNEL_SHAPES = [(5, 23, 31), (9, 16, 16), (3, 37, 37), (2, 9, 11, 7), (1, 13, 13, 13)]
+
+
+def _old_path(images, periodic, r_max, dtype, monkeypatch):
+    from microvae.correlations import two_point
+
+    with monkeypatch.context() as m:
+        m.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
+        batch = np.ascontiguousarray(images, dtype=np.uint8)
+        return two_point.binned_s2(batch, images.ndim - 1, periodic, two_point._round_edges(r_max),
+                                   (r_max,) * (images.ndim - 1), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype,atol", [("float64", 1e-12), ("float32", 2e-6)])
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", _KERNEL_SHAPES)
+def test_s2_kernel_equals_reference_and_old_path(rng, monkeypatch, shape, periodic, dtype, atol):
+    images = _binary(rng, shape)
+    nd = len(shape) - 1
+    r_max = min(shape[1:]) // 2 if periodic else min(shape[1:]) - 2
+    fast = s2(images, periodic=periodic, r_max=r_max, dtype=dtype, ndim=nd)
+    assert fast.dtype == np.dtype(dtype) and fast.shape == (len(images), r_max + 1)
+    ref = np.stack([s2_radial_reference(im, r_max, periodic=periodic) for im in images[:2]])
+    np.testing.assert_allclose(fast[:2], ref, rtol=0, atol=atol)
+    old = _old_path(images, periodic, r_max, np.float64, monkeypatch)
+    np.testing.assert_allclose(fast, old, rtol=0, atol=max(atol, 1e-12))
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", [(4, 17, 23), (3, 16, 16), (2, 9, 8, 7)])
+def test_s2_directional_equals_map_along_axes(rng, shape, periodic):
+    images = _binary(rng, shape)
+    nd = len(shape) - 1
+    r_max = min(shape[1:]) // 2
+    out = s2(images, periodic=periodic, directional=True, ndim=nd)
+    assert out.shape == (len(images), nd, r_max + 1)
+    for i, im in enumerate(images[:2]):
+        m = s2_map_reference(im, periodic=periodic)
+        for axis in range(nd):
+            line = [m[tuple(r if a == axis else 0 for a in range(nd))] for r in range(r_max + 1)]
+            np.testing.assert_allclose(out[i, axis], line, atol=1e-12)
+    # float32 from the same transforms, within float32 rounding.
+    np.testing.assert_allclose(s2(images, periodic=periodic, directional=True, dtype=np.float32, ndim=nd), out,
+                               atol=2e-6)
+
+
+def test_s2_kernel_constants_fold_the_half_spectrum_matrix():
+    # The orbit binning matrix is the half-spectrum matrix with equal rows merged: expanding it
+    # back over the orbits (times the Hermitian weights) must give the matrix itself.
+    from microvae.correlations import two_point
+
+    for shape, periodic in [((16, 16), True), ((16, 16), False), ((9, 14), True), ((9, 14), False)]:
+        r = min(shape) // 2
+        grid = two_point._grid(shape, periodic, (r, r))
+        edges = two_point._round_edges(r)
+        full = two_point._spectral_binning(shape, grid, periodic, edges)
+        orbit, fold, K = two_point._orbit_binning(shape, grid, periodic, edges, None, "float64")
+        expanded = K[orbit] * np.tile(fold, grid[0])[:, None]
+        np.testing.assert_allclose(expanded, full, rtol=0, atol=1e-15 * np.abs(full).max())
+        if shape[0] == shape[1]:
+            assert len(K) < len(full) / 3  # the exchange of the axes folds too
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_s2_kernel_variants_agree(isa, tmp_path):
+    # Each SIMD variant the CPU runs (the environment variable caps the choice) gives the
+    # reference's values; a fresh process, since the choice is made once.
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from microvae import _spectral\n"
+        "from microvae.correlations import s2\n"
+        "from microvae.correlations.reference import s2_radial_reference\n"
+        "im = (np.random.default_rng(0).random((3, 21, 18)) < 0.4).astype(np.uint8)\n"
+        "for p in (True, False):\n"
+        "    ref = np.stack([s2_radial_reference(i, 9, periodic=p) for i in im])\n"
+        "    assert np.abs(s2(im, periodic=p) - ref).max() < 1e-12\n"
+        "    assert np.abs(s2(im, periodic=p, dtype='float32') - ref).max() < 2e-6\n"
+        "print(_spectral.instruction_set())\n")
+    env = {**__import__("os").environ, "MICROVAE_SPECTRAL_ISA": isa}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ({"generic"} if isa == "generic" else {"generic", "avx2"})
+
+
+def test_s2_rejects_bad_dtype(rng):
+    images = _binary(rng, (2, 8, 8))
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        s2(images, dtype="float16")
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        s2(images, dtype="int32")
 
 
 def test_s2_zero_is_porosity_and_tail_is_square(rng):

@@ -43,6 +43,19 @@ def test_labels_are_the_documented_compositions(grains):
     assert np.all((out["E"] > 0) & (out["E"] < 1) & (out["D"] > 0) & (out["D"] < 1) & (out["k"] > 0))
 
 
+@pytest.mark.parametrize("periodic", [True, False])
+def test_labels_equal_the_scipy_path_of_before(grains, periodic):
+    # label() runs ζ2, η2 and S2 through the compiled kernel; the array operations of before
+    # (SciPy transforms, S2 computed on its own) give the same labels to rounding.
+    from microvae.properties import harmonic
+    from microvae.properties.label import _label_batch
+
+    new = label(grains[:9], periodic=periodic)
+    old = _label_batch(grains[:9], 2, 3, 4.3, 3.8, 1.0, periodic, None, True, None, None, ops=harmonic._NumpyOps(None))
+    for key in LABEL_KEYS:
+        np.testing.assert_allclose(new[key], old[key], rtol=1e-10, atol=1e-10, err_msg=key)
+
+
 def test_batches_do_not_change_results(grains):
     whole = label(grains)
     pieces = label(grains, batch_size=5)

@@ -331,3 +331,45 @@ def test_permeability_stops_at_the_first_zero_of_chi():
     assert permeability(phi ** 2 + chi, phi, cutoff=None) < k[0]
     with pytest.raises(ValueError, match="cutoff"):
         permeability(phi ** 2 + chi, phi, cutoff="first")
+
+
+# ---------------------------------------------------------------- compiled kernel vs SciPy path
+
+@pytest.mark.parametrize("d", [3, 2])
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", [(37, 45), (33, 33)])
+def test_harmonic_kernel_equals_scipy_path(shape, periodic, d):
+    # The compiled kernel (2D NumPy default) against the array operations of before, which
+    # volumes still take; S2 from the kernel's forward transform against s2() itself.
+    from microvae.correlations import s2
+    from microvae.properties import harmonic
+
+    batch = synthetic.gaussian_random_field(shape, 3.0, 0.3, n=11, seed=5).astype(np.uint8)
+    options = dict(periodic=periodic, margin=None, extrapolate=True, harmonics=None, workers=None)
+    zeta, eta, curves = harmonic.parameters_of_batch(batch, 2, d, with_s2=True, **options)
+    zeta_old, eta_old, none = harmonic.parameters_of_batch(batch, 2, d, with_s2=True, ops=harmonic._NumpyOps(None),
+                                                           **options)
+    assert none is None
+    np.testing.assert_allclose(zeta, zeta_old, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(eta, eta_old, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(curves, s2(batch, periodic=periodic), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_harmonic_kernel_float32_moments(periodic):
+    # The float32 kernel against float64: the moments agree to float32 rounding.
+    from microvae import _spectral
+    from microvae.properties import harmonic
+
+    batch = synthetic.gaussian_random_field((29, 34), 3.0, 0.3, n=19, seed=6).astype(np.uint8)
+    grid, window, _ = harmonic._batch_plan(batch.shape[1:], periodic, 0 if periodic else 2)
+    mult = harmonic._planar_multipliers(grid, (2, 4, 6))
+    win = tuple((w.start, w.stop) for w in window)
+    out = {}
+    for dtype in (np.float64, np.float32):
+        out[dtype], phi, _ = _spectral.harmonic_moments(batch, grid, win, np.ascontiguousarray(mult.real, dtype),
+                                                        np.ascontiguousarray(mult.imag, dtype), 2)
+        assert out[dtype].dtype == dtype and out[dtype].shape == (len(batch), 6)
+        np.testing.assert_allclose(phi, batch.mean(axis=(1, 2)), atol=1e-7)
+    scale = np.abs(out[np.float64]).max()
+    np.testing.assert_allclose(out[np.float32], out[np.float64], rtol=0, atol=1e-5 * scale)

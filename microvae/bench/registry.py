@@ -2,8 +2,11 @@
 
 A case is registered with :func:`case` and called with a :class:`Context`; it returns a list of
 :func:`row` dicts. Rows naming a ``baseline`` (another row of the same case) get its speed-up.
-Timings are the best of several rounds after one warm-up call (:func:`timed`). This module
-imports no case module; the cases live beside it and import it.
+Timings are the best of several rounds after one warm-up call (:func:`timed`), or, where
+candidates and baselines must be compared on a machine whose load changes, the medians of
+interleaved rounds (:func:`interleaved`, :func:`rounds_row`): each round calls every candidate
+once in turn, so a burst of load hits all of them alike. This module imports no case module;
+the cases live beside it and import it.
 """
 import os
 import platform
@@ -13,7 +16,8 @@ from importlib import metadata
 
 import numpy as np
 
-__all__ = ["Context", "case", "CASES", "row", "timed", "run", "environment", "format_table"]
+__all__ = ["Context", "case", "CASES", "row", "rounds_row", "timed", "interleaved", "run", "environment",
+           "format_table"]
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Context:
     devices: tuple = ("cpu",)
     min_time: float = 0.3
     max_rounds: int = 3
+    rounds: int = 5
     notes: list = field(default_factory=list)
 
 
@@ -51,6 +56,14 @@ def row(name, items, seconds, unit="images/s", baseline=None, **extra):
             "baseline": baseline, **extra}
 
 
+def rounds_row(name, items, seconds, unit="images/s", baseline=None, **extra):
+    """One measurement over interleaved rounds: the rate from the median of ``seconds`` (one
+    entry per round), with the slowest and fastest round's rates beside it."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    return row(name, items, float(np.median(seconds)), unit, baseline, rate_min=items / seconds.max(),
+               rate_max=items / seconds.min(), rounds=len(seconds), **extra)
+
+
 def _sync(device):
     if device == "cuda":
         import torch
@@ -71,6 +84,22 @@ def timed(func, ctx, device="cpu"):
         elapsed = time.perf_counter() - start
         best, spent, rounds = min(best, elapsed), spent + elapsed, rounds + 1
     return best
+
+
+def interleaved(funcs, ctx):
+    """Seconds per call of every function of ``funcs`` (name -> ``(func, device)``) in
+    ``ctx.rounds`` interleaved rounds, after one warm-up call each: name -> list of seconds."""
+    for func, device in funcs.values():
+        func()
+        _sync(device)
+    out = {name: [] for name in funcs}
+    for _ in range(ctx.rounds):
+        for name, (func, device) in funcs.items():
+            start = time.perf_counter()
+            func()
+            _sync(device)
+            out[name].append(time.perf_counter() - start)
+    return out
 
 
 def _version(dist):
@@ -125,7 +154,8 @@ def run(names=None, *, quick=True, devices=None, progress=None):
         devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
     if "cuda" in devices and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is visible to torch")
-    ctx = Context(quick=quick, devices=tuple(devices), min_time=0.3 if quick else 2.0, max_rounds=3 if quick else 10)
+    ctx = Context(quick=quick, devices=tuple(devices), min_time=0.3 if quick else 2.0, max_rounds=3 if quick else 10,
+                  rounds=5 if quick else 9)
     started = time.time()
     rows = []
     for name in names:
@@ -155,7 +185,8 @@ def format_table(report):
     lines += [header, "-" * len(header)]
     for r in report["rows"]:
         speed = f"{r['speedup']:.2f}x ({r['baseline']})" if r["speedup"] is not None else ""
-        lines.append(f"{r['case']:8s} {r['name'][:58]:58s} {r['rate']:14.1f}  {r['unit']:9s} {speed}")
+        spread = f" [{r['rate_min']:.4g}-{r['rate_max']:.4g}, {r['rounds']} rounds]" if "rounds" in r else ""
+        lines.append(f"{r['case']:8s} {r['name'][:58]:58s} {r['rate']:14.1f}  {r['unit']:9s} {speed}{spread}")
     env = report["environment"]
     lines.append("")
     lines.append(f"{env['cpu']}; {env['cpus_available']} of {env['cpus_total']} CPUs available, torch threads "

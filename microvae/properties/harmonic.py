@@ -47,7 +47,8 @@ from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d
-from ..threads import fft_workers
+from ..correlations.two_point import _kernel_fits, _orbit_binning, _round_edges, default_r_max
+from ..threads import fft_workers, kernel_threads
 
 if TYPE_CHECKING:
     import torch
@@ -293,13 +294,25 @@ def _weighted_squares(delta, field, lo, hi):
     return out
 
 
-class _NumpyOps:
-    """Array operations of the estimator for NumPy batches: SciPy FFTs, a numba reduction."""
+class _FFTOps:
+    """The estimator's steps on a chunk as separate array operations (fluctuations, forward
+    transform, one inverse transform and window sum per multiplier); subclasses supply them."""
 
-    chunk_scale = 1
+    def phi_and_moments(self, part, periodic, grid, multipliers, window, s2_plan=None):
+        """Porosity and moments of each image; S2 is not shared on this path (None)."""
+        phi, delta = self.fluctuations(part, periodic, grid)
+        return phi, self.moments(delta, self.fftn(delta), multipliers, window), None
+
+
+class _NumpyOps(_FFTOps):
+    """Array operations of the estimator for NumPy batches: SciPy FFTs, a numba reduction.
+    Volumes take this path; for 2D images it is the reference of :class:`_KernelOps`."""
 
     def __init__(self, workers):
         self.workers = fft_workers(workers)
+
+    def chunk_size(self, per_chunk, n):
+        return per_chunk
 
     def const(self, value):
         return value
@@ -330,7 +343,35 @@ class _NumpyOps:
         return out
 
 
-class _TorchOps:
+class _KernelOps:
+    """2D NumPy batches: :func:`microvae._spectral.harmonic_moments` does a whole batch in one
+    call (fluctuations, forward transform, the pruned inverse transforms, window sums; V images
+    per SIMD vector, each group's transforms in cache), and S2 from the same forward transform."""
+
+    def __init__(self, workers):
+        self.threads = kernel_threads(workers)
+
+    def chunk_size(self, per_chunk, n):
+        return n  # the kernel's memory does not grow with the batch
+
+    def const(self, value):
+        return value
+
+    where = staticmethod(np.where)
+    concat = staticmethod(np.concatenate)
+    contiguous = staticmethod(np.ascontiguousarray)
+
+    def phi_and_moments(self, part, periodic, grid, multipliers, window, s2_plan=None):
+        from .. import _spectral
+
+        re, im = _converted_multipliers(multipliers, "split", lambda m: (np.ascontiguousarray(m.real),
+                                                                         np.ascontiguousarray(m.imag)))
+        moments, phi, curves = _spectral.harmonic_moments(part, grid, tuple((w.start, w.stop) for w in window),
+                                                          re, im, self.threads, s2_plan)
+        return phi, moments, curves
+
+
+class _TorchOps(_FFTOps):
     """The same operations for a torch tensor, with ``torch.fft`` on the tensor's device and in
     its floating dtype; the multipliers are the cached NumPy ones, copied to the device once."""
 
@@ -342,6 +383,9 @@ class _TorchOps:
         self.cdtype = torch.complex64 if like.dtype == torch.float32 else torch.complex128
         # GPUs need big batches to fill.
         self.chunk_scale = 8 if like.device.type == "cuda" else 1
+
+    def chunk_size(self, per_chunk, n):
+        return per_chunk * self.chunk_scale
 
     def const(self, value):
         return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
@@ -383,21 +427,28 @@ class _TorchOps:
         return self.torch.cat(out, dim=1)
 
 
-_DEVICE_MULTIPLIERS = {}
+_CONVERTED_MULTIPLIERS = {}
+
+
+def _converted_multipliers(multipliers, key, convert):
+    """``convert(multipliers)`` of the (lru-cached, read-only) multiplier arrays, cached by their
+    identity and ``key`` (device copies, split real and imaginary parts)."""
+    full_key = (id(multipliers), key)
+    hit = _CONVERTED_MULTIPLIERS.get(full_key)
+    if hit is None or hit[0] is not multipliers:
+        if len(_CONVERTED_MULTIPLIERS) >= 8:
+            _CONVERTED_MULTIPLIERS.clear()
+        hit = (multipliers, convert(multipliers))
+        _CONVERTED_MULTIPLIERS[full_key] = hit
+    return hit[1]
 
 
 def _device_multipliers(multipliers, device, cdtype):
-    """Device copies of the (lru-cached, read-only) multiplier arrays, keyed by their identity."""
+    """Device copies of the multiplier arrays."""
     import torch
 
-    key = (id(multipliers), str(device), cdtype)
-    hit = _DEVICE_MULTIPLIERS.get(key)
-    if hit is None or hit[0] is not multipliers:
-        if len(_DEVICE_MULTIPLIERS) >= 8:
-            _DEVICE_MULTIPLIERS.clear()
-        hit = (multipliers, torch.tensor(multipliers, dtype=cdtype, device=device))
-        _DEVICE_MULTIPLIERS[key] = hit
-    return hit[1]
+    return _converted_multipliers(multipliers, (str(device), cdtype),
+                                  lambda m: torch.tensor(m, dtype=cdtype, device=device))
 
 
 def _batch_plan(shape, periodic, margin):
@@ -408,16 +459,33 @@ def _batch_plan(shape, periodic, margin):
     return grid, window, max(1, int(_CHUNK_BYTES // per_image))
 
 
-def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
+@lru_cache(maxsize=8)
+def _s2_plan(shape, grid, periodic):
+    """Constants for S2 (bins ``round(|r|) = 0..side // 2``) from the kernel's forward transform
+    on the estimator's grid: the half spectrum of the image's support, then the orbit binning
+    of :func:`microvae.correlations.two_point.binned_s2`. None where that matrix is too large."""
+    r_max = default_r_max(shape)
+    edges = _round_edges(r_max)
+    if not _kernel_fits(2, grid, edges, None):
+        return None
+    box = scipy.fft.rfft2(np.ones(shape), s=grid)
+    orbit, fold, K = _orbit_binning(shape, grid, periodic, edges, None, "float64")
+    return np.ascontiguousarray(box.real), np.ascontiguousarray(box.imag), orbit, fold, K
+
+
+def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s2=False):
     """ζ2, η2 of a validated batch on its own pixel lattice (no resolution extrapolation).
 
     For d = 3 on 2D images, one ``(ζ2, η2)`` pair per harmonic truncation in
     ``truncations`` (the moments are computed once, up to the largest); otherwise a single
-    pair, whatever ``truncations`` holds. ``ops``: :class:`_NumpyOps` or :class:`_TorchOps`.
+    pair, whatever ``truncations`` holds. ``ops``: :class:`_KernelOps`, :class:`_NumpyOps` or
+    :class:`_TorchOps`. Returns ``(pairs, s2)``: with ``with_s2`` and the kernel, the radial S2
+    of :func:`microvae.correlations.s2` from the same forward transform, else None.
     """
     shape = tuple(batch.shape[1:])
     grid, window, per_chunk = _batch_plan(shape, periodic, margin)
-    per_chunk *= ops.chunk_scale
+    per_chunk = ops.chunk_size(per_chunk, len(batch))
+    s2_plan = _s2_plan(shape, grid, periodic) if with_s2 and isinstance(ops, _KernelOps) else None
     slices_3d = nd == 2 and d == 3
     if nd == 2 and d == 2:
         multipliers = _planar_multipliers(grid, (2, 4))
@@ -434,10 +502,11 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
         multipliers = _spherical_multipliers(grid, (2, 4))
 
     results = [([], []) for _ in (truncations if slices_3d else (0,))]
+    curves = []
     for start in range(0, len(batch), per_chunk):
         part = batch[start:start + per_chunk]
-        phi, delta = ops.fluctuations(part, periodic, grid)
-        moments = ops.moments(delta, ops.fftn(delta), multipliers, window)
+        phi, moments, part_s2 = ops.phi_and_moments(part, periodic, grid, multipliers, window, s2_plan)
+        curves.append(part_s2)
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = 1 / (phi * (1 - phi))
             if nd == 2 and d == 2:
@@ -456,7 +525,8 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
         for (zeta, eta), (z, e) in zip(results, pairs):
             zeta.append(ops.where(single, np.nan, z))
             eta.append(ops.where(single, np.nan, e))
-    return [(ops.concat(zeta), ops.concat(eta)) for zeta, eta in results]
+    pairs = [(ops.concat(zeta), ops.concat(eta)) for zeta, eta in results]
+    return pairs, (np.concatenate(curves) if s2_plan is not None else None)
 
 
 def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, periodic: bool = True,
@@ -526,10 +596,24 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
     check_d(d)
     if is_tensor(images):
         batch, nd = as_binary_tensor(images, ndim)
-        ops = _TorchOps(batch)
     else:
         batch, nd = as_binary_batch(images, ndim=ndim)
-        ops = _NumpyOps(workers)
+    zeta, eta, _ = parameters_of_batch(batch, nd, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
+                                       harmonics=harmonics, workers=workers)
+    return zeta, eta
+
+
+def parameters_of_batch(batch, nd, d, *, periodic, margin, extrapolate, harmonics, workers, with_s2=False,
+                        ops=None):
+    """:func:`three_point_parameters` of a validated batch (uint8 array or float tensor).
+
+    Returns ``(zeta2, eta2, s2)``: with ``with_s2``, the radial S2 of each image (as
+    :func:`microvae.correlations.s2` with ``periodic``) where the compiled kernel computed it from
+    the same forward transform, else None. ``ops`` overrides the engine (the benchmark runs
+    :class:`_NumpyOps`, the SciPy path of before the kernel, as its reference).
+    """
+    if ops is None:
+        ops = _TorchOps(batch) if is_tensor(batch) else _KernelOps(workers) if nd == 2 else _NumpyOps(workers)
     if nd == 3 and d == 2:
         raise ValueError("d=2 describes a two-dimensional medium; volumes take d=3")
     if harmonics is not None and not (nd == 2 and d == 3):
@@ -547,22 +631,23 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
             raise ValueError(f"margin must be an integer in [0, {(side - 1) // 2}] for images of side {side}, "
                              f"got {margin!r}")
     if not extrapolate:
-        return _lattice_parameters(batch, nd, d, periodic, margin, (m_max,), ops)[0]
+        pairs, curves = _lattice_parameters(batch, nd, d, periodic, margin, (m_max,), ops, with_s2)
+        return pairs[0] + (curves,)
     if side < 8:
         raise ValueError(f"extrapolate=True needs image sides of at least 8 pixels, got {batch.shape[1:]}; "
                          "pass extrapolate=False for smaller images")
-    fine = _lattice_parameters(batch, nd, d, periodic, margin, (m_max, m_coarse), ops)
+    fine, curves = _lattice_parameters(batch, nd, d, periodic, margin, (m_max, m_coarse), ops, with_s2)
     (zeta, eta), (zeta_low, eta_low) = fine if len(fine) == 2 else fine * 2
     coarse_z = coarse_e = 0.0
     offsets = list(np.ndindex(*(2,) * nd))
     for off in offsets:
         sub = ops.contiguous(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)])
         # About the same border, in coarse pixels.
-        z, e = _lattice_parameters(sub, nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0]
+        z, e = _lattice_parameters(sub, nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0][0]
         coarse_z += z
         coarse_e += e
     # Richardson on the low harmonics, which carry the discretization error: X(h) + [X_low(h) - X_low(2h)].
-    return (zeta + zeta_low - coarse_z / len(offsets), eta + eta_low - coarse_e / len(offsets))
+    return zeta + zeta_low - coarse_z / len(offsets), eta + eta_low - coarse_e / len(offsets), curves
 
 
 def zeta2(images: "ArrayLike | torch.Tensor", d: int = 3, **kwargs: Any) -> Any:

@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d, check_int, check_positive
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
-from .harmonic import three_point_parameters
+from .harmonic import parameters_of_batch
 
 if TYPE_CHECKING:
     import torch
@@ -158,15 +158,18 @@ def _host(values):
     return values.detach().cpu().double().numpy() if is_tensor(values) else values
 
 
-def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers):
+def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers, ops=None):
+    """Labels of one validated batch. ``ops``: the engine of the three-point parameters (see
+    :func:`~microvae.properties.harmonic.parameters_of_batch`; the benchmark's reference)."""
     from ..correlations import s2
 
     phi = batch.reshape(len(batch), -1).mean(axis=1)
-    zeta, eta = three_point_parameters(batch, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
-                                       harmonics=harmonics, ndim=nd, workers=workers)
+    zeta, eta, curves = parameters_of_batch(batch, nd, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
+                                            harmonics=harmonics, workers=workers, with_s2=True, ops=ops)
     phi, zeta, eta = _host(phi), _host(zeta), _host(eta)
     k_eff, g_eff = elastic_moduli(phi, zeta, eta, d, K1, G1)
-    curves = _host(s2(batch, periodic=periodic, ndim=nd, workers=workers))
+    if curves is None:  # S2 was not shared with the forward transform of ζ2, η2
+        curves = _host(s2(batch, periodic=periodic, ndim=nd, workers=workers))
     k = permeability(curves, phi, voxel_size=voxel_size)
     flags = validity_flags(phi, zeta, eta, d, s2=curves, k=k)
     return {"porosity": phi, "zeta2": zeta, "eta2": eta, "K": k_eff, "G": g_eff,
