@@ -16,7 +16,7 @@ endif
 export TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;9.0+PTX
 export MAX_JOBS ?= 2
 
-SOURCES := setup.py pyproject.toml $(shell find csrc -name '*.cpp' -o -name '*.cu' -o -name '*.h') \
+SOURCES := setup.py pyproject.toml $(shell find csrc -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.inc') \
            $(shell find microvae -name '*.pyx')
 
 .PHONY: install demo test test-slow bench clean

@@ -92,6 +92,7 @@ def cython_extensions():
             extra_compile_args=["-O3"] + OPENMP + (["-std=c++17", "-Wno-psabi"] if cpp else []),
             extra_link_args=OPENMP,
             language="c++" if cpp else None,
+            depends=sorted(glob.glob("csrc/spectral/*.h") + glob.glob("csrc/spectral/*.inc")) if cpp else [],
         ))
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False,
                                                                     "cdivision": True, "initializedcheck": False})

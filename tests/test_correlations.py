@@ -32,30 +32,35 @@ def test_s2_radial_equals_bruteforce(rng, periodic, r_max, shape):
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
 
 
-def test_s2_radial_large_volume_path_matches_matrix_path(rng, monkeypatch):
-    # Volumes take the half-spectrum binning matrix when it is small, else the slab path; force
-    # the second on a small volume. Both must agree with the brute-force reference.
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("route", ["matrix", "inverse", "slabs"])
+def test_s2_volume_routes_equal_bruteforce(rng, monkeypatch, route, periodic):
+    # Volumes take the half-spectrum binning matrix when it is small, the inverse transform when
+    # periodic and of moderate size, else the slabs; force each on a small volume.
     from microvae.correlations import two_point
 
     vol = _binary(rng, (1, 8, 9, 10))
-    ref = s2_radial_reference(vol[0], 4, periodic=True)
-    monkeypatch.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
-    np.testing.assert_allclose(s2(vol, r_max=4)[0], ref, atol=1e-12)
+    ref = s2_radial_reference(vol[0], 4, periodic=periodic)
+    if route != "matrix":
+        monkeypatch.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
+    if route == "slabs":
+        monkeypatch.setattr(two_point, "_CHUNK_BYTES", 0)
+    np.testing.assert_allclose(s2(vol, r_max=4, periodic=periodic)[0], ref, atol=1e-12)
 
 
-# The compiled kernel (2D) and the slab path (3D) against the brute-force reference and against
-# the inverse-FFT + bincount path of before (forced by an empty binning budget), on odd sizes.
+# The new paths (2D: the compiled kernel; volumes: the slabs) against the brute-force reference
+# and against the paths of before (2D: inverse transform + bincount; small volumes: the
+# half-spectrum binning matrix, today's default for them), on odd sizes.
 _KERNEL_SHAPES = [(5, 23, 31), (9, 16, 16), (3, 37, 37), (2, 9, 11, 7), (1, 13, 13, 13)]
 
 
-def _old_path(images, periodic, r_max, dtype, monkeypatch):
+def _forced(images, periodic, r_max, dtype, monkeypatch, nd):
     from microvae.correlations import two_point
 
     with monkeypatch.context() as m:
-        m.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
-        batch = np.ascontiguousarray(images, dtype=np.uint8)
-        return two_point.binned_s2(batch, images.ndim - 1, periodic, two_point._round_edges(r_max),
-                                   (r_max,) * (images.ndim - 1), dtype=dtype)
+        m.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)  # 2D: inverse transform; 3D: slabs (below)
+        m.setattr(two_point, "_CHUNK_BYTES", 0)
+        return s2(images, periodic=periodic, r_max=r_max, dtype=dtype, ndim=nd)
 
 
 @pytest.mark.parametrize("dtype,atol", [("float64", 1e-12), ("float32", 2e-6)])
@@ -65,12 +70,13 @@ def test_s2_kernel_equals_reference_and_old_path(rng, monkeypatch, shape, period
     images = _binary(rng, shape)
     nd = len(shape) - 1
     r_max = min(shape[1:]) // 2 if periodic else min(shape[1:]) - 2
-    fast = s2(images, periodic=periodic, r_max=r_max, dtype=dtype, ndim=nd)
-    assert fast.dtype == np.dtype(dtype) and fast.shape == (len(images), r_max + 1)
+    default = s2(images, periodic=periodic, r_max=r_max, dtype=dtype, ndim=nd)
+    forced = _forced(images, periodic, r_max, dtype, monkeypatch, nd)
+    assert default.dtype == forced.dtype == np.dtype(dtype) and default.shape == (len(images), r_max + 1)
     ref = np.stack([s2_radial_reference(im, r_max, periodic=periodic) for im in images[:2]])
-    np.testing.assert_allclose(fast[:2], ref, rtol=0, atol=atol)
-    old = _old_path(images, periodic, r_max, np.float64, monkeypatch)
-    np.testing.assert_allclose(fast, old, rtol=0, atol=max(atol, 1e-12))
+    np.testing.assert_allclose(default[:2], ref, rtol=0, atol=atol)
+    np.testing.assert_allclose(forced[:2], ref, rtol=0, atol=atol)
+    np.testing.assert_allclose(default, forced, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("periodic", [True, False])

@@ -50,8 +50,7 @@ def volume_s2(volume, periodic, edges, r_needed, grid, overlap_axes, *, directio
     planes = np.empty((nz, ly, wc), dtype=cdtype)
     step = max(1, _BLOCK_BYTES // (item * ly * wc))
     for z in range(0, nz, step):
-        block = volume[z:z + step].astype(dtype)
-        planes[z:z + step] = scipy.fft.rfft2(block, s=(ly, lx), workers=workers)
+        planes[z:z + step] = scipy.fft.rfft2(volume[z:z + step].astype(dtype), s=(ly, lx), workers=workers)
     # (2) along z: power, inverse, keep the planes r_z = 0..r_max.
     z_index, z_offset, z_mult = _z_planes(nz, lz, periodic, r_needed[0])
     kept = np.empty((len(z_index), ly, wc), dtype=cdtype)
@@ -62,31 +61,38 @@ def volume_s2(volume, periodic, edges, r_needed, grid, overlap_axes, *, directio
         del spec
         kept[:, y:y + step] = scipy.fft.ifft(power, axis=0, workers=workers, overwrite_x=True)[z_index]
     del planes
-    # (3) each kept plane in 2D, binned at once.
+    # (3) the kept planes in 2D, a block at a time, binned at once. Squared radii are integers:
+    # a table maps them to bins (n_bins: outside every bin).
     oy, ox = (np.fft.fftfreq(g, 1.0 / g).astype(np.int64) for g in (ly, lx))
     rows = np.flatnonzero((np.abs(oy) <= r_needed[1]) & (overlap_axes[1] > 0))
     cols = np.flatnonzero((np.abs(ox) <= r_needed[2]) & (overlap_axes[2] > 0))
     sq = oy[rows, None] ** 2 + ox[None, cols] ** 2
-    pair_yx = np.multiply.outer(overlap_axes[1][rows], overlap_axes[2][cols])
+    inv_yx = 1.0 / np.multiply.outer(overlap_axes[1][rows], overlap_axes[2][cols])
     n_bins = len(edges) - 1
-    sums = np.zeros(n_bins)
-    counts = np.zeros(n_bins)
+    largest = int(np.max(z_offset ** 2)) + int(sq.max())
+    table = np.searchsorted(edges, np.sqrt(np.arange(largest + 1)), side="right") - 1
+    table[(table < 0) | (table >= n_bins)] = n_bins
+    sums = np.zeros(n_bins + 1)
+    counts = np.zeros(n_bins + 1)
     along = [np.zeros(r + 1) for r in r_needed] if directional else None
-    for k, (zi, oz, m) in enumerate(zip(z_index, z_offset, z_mult)):
-        corr = scipy.fft.irfft2(kept[k], s=(ly, lx), workers=workers)[np.ix_(rows, cols)]
-        pairs = overlap_axes[0][zi] * pair_yx
-        value = corr / np.where(pairs > 0, pairs, 1.0)
-        b = np.searchsorted(edges, np.sqrt(oz * oz + sq).ravel(), side="right") - 1
-        ok = (b >= 0) & (b < n_bins) & (pairs.ravel() > 0)
-        sums += m * np.bincount(b[ok], weights=value.ravel()[ok], minlength=n_bins)
-        counts += m * np.bincount(b[ok], minlength=n_bins)
+    iy0, ix0 = np.flatnonzero(oy[rows] == 0)[0], np.flatnonzero(ox[cols] == 0)[0]
+    step = max(1, _BLOCK_BYTES // (8 * ly * lx))
+    for k in range(0, len(z_index), step):
+        zi, oz, m = z_index[k:k + step], z_offset[k:k + step], z_mult[k:k + step]
+        corr = scipy.fft.irfft2(kept[k:k + step], s=(ly, lx), workers=workers)
+        if len(rows) < ly or len(cols) < lx:
+            corr = corr[:, rows][:, :, cols]
+        value = corr * (m / overlap_axes[0][zi])[:, None, None] * inv_yx
+        b = table[oz[:, None, None] ** 2 + sq].ravel()
+        sums += np.bincount(b, weights=value.ravel(), minlength=n_bins + 1)
+        counts += np.bincount(b, weights=np.repeat(m, sq.size), minlength=n_bins + 1)
         if directional:
-            iy0, ix0 = np.flatnonzero(oy[rows] == 0)[0], np.flatnonzero(ox[cols] == 0)[0]
             # C(r) = C(-r): the periodic Nyquist offset -n/2 gives S2 at n/2.
-            along[0][abs(oz)] = value[iy0, ix0]
-            if oz == 0:
-                along[1][np.abs(oy[rows])] = value[:, ix0]
-                along[2][np.abs(ox[cols])] = value[iy0, :]
+            along[0][np.abs(oz)] = value[:, iy0, ix0] / m
+            if oz[0] == 0:
+                along[1][np.abs(oy[rows])] = value[0, :, ix0]
+                along[2][np.abs(ox[cols])] = value[0, iy0, :]
+    sums, counts = sums[:n_bins], counts[:n_bins]
     with np.errstate(invalid="ignore", divide="ignore"):
         radial = np.where(counts > 0, sums / np.where(counts > 0, counts, 1.0), 0.0)
     return (radial, along) if directional else radial

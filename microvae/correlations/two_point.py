@@ -238,9 +238,9 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=None, *, directional
     ``dtype``: precision of the NumPy path. Returns ``(N, columns)``; empty bins hold 0.
 
     NumPy input: 2D batches go through the compiled kernel (:mod:`microvae._spectral`: V images
-    per SIMD vector, one group's transforms in cache), volumes whose half-spectrum binning matrix
-    is too large one at a time through :func:`~microvae.correlations._slabs.volume_s2` in bounded
-    memory.
+    per SIMD vector, one group's transforms in cache); volumes whose half-spectrum binning matrix
+    is too large, non-periodic or above ``_CHUNK_BYTES`` of spectrum, one at a time through
+    :func:`~microvae.correlations._slabs.volume_s2` in bounded memory.
     """
     shape = tuple(batch.shape[1:])
     edges = tuple(float(e) for e in edges)
@@ -256,7 +256,10 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=None, *, directional
         orbit, fold, K = _orbit_binning(shape, grid, periodic, edges, directional, dtype.name)
         return _spectral.s2_binned(batch, grid, orbit, fold, K, kernel_threads(workers))
     use_matrix, chunk = _plan(shape, grid, edges, directional)
-    if nd == 3 and not use_matrix:
+    spectrum_bytes = 16 * int(np.prod(grid[:-1])) * (grid[-1] // 2 + 1)
+    # Slabs invert only the planes |r_z| <= r_max: that pays for their per-block work on padded
+    # grids (1.5x faster at 128³) but not on periodic ones (0.7x), which take them for memory only.
+    if nd == 3 and not use_matrix and (not periodic or spectrum_bytes > _CHUNK_BYTES):
         counts = [pair_counts((n,), (g,), periodic=periodic) for n, g in zip(shape, grid)]
         out = []
         for volume in batch:
@@ -265,7 +268,8 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=None, *, directional
             out.append(np.concatenate([result[0]] + result[1]) if directional is not None else result)
         return np.array(out, dtype=dtype)
     # Batches of small volumes: one batched transform and the half-spectrum binning matrix;
-    # 2D images too large for the kernel's matrix: the inverse transform and a bincount.
+    # periodic volumes of moderate size and 2D images too large for the kernel's matrix: the
+    # inverse transform and a bincount.
     axes = tuple(range(1, nd + 1))
     n_cols = _n_columns(nd, edges, directional)
     if use_matrix:
