@@ -373,3 +373,41 @@ def test_harmonic_kernel_float32_moments(periodic):
         np.testing.assert_allclose(phi, batch.mean(axis=(1, 2)), atol=1e-7)
     scale = np.abs(out[np.float64]).max()
     np.testing.assert_allclose(out[np.float32], out[np.float64], rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", [(20, 18, 22), (17, 16, 15)])
+def test_volume_slab_path_equals_in_memory_path(shape, periodic, monkeypatch):
+    # Large volumes take the slab path (multipliers evaluated per block as polynomials, spectrum
+    # inverted block by block); on small odd volumes it must equal the in-memory path, and with
+    # complex64 storage (what a 400³ crop uses) stay within float32 rounding.
+    from microvae.properties import _harmonic_slabs, harmonic
+
+    vol = synthetic.gaussian_random_field(shape, 3.0, 0.3, n=2, seed=7).astype(np.uint8)
+    options = dict(periodic=periodic, margin=None, extrapolate=True, harmonics=None, workers=None)
+    ref = harmonic.parameters_of_batch(vol, 3, 3, ops=harmonic._NumpyOps(None), **options)
+    monkeypatch.setattr(harmonic, "_IN_MEMORY_BYTES", 0)  # the default engine now takes slabs
+    slab = harmonic.parameters_of_batch(vol, 3, 3, **options)
+    np.testing.assert_allclose(slab[0], ref[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(slab[1], ref[1], rtol=0, atol=1e-12)
+    monkeypatch.setattr(_harmonic_slabs, "_COMPLEX128_BYTES", 0)
+    single = harmonic.parameters_of_batch(vol, 3, 3, **options)
+    np.testing.assert_allclose(single[0], ref[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(single[1], ref[1], rtol=0, atol=1e-6)
+
+
+def test_solid_harmonics_reproduce_the_basis():
+    # The polynomial form of each basis function equals the Legendre form on the sphere.
+    from microvae.properties._harmonic_slabs import _solid_harmonics
+    from microvae.properties.harmonic import _harmonic_basis
+
+    u = np.random.default_rng(3).normal(size=(50, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    for l in (2, 4):
+        exps, fit = _solid_harmonics(l)
+        dirs, coef = _harmonic_basis(l)
+        legendre = np.stack([np.polynomial.legendre.legval(u[:, 2] * a + u[:, 1] * b + u[:, 0] * c, [0] * l + [1])
+                             for a, b, c in dirs])
+        poly = fit @ np.stack([u[:, 0] ** a * u[:, 1] ** b * u[:, 2] ** c for a, b, c in exps])
+        np.testing.assert_allclose(poly, coef @ legendre, atol=1e-12)
+        np.testing.assert_allclose((poly ** 2).sum(axis=0), 1.0, atol=1e-12)  # Σ_k U_k² = 1

@@ -6,17 +6,11 @@
 
 namespace microvae_spectral {
 
-#define MV_DECLARE(isa)                                                                                        \
-  void s2_binned_f64_##isa(const uint8_t*, int64_t, int, int, int, int, const int32_t*, const double*, int,     \
-                           const double*, int, double*, int);                                                  \
-  void s2_binned_f32_##isa(const uint8_t*, int64_t, int, int, int, int, const int32_t*, const float*, int,      \
-                           const float*, int, float*, int);                                                   \
-  void harmonic_moments_f64_##isa(const uint8_t*, int64_t, int, int, int, int, int, int, int, int, const double*, \
-                                  const double*, int, double*, double*, const double*, const double*,             \
-                                  const int32_t*, const double*, int, const double*, int, double*, int);           \
-  void harmonic_moments_f32_##isa(const uint8_t*, int64_t, int, int, int, int, int, int, int, int, const float*,  \
-                                  const float*, int, float*, float*, const float*, const float*, const int32_t*,    \
-                                  const float*, int, const float*, int, float*, int);
+#define MV_DECLARE(isa)                                    \
+  void s2_binned_f64_##isa(MV_S2_PARAMS(double));          \
+  void s2_binned_f32_##isa(MV_S2_PARAMS(float));           \
+  void harmonic_moments_f64_##isa(MV_HARMONIC_PARAMS(double)); \
+  void harmonic_moments_f32_##isa(MV_HARMONIC_PARAMS(float));
 MV_DECLARE(generic)
 #if MICROVAE_X86_VARIANTS
 MV_DECLARE(avx2)
@@ -51,38 +45,19 @@ const char* isa_name() {
 }
 
 #if MICROVAE_X86_VARIANTS
-#define MV_DISPATCH(name, ...)                          \
-  switch (level()) {                                    \
-    case 2: return name##_avx512(__VA_ARGS__);          \
-    case 1: return name##_avx2(__VA_ARGS__);            \
-    default: return name##_generic(__VA_ARGS__);        \
+#define MV_DISPATCH(name, args)            \
+  switch (level()) {                       \
+    case 2: return name##_avx512(args);    \
+    case 1: return name##_avx2(args);      \
+    default: return name##_generic(args);  \
   }
 #else
-#define MV_DISPATCH(name, ...) return name##_generic(__VA_ARGS__);
+#define MV_DISPATCH(name, args) return name##_generic(args);
 #endif
 
-void s2_binned_f64(const uint8_t* images, int64_t n, int ny, int nx, int Ly, int Lx, const int32_t* orbit,
-                   const double* fold, int n_orbits, const double* binning, int n_bins, double* out, int threads) {
-  MV_DISPATCH(s2_binned_f64, images, n, ny, nx, Ly, Lx, orbit, fold, n_orbits, binning, n_bins, out, threads)
-}
-
-void s2_binned_f32(const uint8_t* images, int64_t n, int ny, int nx, int Ly, int Lx, const int32_t* orbit,
-                   const float* fold, int n_orbits, const float* binning, int n_bins, float* out, int threads) {
-  MV_DISPATCH(s2_binned_f32, images, n, ny, nx, Ly, Lx, orbit, fold, n_orbits, binning, n_bins, out, threads)
-}
-
-void harmonic_moments_f64(const uint8_t* images, int64_t n, int ny, int nx, int Ly, int Lx, int y0, int y1, int x0, int x1,
-                     const double* mult_re, const double* mult_im, int n_mult, double* moments, double* phi, const double* box_re,
-                     const double* box_im, const int32_t* orbit, const double* fold, int n_orbits, const double* binning,
-                     int n_bins, double* s2, int threads) {
-  MV_DISPATCH(harmonic_moments_f64, images, n, ny, nx, Ly, Lx, y0, y1, x0, x1, mult_re, mult_im, n_mult, moments, phi, box_re, box_im, orbit, fold, n_orbits, binning, n_bins, s2, threads)
-}
-
-void harmonic_moments_f32(const uint8_t* images, int64_t n, int ny, int nx, int Ly, int Lx, int y0, int y1, int x0, int x1,
-                     const float* mult_re, const float* mult_im, int n_mult, float* moments, float* phi, const float* box_re,
-                     const float* box_im, const int32_t* orbit, const float* fold, int n_orbits, const float* binning,
-                     int n_bins, float* s2, int threads) {
-  MV_DISPATCH(harmonic_moments_f32, images, n, ny, nx, Ly, Lx, y0, y1, x0, x1, mult_re, mult_im, n_mult, moments, phi, box_re, box_im, orbit, fold, n_orbits, binning, n_bins, s2, threads)
-}
+void s2_binned_f64(MV_S2_PARAMS(double)) { MV_DISPATCH(s2_binned_f64, MV_S2_ARGS) }
+void s2_binned_f32(MV_S2_PARAMS(float)) { MV_DISPATCH(s2_binned_f32, MV_S2_ARGS) }
+void harmonic_moments_f64(MV_HARMONIC_PARAMS(double)) { MV_DISPATCH(harmonic_moments_f64, MV_HARMONIC_ARGS) }
+void harmonic_moments_f32(MV_HARMONIC_PARAMS(float)) { MV_DISPATCH(harmonic_moments_f32, MV_HARMONIC_ARGS) }
 
 }  // namespace microvae_spectral

@@ -8,7 +8,7 @@ and the inverse along z, keeping only the planes ``r_z = 0..r_max`` (``B``); (3)
 plane is inverted in 2D and binned at once. Peak memory (float64) is about
 ``16 * (n_z + r_max + 1) * L_y * (L_x // 2 + 1)`` bytes for ``A`` and ``B`` plus blocks of
 ``_BLOCK_BYTES`` (complex64 storage halves it for ``float32``); the full padded grid is never
-held. Memory model and measurements: docs/properties.md ("S2 of large volumes").
+held. Memory model and measurements: docs/properties.md, section 7.
 """
 import numpy as np
 import scipy.fft

@@ -388,8 +388,8 @@ def s2(images: "ArrayLike | torch.Tensor", *, periodic: bool = True, radial: boo
     phase, ``S2(r) = mean_x I(x) I(x + r)``, computed from one real FFT of each image: the
     power spectrum's bin averages are taken in the spectrum (no inverse transform) for 2D
     batches, which the compiled kernel (:mod:`microvae._spectral`) transforms several images per
-    SIMD vector; volumes are transformed slab by slab in bounded memory (docs/properties.md,
-    "S2: method, precision and memory").
+    SIMD vector; volumes are transformed slab by slab in bounded memory (method, float32 error
+    and memory model: docs/properties.md, section 7).
 
     Parameters
     ----------
@@ -416,7 +416,7 @@ def s2(images: "ArrayLike | torch.Tensor", *, periodic: bool = True, radial: boo
     dtype : {None, "float64", "float32"}
         Precision of the transforms and of the result. Default float64 (float32 tensors:
         float32). float32 is about 1.5x faster on the CPU kernel and errs by up to ~2e-6 against
-        float64 at 128² (docs/properties.md).
+        float64 at 128² (docs/properties.md, section 7).
     ndim : {None, 2, 3}
         Spatial dimension; pass ``ndim=3`` for a single volume ``(D, H, W)``.
     workers : int

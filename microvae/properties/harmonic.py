@@ -65,6 +65,8 @@ DEFAULT_SLICE_HARMONICS = 12
 _COARSE_SLICE_HARMONICS = 8
 
 _CHUNK_BYTES = 48 * 2 ** 20
+# Volumes whose in-memory estimate needs more take the slab path (microvae.properties._harmonic_slabs).
+_IN_MEMORY_BYTES = 2 ** 30
 
 
 # ---------------------------------------------------------------------------- coefficients
@@ -298,6 +300,9 @@ class _FFTOps:
     """The estimator's steps on a chunk as separate array operations (fluctuations, forward
     transform, one inverse transform and window sum per multiplier); subclasses supply them."""
 
+    def spherical(self, grid, degrees):
+        return _spherical_multipliers(grid, degrees)
+
     def phi_and_moments(self, part, periodic, grid, multipliers, window, s2_plan=None):
         """Porosity and moments of each image; S2 is not shared on this path (None)."""
         phi, delta = self.fluctuations(part, periodic, grid)
@@ -473,6 +478,18 @@ def _s2_plan(shape, grid, periodic):
     return np.ascontiguousarray(box.real), np.ascontiguousarray(box.imag), orbit, fold, K
 
 
+def _fits_in_memory(shape, periodic):
+    """Whether a volume's estimate fits ``_IN_MEMORY_BYTES`` on the in-memory path: 56 bytes per
+    grid point of work arrays and 112 of cached multipliers (7 complex ones)."""
+    return 168 * int(np.prod(_padded_grid(tuple(shape), periodic))) <= _IN_MEMORY_BYTES
+
+
+def _slab_ops(workers):
+    from ._harmonic_slabs import SlabOps
+
+    return SlabOps(workers)
+
+
 def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s2=False):
     """ζ2, η2 of a validated batch on its own pixel lattice (no resolution extrapolation).
 
@@ -499,7 +516,7 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s
         weights = [(ops.const(np.where(ms <= t, w2, 0.0)), ops.const(np.where(ms <= t, w4, 0.0)))
                    for t in truncations]
     else:
-        multipliers = _spherical_multipliers(grid, (2, 4))
+        multipliers = ops.spherical(grid, (2, 4))
 
     results = [([], []) for _ in (truncations if slices_3d else (0,))]
     curves = []
@@ -589,9 +606,12 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
     one forward FFT plus one complex inverse FFT per harmonic (d = 2: 2; d = 3 slices:
     ``M/2``; volumes: 7, two real spherical harmonics per transform); ``extrapolate`` adds
     the same on the half-resolution sub-lattices (d = 3 slices: harmonics up to 8), and
-    ``periodic=False`` quadruples the transform sizes (8× for volumes). Memory: 56 bytes per
-    (padded) pixel of a chunk of images (chunks of ~48 MiB), plus the cached multipliers
-    (16 bytes per pixel and harmonic; for a 128³ volume 7 × 34 MB).
+    ``periodic=False`` quadruples the transform sizes (8× for volumes). 2D NumPy batches run in
+    the compiled kernel (:mod:`microvae._spectral`, several images per SIMD vector, inverse
+    transforms pruned to the averaging window), tensors with ``torch.fft``. Volumes: 168 bytes
+    per padded grid point (work arrays and the cached multipliers) up to 1 GiB, beyond that a
+    slab path whose peak is about 16 bytes per point of the half spectrum plus the window's
+    planes (3.0 GB for a 400³ crop). Measurements: docs/properties.md, section 7.
     """
     check_d(d)
     if is_tensor(images):
@@ -613,7 +633,8 @@ def parameters_of_batch(batch, nd, d, *, periodic, margin, extrapolate, harmonic
     :class:`_NumpyOps`, the SciPy path of before the kernel, as its reference).
     """
     if ops is None:
-        ops = _TorchOps(batch) if is_tensor(batch) else _KernelOps(workers) if nd == 2 else _NumpyOps(workers)
+        ops = (_TorchOps(batch) if is_tensor(batch) else _KernelOps(workers) if nd == 2
+               else _NumpyOps(workers) if _fits_in_memory(batch.shape[1:], periodic) else _slab_ops(workers))
     if nd == 3 and d == 2:
         raise ValueError("d=2 describes a two-dimensional medium; volumes take d=3")
     if harmonics is not None and not (nd == 2 and d == 3):
