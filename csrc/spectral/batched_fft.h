@@ -3,13 +3,15 @@
 // shuffles (the lanes never interact). Mixed-radix Stockham autosort, decimation in frequency,
 // radices 4, 2, 3, 5 specialized and any other prime by a direct DFT.
 //
-// Included once per instruction set by kernels_*.cpp inside a namespace of its own, so that the
+// Included once per instruction set by kernels_*.cpp inside a namespace of its own (after the
+// standard headers it uses, which the includer includes first), so that the
 // same source compiles to SSE2, AVX2 and AVX-512 code chosen at run time.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 template <typename T, int V>
@@ -29,6 +31,30 @@ struct Buffer {
   E* data() { return ptr; }
   E& operator[](size_t i) { return ptr[i]; }
 };
+
+// Transposes V images (n values each, any integer type) into lane order: out[i * V + l] =
+// images[l * n + i] - shift[l] for the first `lanes` images, 0 in the other lanes. Scalar stores
+// to a buffer that is read back as vectors later: building a vector lane by lane in a register
+// stalls on every read (the stores cannot be forwarded to the wide load).
+template <typename T, int V, typename S>
+void to_lanes(const S* images, int64_t n, int lanes, const T* shift, T* out) {
+  for (int l = 0; l < V; ++l) {
+    if (l < lanes) {
+      const S* src = images + l * n;
+      const T c = shift ? shift[l] : T(0);
+      for (int64_t i = 0; i < n; ++i) out[i * V + l] = static_cast<T>(src[i]) - c;
+    } else {
+      for (int64_t i = 0; i < n; ++i) out[i * V + l] = T(0);
+    }
+  }
+}
+
+template <typename T, int V>
+inline typename Lanes<T, V>::vec load_lanes(const T* p) {
+  typename Lanes<T, V>::vec v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
 
 // Twiddles of one Stockham stage: radix p, sub-transform length l = p * m, stride s.
 template <typename T>

@@ -30,35 +30,30 @@ struct HarmonicMoments {
 #pragma omp parallel num_threads(threads)
     {
       const int big = Lx > Ly ? Lx : Ly;
-      Buffer<vec> delta(static_cast<size_t>(image)), spec_r(static_cast<size_t>(Ly) * wc),
-          spec_i(static_cast<size_t>(Ly) * wc), tr(static_cast<size_t>(wy) * Lx), ti(static_cast<size_t>(wy) * Lx);
+      Buffer<vec> spec_r(static_cast<size_t>(Ly) * wc), spec_i(static_cast<size_t>(Ly) * wc),
+          tr(static_cast<size_t>(wy) * Lx), ti(static_cast<size_t>(wy) * Lx);
       Buffer<vec> ar(big), ai(big), br(big), bi(big), acc(n_orbits > 0 ? n_orbits : 1),
           res(n_bins > 0 ? n_bins : 1), sums(2 * static_cast<size_t>(n_mult));
+      Buffer<T> delta(static_cast<size_t>(image) * V);  // lane order: delta[i * V + l]
 #pragma omp for schedule(dynamic)
       for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * V;
         const int lanes = static_cast<int>(n - first < V ? n - first : V);
         const uint8_t* base = images + first * image;
-        vec phi = {};
+        T phi_l[V] = {};
         for (int l = 0; l < lanes; ++l) {
           int64_t count = 0;
           for (int64_t i = 0; i < image; ++i) count += base[l * image + i];
-          phi[l] = static_cast<T>(static_cast<double>(count) / image);
+          phi_l[l] = static_cast<T>(static_cast<double>(count) / image);
         }
-        for (int64_t i = 0; i < image; ++i) {
-          vec v = {};
-          for (int l = 0; l < lanes; ++l) v[l] = base[l * image + i];
-          delta[i] = v - phi;
-        }
-        if (lanes < V) {  // empty lanes: zero images, not -phi
-          for (int64_t i = 0; i < image; ++i)
-            for (int l = lanes; l < V; ++l) delta[i][l] = 0;
-        }
+        const vec phi = load_lanes<T, V>(phi_l);
+        to_lanes<T, V>(base, image, lanes, phi_l, delta.data());  // empty lanes: zero images, not -phi
+        const T* dl = delta.data();
         // Forward: rows in pairs (real input), then the columns of the half spectrum.
         for (int y = 0; y < ny; y += 2) {
           for (int x = 0; x < Lx; ++x) {
-            ar[x] = x < nx ? delta[static_cast<size_t>(y) * nx + x] : vec{};
-            ai[x] = (x < nx && y + 1 < ny) ? delta[static_cast<size_t>(y + 1) * nx + x] : vec{};
+            ar[x] = x < nx ? load_lanes<T, V>(dl + (static_cast<size_t>(y) * nx + x) * V) : vec{};
+            ai[x] = (x < nx && y + 1 < ny) ? load_lanes<T, V>(dl + (static_cast<size_t>(y + 1) * nx + x) * V) : vec{};
           }
           const bool in_b = fft_run<T, V>(plan_x, ar.data(), ai.data(), br.data(), bi.data());
           const vec* zr = in_b ? br.data() : ar.data();
@@ -145,10 +140,11 @@ struct HarmonicMoments {
             const bool in_b = fft_run<T, V>(plan_x, ar.data(), ai.data(), br.data(), bi.data());
             const vec* fr = in_b ? br.data() : ar.data();
             const vec* fi = in_b ? bi.data() : ai.data();
-            const vec* d = delta.data() + static_cast<size_t>(y) * nx;
+            const T* d = dl + static_cast<size_t>(y) * nx * V;
             for (int x = x0; x < x1; ++x) {
-              s_re += d[x] * fr[x] * fr[x];
-              s_im += d[x] * fi[x] * fi[x];
+              const vec w = load_lanes<T, V>(d + static_cast<size_t>(x) * V);
+              s_re += w * fr[x] * fr[x];
+              s_im += w * fi[x] * fi[x];
             }
           }
           sums[2 * h] = s_re;

@@ -23,24 +23,19 @@ struct S2Binned {
       const int big = Lx > Ly ? Lx : Ly;
       Buffer<vec> rows_r(static_cast<size_t>(ny) * wc), rows_i(static_cast<size_t>(ny) * wc);
       Buffer<vec> ar(big), ai(big), br(big), bi(big), acc(n_orbits), res(n_bins);
+      Buffer<T> pixels(static_cast<size_t>(ny) * nx * V);
 #pragma omp for schedule(dynamic)
       for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * V;
         const int lanes = static_cast<int>(n - first < V ? n - first : V);
-        const uint8_t* base = images + first * ny * nx;
         const int64_t image = static_cast<int64_t>(ny) * nx;
+        to_lanes<T, V>(images + first * image, image, lanes, static_cast<const T*>(nullptr), pixels.data());
         // Rows, two at a time: z = row_y + i row_{y+1}, one complex FFT, then untangled.
         for (int y = 0; y < ny; y += 2) {
+          const T* row0 = pixels.data() + static_cast<size_t>(y) * nx * V;
           for (int x = 0; x < Lx; ++x) {
-            vec zr = {}, zi = {};
-            if (x < nx) {
-              for (int l = 0; l < lanes; ++l) {
-                zr[l] = base[l * image + y * nx + x];
-                if (y + 1 < ny) zi[l] = base[l * image + (y + 1) * nx + x];
-              }
-            }
-            ar[x] = zr;
-            ai[x] = zi;
+            ar[x] = x < nx ? load_lanes<T, V>(row0 + static_cast<size_t>(x) * V) : vec{};
+            ai[x] = (x < nx && y + 1 < ny) ? load_lanes<T, V>(row0 + static_cast<size_t>(nx + x) * V) : vec{};
           }
           const bool in_b = fft_run<T, V>(plan_x, ar.data(), ai.data(), br.data(), bi.data());
           const vec* zr = in_b ? br.data() : ar.data();
