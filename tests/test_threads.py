@@ -105,8 +105,8 @@ def test_fft_workers_follow_the_setting(monkeypatch):
     assert seen == [1, 2, threads.available_cpus()]
     volume = (np.random.default_rng(0).random((1, 8, 8, 8)) < 0.4).astype(np.uint8)
     monkeypatch.setattr("microvae.correlations.two_point._MAX_BINNING_ENTRIES", 0)  # the slab path
-    s2(volume)
-    s2(volume, workers=2)
+    s2(volume, periodic=False)
+    s2(volume, periodic=False, workers=2)
     assert seen_fft[0] == 1 and seen_fft[-1] == 2
     assert threads.fft_workers() == 1 and threads.fft_workers(-1) == -1
     assert threads.kernel_threads(-1) == threads.available_cpus() and threads.kernel_threads(3) == 3
