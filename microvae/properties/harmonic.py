@@ -611,7 +611,7 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
     transforms pruned to the averaging window), tensors with ``torch.fft``. Volumes: 168 bytes
     per padded grid point (work arrays and the cached multipliers) up to 1 GiB, beyond that a
     slab path whose peak is about 16 bytes per point of the half spectrum plus the window's
-    planes (3.0 GB for a 400³ crop). Measurements: docs/properties.md, section 7.
+    planes (peak 3.4 GiB for a 400³ crop). Measurements: docs/properties.md, section 7.
     """
     check_d(d)
     if is_tensor(images):
@@ -661,12 +661,14 @@ def parameters_of_batch(batch, nd, d, *, periodic, margin, extrapolate, harmonic
     (zeta, eta), (zeta_low, eta_low) = fine if len(fine) == 2 else fine * 2
     coarse_z = coarse_e = 0.0
     offsets = list(np.ndindex(*(2,) * nd))
-    for off in offsets:
-        sub = ops.contiguous(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)])
+    subs = [ops.contiguous(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)]) for off in offsets]
+    # One batch per sub-lattice shape (a single one for even sides): fewer, fuller kernel calls.
+    for shape in dict.fromkeys(tuple(sub.shape[1:]) for sub in subs):
+        group = [sub for sub in subs if tuple(sub.shape[1:]) == shape]
         # About the same border, in coarse pixels.
-        z, e = _lattice_parameters(sub, nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0][0]
-        coarse_z += z
-        coarse_e += e
+        z, e = _lattice_parameters(ops.concat(group), nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0][0]
+        coarse_z = coarse_z + z.reshape(len(group), len(batch)).sum(0)
+        coarse_e = coarse_e + e.reshape(len(group), len(batch)).sum(0)
     # Richardson on the low harmonics, which carry the discretization error: X(h) + [X_low(h) - X_low(2h)].
     return zeta + zeta_low - coarse_z / len(offsets), eta + eta_low - coarse_e / len(offsets), curves
 
