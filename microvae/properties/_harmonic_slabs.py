@@ -18,7 +18,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from .harmonic import _harmonic_basis
+from ..threads import fft_workers
+from .harmonic import _NumpyArrays, _harmonic_basis
 
 __all__ = ["volume_moments", "SlabOps"]
 
@@ -115,24 +116,15 @@ def volume_moments(volume, periodic, grid, window, degrees, workers):
     return phi, np.array(moments)
 
 
-class SlabOps:
+class SlabOps(_NumpyArrays):
     """The estimator's operations for volumes too large for the in-memory path: one volume at a
     time through :func:`volume_moments`; the multipliers are evaluated per block."""
 
     def __init__(self, workers):
-        from ..threads import fft_workers
-
         self.workers = fft_workers(workers)
 
     def chunk_size(self, per_chunk, n):
         return 1
-
-    def const(self, value):
-        return value
-
-    where = staticmethod(np.where)
-    concat = staticmethod(np.concatenate)
-    contiguous = staticmethod(np.ascontiguousarray)
 
     def spherical(self, grid, degrees):
         return degrees  # evaluated block by block in volume_moments

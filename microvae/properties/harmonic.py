@@ -309,7 +309,18 @@ class _FFTOps:
         return phi, self.moments(delta, self.fftn(delta), multipliers, window), None
 
 
-class _NumpyOps(_FFTOps):
+class _NumpyArrays:
+    """The array helpers of the estimator for NumPy results (every engine but torch's)."""
+
+    def const(self, value):
+        return value
+
+    where = staticmethod(np.where)
+    concat = staticmethod(np.concatenate)
+    contiguous = staticmethod(np.ascontiguousarray)
+
+
+class _NumpyOps(_NumpyArrays, _FFTOps):
     """Array operations of the estimator for NumPy batches: SciPy FFTs, a numba reduction.
     Volumes take this path; for 2D images it is the reference of :class:`_KernelOps`."""
 
@@ -318,13 +329,6 @@ class _NumpyOps(_FFTOps):
 
     def chunk_size(self, per_chunk, n):
         return per_chunk
-
-    def const(self, value):
-        return value
-
-    where = staticmethod(np.where)
-    concat = staticmethod(np.concatenate)
-    contiguous = staticmethod(np.ascontiguousarray)
     fluctuations = staticmethod(_fluctuations)
 
     def fftn(self, delta):
@@ -348,7 +352,7 @@ class _NumpyOps(_FFTOps):
         return out
 
 
-class _KernelOps:
+class _KernelOps(_NumpyArrays):
     """2D NumPy batches: :func:`microvae._spectral.harmonic_moments` does a whole batch in one
     call (fluctuations, forward transform, the pruned inverse transforms, window sums; V images
     per SIMD vector, each group's transforms in cache), and S2 from the same forward transform."""
@@ -358,13 +362,6 @@ class _KernelOps:
 
     def chunk_size(self, per_chunk, n):
         return n  # the kernel's memory does not grow with the batch
-
-    def const(self, value):
-        return value
-
-    where = staticmethod(np.where)
-    concat = staticmethod(np.concatenate)
-    contiguous = staticmethod(np.ascontiguousarray)
 
     def phi_and_moments(self, part, periodic, grid, multipliers, window, s2_plan=None):
         from .. import _spectral
