@@ -87,7 +87,8 @@ def cython_extensions():
         exts.append(Extension(
             name,
             [p] + cpp,
-            include_dirs=[np.get_include(), "csrc/spectral"],
+            # Absolute: torch's BuildExtension compiles with ninja from the build directory.
+            include_dirs=[np.get_include(), os.path.join(HERE, "csrc", "spectral")],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
             extra_compile_args=["-O3"] + OPENMP + (["-std=c++17", "-Wno-psabi"] if cpp else []),
             extra_link_args=OPENMP,
