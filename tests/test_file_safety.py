@@ -121,7 +121,7 @@ def test_failed_label_run_does_not_block_the_corrected_rerun(tmp_path, capsys):
 
 
 def test_stale_manifest_without_chunks_is_replaced(tmp_path):
-    from microvae.distributed import label_chunks
+    from microvae.labeling import label_chunks
 
     images = (np.random.default_rng(2).random((4, 16, 16)) < 0.4).astype(np.uint8)
     parts = tmp_path / "parts"
@@ -134,7 +134,7 @@ def test_stale_manifest_without_chunks_is_replaced(tmp_path):
 def test_damaged_part_is_named_with_the_remedy(tmp_path, capsys):
     src = _images(tmp_path / "in.npy", n=6)
     out = tmp_path / "labels.csv"
-    from microvae.distributed import label_chunks
+    from microvae.labeling import label_chunks
 
     parts = tmp_path / "labels.csv.parts"
     images = np.load(src)

@@ -417,7 +417,7 @@ def _same_labels(a, b):
 
 def test_label_method_fullfield_dask_and_resume(small_volumes, tmp_path):
     from microvae import label
-    from microvae.distributed import label_chunks, label_dask
+    from microvae.labeling import label_chunks, label_dask
 
     ref = fullfield_labels(small_volumes, periodic=False)
     via_label = label(small_volumes, method="fullfield", periodic=False)

@@ -146,7 +146,7 @@ def test_cli_slices_volumes_along_three_axes(tmp_path):
 
 
 def test_cli_resumes_after_an_interruption(tmp_path, grains, monkeypatch):
-    import microvae.distributed as dist
+    import microvae.labeling as dist
 
     src = tmp_path / "g.npy"
     np.save(src, grains)

@@ -34,7 +34,7 @@ def _pickle_store(path, marker, dtype="|O"):
 @pytest.mark.parametrize("dtype", ["|O", "|u1"])
 def test_zarr_pickle_codec_is_refused_before_any_chunk_is_read(tmp_path, monkeypatch, capsys, dtype):
     zarr = pytest.importorskip("zarr")
-    from microvae.distributed import open_store
+    from microvae.io import open_store
 
     marker = tmp_path / "code_ran"
     store = _pickle_store(tmp_path / "evil.zarr", marker, dtype)
@@ -53,7 +53,7 @@ def test_zarr_pickle_codec_is_refused_before_any_chunk_is_read(tmp_path, monkeyp
 
 def test_zarr_object_dtype_is_refused(tmp_path):
     pytest.importorskip("zarr")
-    from microvae.distributed import open_store
+    from microvae.io import open_store
 
     store = tmp_path / "strings.zarr"
     store.mkdir()
@@ -66,7 +66,7 @@ def test_zarr_object_dtype_is_refused(tmp_path):
 
 def test_numeric_zarr_store_still_opens(tmp_path):
     zarr = pytest.importorskip("zarr")
-    from microvae.distributed import open_store
+    from microvae.io import open_store
 
     group = zarr.open_group(str(tmp_path / "ok.zarr"), mode="w")
     group.create_array("images", shape=(3, 8, 8), chunks=(1, 8, 8), dtype="uint8")[:] = 1
@@ -94,7 +94,8 @@ def _consolidated_store(path, zarr_format):
 @pytest.mark.parametrize("zarr_format", [2, 3])
 def test_zarr_consolidated_metadata_is_checked_like_the_array_metadata(tmp_path, monkeypatch, zarr_format):
     zarr = pytest.importorskip("zarr")
-    from microvae.distributed import label_dask, open_store
+    from microvae.io import open_store
+    from microvae.labeling import label_dask
 
     store = _consolidated_store(tmp_path / "consolidated.zarr", zarr_format)
     # zarr reads consolidated metadata instead of the per-array files, which stay benign here.
@@ -123,7 +124,7 @@ class _Zarr2Array:
 ], ids=["zarr2-pickle-filter", "dask-object", "zarr-string"])
 def test_label_dask_checks_an_array_the_caller_opened(monkeypatch, make, match):
     import microvae.properties
-    from microvae.distributed import label_dask
+    from microvae.labeling import label_dask
 
     monkeypatch.setattr(microvae.properties, "label", lambda *a, **k: pytest.fail("a chunk was labelled"))
     with pytest.raises(ValueError, match=match):

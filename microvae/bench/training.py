@@ -75,15 +75,15 @@ def loss_step(impl, gen, ref, device="cpu"):
 
 
 def train_session(preset="quick", device="cpu", **overrides):
-    """A ready :class:`microvae.train._Session` on 40 Gaussian random fields of the preset's size."""
+    """A ready :class:`microvae.vae.Trainer` on 40 Gaussian random fields of the preset's size."""
     import torch
 
     from ..synthetic import gaussian_random_field
-    from ..train import _Session, load_config
+    from ..vae import Trainer, load_config
 
     config = load_config(preset, **overrides)
     images = gaussian_random_field((config.image_size,) * 2, corr_length=3.0, porosity=0.2, n=40, seed=0)
-    return _Session(images, config, seed=0, device=torch.device(device))
+    return Trainer(images, config, seed=0, device=torch.device(device))
 
 
 @case("losses", "style + mode-collapse loss fwd+bwd, batch 20, VGG16 layer shapes: naive eager, shared-Gram "
