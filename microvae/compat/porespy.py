@@ -4,9 +4,10 @@
 Swap ``ps.metrics.two_point_correlation(im)`` for ``two_point_correlation(im)``: same
 arguments, same bins, the same non-periodic estimator (each displacement normalized by its
 number of pixel pairs, displacements inside the image only), the same ``Results`` fields, equal
-to PoreSpy within 1e-10. The difference: the padding is only as large as the largest bin needs
-and the bin averages are folded into the spectrum (:func:`microvae.correlations.two_point.binned_s2`),
-and :func:`two_point_correlation_batch` transforms many images at once.
+to PoreSpy within 1e-10. The difference: the padding is only as large as the largest bin needs,
+the bin averages are taken in the spectrum by the compiled kernel of
+:func:`microvae.correlations.s2` (:func:`microvae.correlations.two_point.binned_s2`; volumes in
+slabs), and :func:`two_point_correlation_batch` transforms many images at once.
 
 The chord pair, ``chord_length_distribution(apply_chords(im))``, gives PoreSpy's chord images and
 histograms exactly (one exception for untrimmed 2D chords, see :func:`apply_chords`); the chord
