@@ -77,6 +77,9 @@ class VGGStyleNet(nn.Module):
         Seed of the random initialization.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, layers: Sequence[str] | None = None, weights: str | os.PathLike = "random",
                  width: float = 1.0, *, seed: int = 0):
         super().__init__()
@@ -126,7 +129,8 @@ class VGGStyleNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 with torch.no_grad():
                     nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=gen)
-                    m.bias.zero_()
+                    if m.bias is not None:
+                        m.bias.zero_()
 
     def _load(self, state, source):
         own = self.features.state_dict()
@@ -165,7 +169,8 @@ class VGGStyleNet(nn.Module):
 
 
 def _vgg_features(cfg, last, width, pool):
-    modules, c_in = [], 3
+    modules: list[nn.Module] = []
+    c_in = 3
     for v in cfg:
         if len(modules) > last:
             break

@@ -148,7 +148,8 @@ def parameters_from_functions(s2: Callable[[np.ndarray], np.ndarray],
         weighted = integrand * pair_w[sl, None]
         j_zeta += float(np.sum(weighted @ w_zeta))
         j_eta += float(np.sum(weighted @ w_eta))
-    return tuple(float(v) for v in _combine(d, phi, j_zeta, j_eta, local))
+    zeta, eta = _combine(d, phi, j_zeta, j_eta, local)
+    return float(zeta), float(eta)
 
 
 def _trapezoid_weights(x):
