@@ -224,6 +224,18 @@ class MRF:
         self.gibbs_S = gibbs_S
         self.n_tiles = n_tiles
 
+    # Fitted state, set by fit() or load() (scikit-learn's trailing-underscore convention).
+    S_: int
+    cv_scores_: dict[int, tuple[float, float]] | None
+    estimator_: Any
+    gibbs_estimator_: Any
+    causal_tree_: dict[str, np.ndarray]
+    gibbs_tree_: dict[str, np.ndarray] | None
+    train_porosities_: np.ndarray
+    porosity_: float
+    image_shape_: tuple[int, ...]
+    tiles_: np.ndarray
+
     def _config(self):
         return {"S": self.S, "S_range": list(self.S_range), "cv": self.cv, "cv_samples": self.cv_samples,
                 "cv_scoring": self.cv_scoring, "cv_images": self.cv_images, "max_samples": self.max_samples,

@@ -37,7 +37,7 @@ class SplitMix64:
         return self.next_u64() % n
 
 
-def sample_reference(model: MRF, n: int, size: int | tuple[int, int] = 128, seed: Seed = None, *,
+def sample_reference(model: MRF, n: int, size: int = 128, seed: Seed = None, *,
                      margin: str = "real", burn_in: int | None = None, gibbs_sweeps: int = 0) -> np.ndarray:
     """Draw images like ``model.sample`` does, with a Python loop over pixels.
 
@@ -48,11 +48,14 @@ def sample_reference(model: MRF, n: int, size: int | tuple[int, int] = 128, seed
     """
     if model.estimator_ is None:
         raise ValueError("the reference sampler needs a model fitted in this session (scikit-learn trees)")
+    if gibbs_sweeps and model.gibbs_S is None:
+        raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
     S = model.S_
     burn_in = default_burn_in(S) if burn_in is None else burn_in
     pad, bottom = canvas_pad(S, burn_in, model.gibbs_S, gibbs_sweeps)
     h, w = pad + size + bottom, size + 2 * pad
-    causal, noncausal = causal_offsets(S), (noncausal_offsets(model.gibbs_S) if gibbs_sweeps else None)
+    causal = causal_offsets(S)
+    noncausal = noncausal_offsets(model.gibbs_S) if gibbs_sweeps and model.gibbs_S is not None else None
 
     def proba(estimator, canvas, i, j, offsets):
         x = canvas[i + offsets[:, 0], j + offsets[:, 1]].astype(np.float32)[None]
