@@ -350,7 +350,9 @@ class MRF:
             X, y = neighbourhood_table(batch, causal_offsets(s), positions)
             if any(np.unique(y[train]).size != 2 for train, _ in splits):
                 raise ValueError("a cross-validation fold holds a single phase; add training images or pass a fixed S")
-            estimators = _parallel_map(lambda split: self._grow(X[split[0]], y[split[0]], tree_seed), splits)
+            # X and y bound now: each candidate's trees are grown before the next table is built.
+            estimators = _parallel_map(lambda split, X=X, y=y: self._grow(X[split[0]], y[split[0]], tree_seed),
+                                       splits)
             fold_scores = []
             for f, ((train, test), est) in enumerate(zip(splits, estimators)):
                 if self.cv_scoring == "morphology":

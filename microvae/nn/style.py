@@ -139,7 +139,8 @@ class VGGStyleNet(nn.Module):
             if full not in state:
                 raise ValueError(f"{source}: weights lack {full!r} (not a torchvision {self.arch} state dict?)")
             if tuple(state[full].shape) != tuple(value.shape):
-                raise ValueError(f"{source}: {full} has shape {tuple(state[full].shape)}, expected {tuple(value.shape)}")
+                raise ValueError(f"{source}: {full} has shape {tuple(state[full].shape)}, "
+                                 f"expected {tuple(value.shape)}")
             own[key] = state[full]
         self.features.load_state_dict(own)
 

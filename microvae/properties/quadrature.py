@@ -168,8 +168,9 @@ def parameters_from_samples(r: ArrayLike, s: ArrayLike, theta: ArrayLike, s3_val
 
     The r and s grids start at the first positive distance. ``B`` vanishes linearly as r or
     s → 0, so the radial integrand ``B / r`` tends to a finite limit: the cell ``[0, r[0]]``
-    is added with that integrand held at its value at ``r[0]``. The angular weights are corrected to integrate constants to exactly zero on the given θ
-    nodes, as the exact weights do; otherwise the O(1) part of the integrand at small r
+    is added with that integrand held at its value at ``r[0]``. The angular weights are
+    corrected to integrate constants to exactly zero on the given θ nodes, as the exact
+    weights do; otherwise the O(1) part of the integrand at small r
     would leak into the integral through the discrete θ rule.
 
     Parameters
