@@ -1,7 +1,7 @@
 """Synthetic binary media with known statistics (1 = pore), for tests, demos and validation.
 
 - Fully penetrable (overlapping) disks and spheres, with closed-form S2 and S3 of the void
-  phase (Torquato, *Random Heterogeneous Materials*, ch. 5; PHYSICS.md "Reference cases").
+  phase (Torquato, *Random Heterogeneous Materials*, ch. 5; docs/physics.md §8).
 - A periodic Gaussian random field cut at a level giving the requested porosity.
 - ``grains``: sandstone-like images, solid overlapping elliptical grains of varying size with the
   porosity varying from image to image, used as the embedded default data set.

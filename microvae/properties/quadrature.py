@@ -1,6 +1,6 @@
 """Three-point parameters by direct quadrature of the triple integrals over S2 and S3.
 
-This is the slow, independent path: it evaluates the defining integrals (PHYSICS.md) of
+This is the slow, independent path: it evaluates the defining integrals (docs/physics.md §2) of
 
 - d = 2: ``zeta2 = 4/(pi phi1 phi2) I[cos 2θ]``, ``eta2 = 16/(pi phi1 phi2) I[cos 4θ]``;
 - d = 3: ``zeta2 = 9/(2 phi1 phi2) I[P2]``, ``eta2 = 5 zeta2/21 + 150/(7 phi1 phi2) I[P4]``,
