@@ -21,7 +21,7 @@ different quantity from the lineal-path function L(r) of :func:`microvae.morphol
 """
 import time
 import warnings
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -48,6 +48,10 @@ class Results:
     def __init__(self, func: str) -> None:
         self._func = func
         self._time = time.asctime()
+
+    if TYPE_CHECKING:
+        # Fields are set per function (``distance``, ``pdf``, ...): any attribute may exist.
+        def __getattr__(self, name: str) -> Any: ...
 
     def __iter__(self) -> Iterator[Any]:
         return (v for k, v in self.__dict__.items() if not k.startswith("_"))

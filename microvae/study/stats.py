@@ -7,6 +7,7 @@ the diversity (:func:`~microvae.compare.pairwise_correlation`) computed there.
 """
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -64,7 +65,7 @@ def distribution_match(auth_images: np.ndarray, table: dict[str, np.ndarray], sp
     auth_mean = s2_curves["authentic"].mean(axis=0)
     for name, g in gen.items():
         usable, gt = g["usable"], g["table"]
-        entry = {"n": int(len(g["images"])), "n_usable": int(len(usable)),
+        entry: dict[str, Any] = {"n": int(len(g["images"])), "n_usable": int(len(usable)),
                  "s2_max_abs_diff_of_mean": float(np.abs(s2_curves[name].mean(axis=0) - auth_mean).max()),
                  "pairwise_correlation": pairwise_correlation(g["images"])}
         if "valid" in gt:
@@ -110,11 +111,11 @@ def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
 
     Returns ``{"baseline": {prop: stats}, "<generator>": {"<added>": {prop: stats}}}``.
     """
-    groups = {}
+    groups: dict[tuple, list[dict]] = {}
     for c in cells:
         key = ("baseline", None) if c["generator"] is None else (c["generator"], c["added"])
         groups.setdefault(key, []).append(c)
-    out = {}
+    out: dict[str, Any] = {}
     for (g, m), group in groups.items():
         stats = {p: summary_stats([c["r2"][p] for c in group]) for p in props}
         if g == "baseline":
@@ -127,7 +128,7 @@ def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
 def verdict(summary: dict, config: StudyConfig) -> dict:
     """Plain comparison of generators by mean test R² over all sizes and properties."""
     gens = [g for g in config.generators if g in summary]
-    out = {"sizes": list(config.added), "properties": list(config.properties)}
+    out: dict[str, Any] = {"sizes": list(config.added), "properties": list(config.properties)}
     base = summary.get("baseline", {})
     for g in gens:
         gains = [summary[g][str(m)][p]["mean"] - base[p]["mean"] for m in config.added for p in config.properties
@@ -135,7 +136,8 @@ def verdict(summary: dict, config: StudyConfig) -> dict:
         out[f"{g}_mean_gain_over_baseline"] = float(np.mean(gains))
         out[f"{g}_cells_above_baseline"] = int(sum(x > 0 for x in gains))
     if {"vae", "mrf"} <= set(gens):
-        diffs, clear = {}, [0, 0]
+        diffs: dict[str, list[float]] = {}
+        clear = [0, 0]
         for p in config.properties:
             diffs[p] = []
             for m in config.added:
