@@ -24,6 +24,7 @@ class SplitMix64:
         self.state = int(seed) & _MASK
 
     def next_u64(self) -> int:
+        """The next 64-bit output; advances the state by one step."""
         self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK
         z = self.state
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
@@ -31,9 +32,11 @@ class SplitMix64:
         return z ^ (z >> 31)
 
     def uniform(self) -> float:
+        """A double in [0, 1) from the top 53 bits of the next output."""
         return (self.next_u64() >> 11) * (1.0 / 9007199254740992.0)
 
     def below(self, n: int) -> int:
+        """An integer in [0, n), the next output modulo ``n`` (as the kernels draw it)."""
         return self.next_u64() % n
 
 

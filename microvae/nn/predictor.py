@@ -71,6 +71,7 @@ class PropertyCNN(nn.Module):
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardized properties ``(B, n_outputs)`` of images ``x`` of shape ``(B, 1, S, S)``."""
         return self.head(self.features(x))
 
 

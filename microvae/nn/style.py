@@ -120,7 +120,8 @@ class VGGStyleNet(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> "VGGStyleNet":
-        # Frozen: never switch to training behaviour, whatever the enclosing module does.
+        """Stay in evaluation mode whatever ``mode`` says: the network is frozen, whatever the
+        enclosing module does."""
         return super().train(False)
 
     def _init_random(self, seed):
@@ -165,6 +166,7 @@ class VGGStyleNet(nn.Module):
         return digest.hexdigest()
 
     def config(self) -> dict:
+        """The settings that rebuild this network: layers, weights, width, seed, architecture."""
         return {"layers": list(self.layers), "weights": self.weights_source, "width": self.width, "seed": self.seed,
                 "arch": self.arch}
 

@@ -1,7 +1,7 @@
 """Three-point parameters ζ2, η2 of the pore phase by the exact FFT harmonic method.
 
 Method (DESIGN.md §5, PHYSICS.md). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
-of the three-point function factorizes,
+of the three-point function factorizes::
 
     Σ_{r1, r2} k(r1) k*(r2) S3(r1, r2) = mean_x I(x) |(k ⋆ I)(x)|²,
 
