@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import morphology as _m
-from ._validate import as_binary_batch, check_finite
+from ._validate import as_binary_batch, check_finite, check_int
+from .morphology import DEFAULT_CONNECTIVITY, describe_batch
 
 __all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "pairwise_correlation",
            "nearest_correlation",
@@ -121,37 +121,14 @@ def describe(images: ArrayLike, *, r_max: int | None = None, connectivity: int |
 
     batch, nd = as_binary_batch(images, ndim=ndim, name=name)
     shape = batch.shape[1:]
-    r_max = _m._r_max(shape, r_max)
+    r_max = check_int(min(shape) // 2 if r_max is None else r_max, "r_max", minimum=0)
     if r_max > min(shape) // 2:
         raise ValueError(f"r_max must be at most {min(shape) // 2} (half the smallest side; S2 is periodic) "
                          f"for {name} of shape {shape}, got {r_max}")
-    connectivity = _m._connectivity(nd, connectivity)
-    n_max = max(shape)
-    curves, scalars = {"s2": s2(batch, r_max=r_max, ndim=nd)}, {}
-    runs = [_m._run_histograms(batch, ax) for ax in range(nd)]
-    for phase, suffix in ((1, "pore"), (0, "solid")):
-        lineal = np.zeros((len(batch), r_max + 1))
-        chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-        for ax, hist in enumerate(runs):
-            n = shape[ax]
-            lineal += _m._lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
-            chords[:, :n + 1] += hist[phase, 1]
-        chord = _m.ChordLengths(chords)
-        curves[f"lineal_path_{suffix}"] = lineal / nd
-        curves[f"chord_{suffix}"] = chord.probability[:, 1:]
-        scalars[f"mean_chord_{suffix}"] = chord.mean
-    labels, n_labels = _m._label(batch, nd, connectivity)
-    curves["cluster"] = _m._cluster_function(labels, r_max, tuple(range(nd)))
-    clusters = _m._cluster_statistics(labels, n_labels, nd)
-    scalars.update({
-        "specific_surface": _m.specific_surface(batch, "count", ndim=nd),
-        "specific_surface_s2": _m.specific_surface(batch, "s2", ndim=nd),
-        "euler_density": _m.euler_density(batch, connectivity, ndim=nd),
-        "perimeter_density": _m.perimeter_density(batch, ndim=nd),
-        "cluster_density": clusters["cluster_density"],
-        "largest_cluster_fraction": clusters["largest_fraction"],
-        "percolation_fraction": clusters["percolates"].mean(axis=1),
-    })
+    connectivity = DEFAULT_CONNECTIVITY[nd] if connectivity is None else connectivity
+    curves, scalars = describe_batch(batch, r_max, connectivity=connectivity, ndim=nd)
+    connectivity = int(connectivity)  # checked by describe_batch
+    curves = {"s2": s2(batch, r_max=r_max, ndim=nd), **curves}
     porosity = batch.reshape(len(batch), -1).mean(axis=1)
     return Descriptors(batch, nd, r_max, connectivity, porosity, curves, {k: scalars[k] for k in SCALARS})
 
@@ -473,7 +450,8 @@ def format_table(result: dict, *, digits: int = 3) -> str:
     header = ["quantity", f"authentic ({a['n']})"] + [f"{n} ({e['n']})" for n, e in cols]
     rows = [["porosity mean ± std", f"{f(a['porosity']['mean'])} ± {f(a['porosity']['std'])}"]
             + [f"{f(e['porosity']['mean'])} ± {f(e['porosity']['std'])}" for _, e in cols]]
-    for key, label in (("ks_pvalue", "porosity KS p"), ("w1_rel", "porosity W1/σ"), ("std_ratio", "porosity std ratio")):
+    porosity_rows = (("ks_pvalue", "porosity KS p"), ("w1_rel", "porosity W1/σ"), ("std_ratio", "porosity std ratio"))
+    for key, label in porosity_rows:
         rows.append([label, ""] + [f(e["porosity"][key]) for _, e in cols])
     for key in CURVES:
         rows.append([f"{key}: max / rms diff", ""]

@@ -22,12 +22,14 @@ from scipy import ndimage
 from ._validate import as_binary_batch, check_int
 
 __all__ = ["lineal_path", "chord_lengths", "ChordLengths", "cluster_function", "specific_surface",
-           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters"]
+           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "describe_batch",
+           "DEFAULT_CONNECTIVITY"]
 
 # Pixel connectivities of the pore clusters: value -> rank for generate_binary_structure, which is
 # also scikit-image's ``connectivity`` argument.
 _CONNECTIVITY = {2: {4: 1, 8: 2}, 3: {6: 1, 26: 3}}
-_DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
+#: Pore connectivity used when none is given, by spatial dimension.
+DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
 
 
 def _r_max(shape, r_max):
@@ -54,7 +56,7 @@ def _phase(phase):
 
 def _connectivity(nd, connectivity):
     if connectivity is None:
-        connectivity = _DEFAULT_CONNECTIVITY[nd]
+        connectivity = DEFAULT_CONNECTIVITY[nd]
     if connectivity not in _CONNECTIVITY[nd]:
         raise ValueError(f"connectivity for {nd}D images must be one of {sorted(_CONNECTIVITY[nd])}, "
                          f"got {connectivity!r}")
@@ -469,3 +471,68 @@ def _cluster_statistics(labels, n, nd):
         fraction = np.where(pore > 0, largest / np.maximum(pore, 1), np.nan)
     return {"n_clusters": n_clusters, "cluster_density": n_clusters / flat.shape[1],
             "largest_fraction": fraction, "percolates": percolates}
+
+
+def describe_batch(images: ArrayLike, r_max: int | None = None, *, connectivity: int | None = None,
+                   ndim: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every descriptor of this module for each image, in one pass over the pixels.
+
+    The lineal-path and chord-length curves of both phases share one run-length histogram per
+    axis, and the cluster function and cluster statistics share one cluster labelling: what
+    :func:`microvae.compare.describe` computes for every image set it compares.
+
+    Parameters
+    ----------
+    images : array_like
+        Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``, 1 = pore.
+    r_max : int, optional
+        Largest distance of the lineal-path and cluster curves, pixels (default: half the
+        smallest side).
+    connectivity : int, optional
+        Pore connectivity: 4 (default) or 8 in 2D, 6 (default) or 26 in 3D.
+    ndim : {None, 2, 3}
+        Spatial dimension; pass ``ndim=3`` for a single volume ``(D, H, W)``.
+
+    Returns
+    -------
+    curves : dict of str -> ndarray
+        ``lineal_path_pore``, ``lineal_path_solid``, ``cluster``: ``(N, r_max + 1)``, averaged
+        over the axes as :func:`lineal_path` and :func:`cluster_function` do; ``chord_pore``,
+        ``chord_solid``: chord-length probabilities for lengths ``1..max side``.
+    scalars : dict of str -> ndarray
+        ``(N,)`` each: ``mean_chord_pore``, ``mean_chord_solid``, ``specific_surface`` (face
+        count), ``specific_surface_s2``, ``euler_density``, ``perimeter_density`` (Crofton),
+        ``cluster_density``, ``largest_cluster_fraction`` and ``percolation_fraction`` (the
+        fraction of axes along which a pore cluster spans the image).
+    """
+    batch, nd = as_binary_batch(images, ndim=ndim)
+    shape = batch.shape[1:]
+    r_max = _r_max(shape, r_max)
+    connectivity = _connectivity(nd, connectivity)
+    n_max = max(shape)
+    curves, scalars = {}, {}
+    runs = [_run_histograms(batch, ax) for ax in range(nd)]
+    for phase, suffix in ((1, "pore"), (0, "solid")):
+        lineal = np.zeros((len(batch), r_max + 1))
+        chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
+        for ax, hist in enumerate(runs):
+            n = shape[ax]
+            lineal += _lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
+            chords[:, :n + 1] += hist[phase, 1]
+        chord = ChordLengths(chords)
+        curves[f"lineal_path_{suffix}"] = lineal / nd
+        curves[f"chord_{suffix}"] = chord.probability[:, 1:]
+        scalars[f"mean_chord_{suffix}"] = chord.mean
+    labels, n_labels = _label(batch, nd, connectivity)
+    curves["cluster"] = _cluster_function(labels, r_max, tuple(range(nd)))
+    clusters = _cluster_statistics(labels, n_labels, nd)
+    scalars.update({
+        "specific_surface": specific_surface(batch, "count", ndim=nd),
+        "specific_surface_s2": specific_surface(batch, "s2", ndim=nd),
+        "euler_density": euler_density(batch, connectivity, ndim=nd),
+        "perimeter_density": perimeter_density(batch, ndim=nd),
+        "cluster_density": clusters["cluster_density"],
+        "largest_cluster_fraction": clusters["largest_fraction"],
+        "percolation_fraction": clusters["percolates"].mean(axis=1),
+    })
+    return curves, scalars

@@ -1,6 +1,6 @@
 """Two-point correlation function S2 of the pore phase, batched, by real FFTs."""
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import scipy.fft
@@ -263,6 +263,13 @@ def _s2_map_torch(batch, nd, shape, grid, periodic, chunk):
     return torch.cat(parts)
 
 
+# A tensor in gives a tensor out, anything else an ndarray.
+@overload
+def s2(images: "torch.Tensor", *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
+       ndim: int | None = None, workers: int | None = None) -> "torch.Tensor": ...
+@overload
+def s2(images: ArrayLike, *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
+       ndim: int | None = None, workers: int | None = None) -> np.ndarray: ...
 def s2(images: "ArrayLike | torch.Tensor", *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
        ndim: int | None = None, workers: int | None = None) -> "np.ndarray | torch.Tensor":
     """Two-point correlation function of the pore phase (value 1).
