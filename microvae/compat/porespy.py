@@ -53,6 +53,8 @@ class Results:
         # Fields are set per function (``distance``, ``pdf``, ...): any attribute may exist.
         def __getattr__(self, name: str) -> Any: ...
 
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
     def __iter__(self) -> Iterator[Any]:
         return (v for k, v in self.__dict__.items() if not k.startswith("_"))
 

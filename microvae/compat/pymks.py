@@ -149,6 +149,7 @@ def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, peri
     # NumPy or (lazy) Dask arrays from here on: both have the few operations used below.
     a1: Any = arr1
     a2: Any = arr2
+    mask_arr: Any = mask
     if not lazy:
         a1 = _as_field(a1.compute() if _is_dask(a1) else a1, "arr1")
         a2 = _as_field(a2.compute() if _is_dask(a2) else a2, "arr2")
@@ -156,17 +157,17 @@ def two_point_stats(arr1: ArrayLike | da.Array, arr2: ArrayLike | da.Array, peri
         raise ValueError(f"arr1 and arr2 must have the same shape, got {a1.shape} and {a2.shape}")
     if len(a1.shape) not in (2, 3, 4):
         raise ValueError(f"arrays must be (n_samples, n_x[, n_y[, n_z]]), got shape {a1.shape}")
-    if mask is not None:
-        _check_mask(mask, a1.shape)
+    if mask_arr is not None:
+        _check_mask(mask_arr, a1.shape)
     c = _cutoff(a1.shape[1:], cutoff)
     dtype = _result_dtype(a1, a2)
     if not lazy:
-        mask = None if mask is None else np.asarray(mask.compute() if _is_dask(mask) else mask)
+        mask_arr = None if mask_arr is None else np.asarray(mask_arr.compute() if _is_dask(mask_arr) else mask_arr)
         fields, pair = ([a1], (0, 0)) if same else ([a1, a2], (0, 1))
-        return _stats_block(fields, [pair], periodic_boundary, c, mask, dtype)[..., 0]
+        return _stats_block(fields, [pair], periodic_boundary, c, mask_arr, dtype)[..., 0]
     import dask.array as da
 
-    inputs = [a1, a2] + ([] if mask is None else [da.asarray(mask)])
+    inputs = [a1, a2] + ([] if mask_arr is None else [da.asarray(mask_arr)])
     chunks = _common_chunks(*(a.chunks[0] for a in inputs))
     inputs = [a.rechunk((chunks,) + tuple((n,) for n in a.shape[1:])) for a in inputs]
     out_chunks = (chunks,) + ((2 * c + 1,),) * (len(a1.shape) - 1)

@@ -484,7 +484,7 @@ class MRF:
         meta.update(format=_FORMAT, format_version=_FORMAT_VERSION, S_=self.S_, porosity_=self.porosity_,
                     image_shape_=list(self.image_shape_),
                     cv_scores_=None if self.cv_scores_ is None else {str(k): v for k, v in self.cv_scores_.items()})
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        arrays: dict[str, Any] = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                   "train_porosities": self.train_porosities_,
                   "tiles": np.packbits(self.tiles_, axis=-1), "tiles_shape": np.asarray(self.tiles_.shape)}
         for prefix, tree in (("causal", self.causal_tree_), ("gibbs", self.gibbs_tree_)):

@@ -1,5 +1,5 @@
 """``label``: porosity, three-point parameters and strong-contrast properties of image sets."""
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -130,7 +130,7 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
         raise ValueError(f"method must be 'strong_contrast' or 'fullfield', got {method!r}")
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size")
-    parts = {key: [] for key in LABEL_KEYS}
+    parts: dict[str, list] = {key: [] for key in LABEL_KEYS}
     bar = None
     for batch, nd, count in _batches(images, ndim, batch_size):
         if progress and bar is None:
@@ -148,7 +148,8 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
     if is_tensor(images):
         import torch
 
-        return {key: torch.as_tensor(value, device=images.device) for key, value in out.items()}
+        device = cast("torch.Tensor", images).device
+        return {key: torch.as_tensor(value, device=device) for key, value in out.items()}
     return out
 
 

@@ -243,10 +243,10 @@ def harmonic_kernel(shape: tuple[int, int], m: int) -> np.ndarray:
     square lattice aliases the angular factor into m ± 4j). Used to check the factorization
     against brute-force pair sums.
     """
-    shape = tuple(int(n) for n in shape)
-    if len(shape) != 2:
+    grid = tuple(int(n) for n in shape)
+    if len(grid) != 2:
         raise ValueError("harmonic_kernel is defined for 2D grids")
-    return np.fft.ifft2(_planar_multipliers(shape, (int(m),))[0])
+    return np.fft.ifft2(_planar_multipliers(grid, (int(m),))[0])
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -383,7 +383,7 @@ class _TorchOps:
         return self.torch.cat(out, dim=1)
 
 
-_DEVICE_MULTIPLIERS = {}
+_DEVICE_MULTIPLIERS: dict[tuple, tuple] = {}
 
 
 def _device_multipliers(multipliers, device, cdtype):
@@ -433,7 +433,7 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
     else:
         multipliers = _spherical_multipliers(grid, (2, 4))
 
-    results = [([], []) for _ in (truncations if slices_3d else (0,))]
+    results: list[tuple[list, list]] = [([], []) for _ in (truncations if slices_3d else (0,))]
     for start in range(0, len(batch), per_chunk):
         part = batch[start:start + per_chunk]
         phi, delta = ops.fluctuations(part, periodic, grid)
@@ -524,6 +524,7 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
     (16 bytes per pixel and harmonic; for a 128³ volume 7 × 34 MB).
     """
     check_d(d)
+    ops: _NumpyOps | _TorchOps
     if is_tensor(images):
         batch, nd = as_binary_tensor(images, ndim)
         ops = _TorchOps(batch)

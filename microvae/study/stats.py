@@ -55,13 +55,14 @@ def distribution_match(auth_images: np.ndarray, table: dict[str, np.ndarray], sp
     quantities = ["porosity", *props]
     fit = np.concatenate([split["train"], split["val"]])
     s2_curves = {name: d.curves["s2"] for name, d in descriptors.items()}
-    out = {"quantities": quantities,
-           "authentic": {"n": int(len(auth_images)), **{q: summary_stats(table[q]) for q in quantities}},
-           "authentic_flagged_invalid": int((~table["valid"]).sum()) if "valid" in table else None,
-           "authentic_pairwise_correlation": pairwise_correlation(auth_images),
-           "reference": {"what": "authentic test vs authentic training + validation",
-                         **{q: compare_samples(table[q][fit], table[q][split["test"]]) for q in quantities}},
-           "generators": {}}
+    out: dict[str, Any] = {
+        "quantities": quantities,
+        "authentic": {"n": int(len(auth_images)), **{q: summary_stats(table[q]) for q in quantities}},
+        "authentic_flagged_invalid": int((~table["valid"]).sum()) if "valid" in table else None,
+        "authentic_pairwise_correlation": pairwise_correlation(auth_images),
+        "reference": {"what": "authentic test vs authentic training + validation",
+                      **{q: compare_samples(table[q][fit], table[q][split["test"]]) for q in quantities}},
+        "generators": {}}
     auth_mean = s2_curves["authentic"].mean(axis=0)
     for name, g in gen.items():
         usable, gt = g["usable"], g["table"]
