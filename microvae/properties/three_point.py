@@ -133,7 +133,7 @@ def _alias_average(func, shape):
     """
     nd = len(shape)
     freqs, nyquist = [], []
-    for ax, n in enumerate(shape):
+    for n in shape:
         idx = np.arange(n)
         freqs.append(2 * np.pi * np.where(idx <= n // 2, idx, idx - n) / n)
         nyquist.append(n // 2 if n % 2 == 0 else None)
