@@ -45,7 +45,7 @@ def export_tree(estimator: Any) -> dict[str, np.ndarray]:
             "threshold": t.threshold.astype(np.float64), "proba": value[:, 1] / total}
 
 
-def image_seeds(n: int, seed: Seed) -> np.ndarray:
+def image_seeds(n: int, *, seed: Seed) -> np.ndarray:
     """Two independent 64-bit seeds per image (sampling, porosity matching), ``(n, 2)`` uint64.
 
     Drawn as one block, so image ``k`` gets the same seeds whatever ``n`` is
@@ -117,7 +117,7 @@ def match_porosity(images: ArrayLike, porosity: ArrayLike, *, seed: Seed = None)
     targets = np.broadcast_to(targets, (len(batch),))
     if not np.all(np.isfinite(targets)) or np.any((targets < 0) | (targets > 1)):
         raise ValueError("target porosity must lie in [0, 1]")
-    return _match(batch.copy(), targets, image_seeds(len(batch), seed)[:, 1])
+    return _match(batch.copy(), targets, image_seeds(len(batch), seed=seed)[:, 1])
 
 
 def _match(batch, targets, seeds):
@@ -343,7 +343,7 @@ class MRF:
         splits = list(GroupKFold(n_splits=self.cv).split(positions, groups=positions[:, 0]))
         tree_seed = int(rng.integers(2 ** 31))
         if self.cv_scoring == "morphology":
-            cv_seeds = image_seeds(self.cv_images, rng)
+            cv_seeds = image_seeds(self.cv_images, seed=rng)
             # Held-out images whose porosities the samples are matched to, and whose curves they must reproduce.
             references = [batch[test_idx[np.arange(self.cv_images) % len(test_idx)]]
                           for test_idx in (np.unique(positions[test, 0]) for _, test in splits)]
@@ -435,7 +435,7 @@ class MRF:
             raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
         burn_in = default_burn_in(self.S_) if burn_in is None else check_int(burn_in, "burn_in", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        seeds = image_seeds(n, seed)
+        seeds = image_seeds(n, seed=seed)
         targets = self._porosity_targets(porosity, seeds[:, 1], (out_h, out_w))
         margins = canvas_pad(self.S_, burn_in, self.gibbs_S, gibbs_sweeps)
         tiles = self.tiles_ if margin == "real" else np.zeros((0, 1, 1), dtype=np.uint8)
