@@ -12,7 +12,6 @@ averaged over the images of a set first (the "mean curve"), then the sets' mean 
 compared.
 """
 import io as _io
-import json
 import math
 import os
 import warnings
@@ -23,12 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validate import as_binary_batch, check_finite, check_int
-from .morphology import DEFAULT_CONNECTIVITY, describe_batch
+from . import morphology as _m
+from ._validate import as_binary_batch, check_finite
+from .io import atomic_write, jsonable, write_json
 
 __all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "pairwise_correlation",
-           "nearest_correlation",
-           "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS"]
+           "nearest_correlation", "mean_std", "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS",
+           "DDOF"]
 
 # Curve name -> (label of the x axis, description).
 DDOF = 1  #: sample standard deviation over images: compare and the study's outputs (microvae.study.stats)
@@ -121,16 +121,18 @@ def describe(images: ArrayLike, *, r_max: int | None = None, connectivity: int |
 
     batch, nd = as_binary_batch(images, ndim=ndim, name=name)
     shape = batch.shape[1:]
-    r_max = check_int(min(shape) // 2 if r_max is None else r_max, "r_max", minimum=0)
+    r_max = _m.check_r_max(shape, r_max)
     if r_max > min(shape) // 2:
         raise ValueError(f"r_max must be at most {min(shape) // 2} (half the smallest side; S2 is periodic) "
                          f"for {name} of shape {shape}, got {r_max}")
-    connectivity = DEFAULT_CONNECTIVITY[nd] if connectivity is None else connectivity
-    curves, scalars = describe_batch(batch, r_max, connectivity=connectivity, ndim=nd)
-    connectivity = int(connectivity)  # checked by describe_batch
-    curves = {"s2": s2(batch, r_max=r_max, ndim=nd), **curves}
+    connectivity = _m.check_connectivity(nd, connectivity)
+    found = _m.descriptors(batch, r_max, connectivity=connectivity, ndim=nd)
+    curves = {"s2": s2(batch, r_max=r_max, ndim=nd)}
+    curves.update((k, found[k]) for k in ("lineal_path_pore", "chord_pore", "lineal_path_solid", "chord_solid",
+                                          "cluster"))
+    scalars = {k: found[k] for k in SCALARS}
     porosity = batch.reshape(len(batch), -1).mean(axis=1)
-    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, {k: scalars[k] for k in SCALARS})
+    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, scalars)
 
 
 def _unit_rows(images, max_images):
@@ -213,7 +215,7 @@ def distribution_distance(reference: ArrayLike, other: ArrayLike) -> dict[str, f
     oth = np.asarray(other, dtype=np.float64).ravel()
     ref, oth = ref[np.isfinite(ref)], oth[np.isfinite(oth)]
     nan = math.nan
-    (mean_r, sd_r), (mean_o, sd_o) = (_summary(v).values() for v in (ref, oth))
+    (mean_r, sd_r), (mean_o, sd_o) = (mean_std(v).values() for v in (ref, oth))
     out = {"mean": mean_o, "std": sd_o, "reference_mean": mean_r, "reference_std": sd_r,
            "mean_diff": mean_o - mean_r, "rel_diff": (mean_o - mean_r) / abs(mean_r) if mean_r else nan,
            "std_ratio": sd_o / sd_r if sd_r else nan, "ks": nan, "ks_pvalue": nan, "w1": nan, "w1_rel": nan}
@@ -328,8 +330,8 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         "settings": {"ndim": auth.ndim, "image_shape": list(auth.images.shape[1:]), "r_max": auth.r_max,
                      "connectivity": auth.connectivity, "seed": seed},
         "x": {k: v for k, v in auth.x.items()},
-        "authentic": {"n": n, "porosity": _summary(auth.porosity),
-                      "scalars": {k: _summary(v) for k, v in auth.scalars.items()},
+        "authentic": {"n": n, "porosity": mean_std(auth.porosity),
+                      "scalars": {k: mean_std(v) for k, v in auth.scalars.items()},
                       "curves": {k: dict(zip(("mean", "std"), _mean_curve(v))) for k, v in auth.curves.items()},
                       "diversity": pairwise_correlation(auth.images, max_images)},
         "generated": {},
@@ -345,36 +347,25 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         entry = _compare(half_a, half_b, max_images)
         entry["n"] = n // 2
         result["noise_floor"] = entry
-    return _jsonable(result)
+    return jsonable(result)
 
 
-def _summary(values):
-    """``{"mean", "std"}`` of the finite values (std with ``ddof=DDOF``; NaN where undefined)."""
+def mean_std(values: ArrayLike) -> dict[str, float]:
+    """``{"mean", "std"}`` of the finite values: the summary of every set in :func:`compare_sets`.
+
+    The standard deviation is the sample one (``ddof=``:data:`DDOF`); NaN where undefined (no
+    finite value; fewer than two for the std).
+    """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     return {"mean": float(v.mean()) if len(v) else math.nan,
             "std": float(v.std(ddof=DDOF)) if len(v) > DDOF else math.nan}
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def save_json(path: str | os.PathLike, result: dict, *, overwrite: bool = False) -> Path:
-    """Write a :func:`compare_sets` result as JSON, atomically (refuses to replace a file unless
-    ``overwrite``)."""
-    from .io import atomic_write
-
-    text = json.dumps(result, indent=1, allow_nan=False)
-    return atomic_write(path, lambda fh: fh.write(text), overwrite=overwrite, mode="w")
+    """Write a :func:`compare_sets` result as JSON (:func:`microvae.io.write_json`), atomically
+    (refuses to replace a file unless ``overwrite``)."""
+    return write_json(path, result, overwrite=overwrite, indent=1)
 
 
 def plot_comparison(path: str | os.PathLike, result: dict, *, curves: Sequence[str] | None = None,
@@ -398,8 +389,6 @@ def plot_comparison(path: str | os.PathLike, result: dict, *, curves: Sequence[s
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from .io import atomic_write
 
     names = list(curves) if curves is not None else list(CURVES)
     unknown = [c for c in names if c not in CURVES]

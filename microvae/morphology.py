@@ -22,17 +22,17 @@ from scipy import ndimage
 from ._validate import as_binary_batch, check_int
 
 __all__ = ["lineal_path", "chord_lengths", "ChordLengths", "cluster_function", "specific_surface",
-           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "describe_batch",
-           "DEFAULT_CONNECTIVITY"]
+           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "descriptors"]
 
 # Pixel connectivities of the pore clusters: value -> rank for generate_binary_structure, which is
 # also scikit-image's ``connectivity`` argument.
 _CONNECTIVITY = {2: {4: 1, 8: 2}, 3: {6: 1, 26: 3}}
-#: Pore connectivity used when none is given, by spatial dimension.
-DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
+_DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
 
 
-def _r_max(shape, r_max):
+def check_r_max(shape: tuple[int, ...], r_max: int | None) -> int:
+    """``r_max`` checked for images of spatial ``shape``: an integer in ``[0, min(shape) - 1]``,
+    half the smallest side when None."""
     limit = min(shape) - 1
     r_max = check_int(min(shape) // 2 if r_max is None else r_max, "r_max", minimum=0)
     if r_max > limit:
@@ -40,7 +40,9 @@ def _r_max(shape, r_max):
     return r_max
 
 
-def _axes(nd, axis):
+def spatial_axes(nd: int, axis: int | None) -> tuple[int, ...]:
+    """The spatial axes an axis argument selects: all ``nd`` of them for None, else the one
+    checked ``axis`` (ValueError naming ``axis`` outside ``[0, nd - 1]``)."""
     if axis is None:
         return tuple(range(nd))
     if check_int(axis, "axis", minimum=0) >= nd:
@@ -54,9 +56,11 @@ def _phase(phase):
     return int(phase)
 
 
-def _connectivity(nd, connectivity):
+def check_connectivity(nd: int, connectivity: int | None) -> int:
+    """Pore connectivity checked for ``nd``-dimensional images: 4 or 8 in 2D, 6 or 26 in 3D
+    (None: 4 and 6, face neighbours)."""
     if connectivity is None:
-        connectivity = DEFAULT_CONNECTIVITY[nd]
+        connectivity = _DEFAULT_CONNECTIVITY[nd]
     if connectivity not in _CONNECTIVITY[nd]:
         raise ValueError(f"connectivity for {nd}D images must be one of {sorted(_CONNECTIVITY[nd])}, "
                          f"got {connectivity!r}")
@@ -126,8 +130,8 @@ def lineal_path(images: ArrayLike, r_max: int | None = None, *, phase: int = 1, 
     ndarray of float64, shape ``(N, r_max + 1)``
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    r_max, phase = _r_max(batch.shape[1:], r_max), _phase(phase)
-    axes = _axes(nd, axis)
+    r_max, phase = check_r_max(batch.shape[1:], r_max), _phase(phase)
+    axes = spatial_axes(nd, axis)
     out = np.zeros((len(batch), r_max + 1))
     for ax in axes:
         n = batch.shape[ax + 1]
@@ -197,7 +201,7 @@ def chord_lengths(images: ArrayLike, *, phase: int = 1, axis: int | None = None,
     phase = _phase(phase)
     n_max = max(batch.shape[1:])
     counts = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-    for ax in _axes(nd, axis):
+    for ax in spatial_axes(nd, axis):
         hist = _run_histograms(batch, ax)[phase, 0 if edges else 1]
         counts[:, :hist.shape[1]] += hist
     return ChordLengths(counts)
@@ -225,7 +229,7 @@ def label_clusters(images: ArrayLike, connectivity: int | None = None, *,
         Number of clusters in the batch.
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    return _label(batch, nd, _connectivity(nd, connectivity))
+    return _label(batch, nd, check_connectivity(nd, connectivity))
 
 
 def _label(batch, nd, connectivity):
@@ -261,9 +265,9 @@ def cluster_function(images: ArrayLike, r_max: int | None = None, *, connectivit
     ndarray of float64, shape ``(N, r_max + 1)``
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    r_max = _r_max(batch.shape[1:], r_max)
-    axes = _axes(nd, axis)
-    labels, _ = _label(batch, nd, _connectivity(nd, connectivity))
+    r_max = check_r_max(batch.shape[1:], r_max)
+    axes = spatial_axes(nd, axis)
+    labels, _ = _label(batch, nd, check_connectivity(nd, connectivity))
     return _cluster_function(labels, r_max, axes)
 
 
@@ -372,7 +376,7 @@ def euler_density(images: ArrayLike, connectivity: int | None = None, *, ndim: i
     from skimage.measure import euler_number
 
     batch, nd = as_binary_batch(images, ndim=ndim)
-    rank = _CONNECTIVITY[nd][_connectivity(nd, connectivity)]
+    rank = _CONNECTIVITY[nd][check_connectivity(nd, connectivity)]
     return np.array([euler_number(im, connectivity=rank) for im in batch], dtype=np.float64) / batch[0].size
 
 
@@ -444,7 +448,7 @@ def cluster_statistics(images: ArrayLike, connectivity: int | None = None, *,
         both faces perpendicular to spatial axis ``k`` (spans the image along ``k``).
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    labels, n = _label(batch, nd, _connectivity(nd, connectivity))
+    labels, n = _label(batch, nd, check_connectivity(nd, connectivity))
     return _cluster_statistics(labels, n, nd)
 
 
@@ -473,60 +477,53 @@ def _cluster_statistics(labels, n, nd):
             "largest_fraction": fraction, "percolates": percolates}
 
 
-def describe_batch(images: ArrayLike, r_max: int | None = None, *, connectivity: int | None = None,
-                   ndim: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Every descriptor of this module for each image, in one pass over the pixels.
-
-    The lineal-path and chord-length curves of both phases share one run-length histogram per
-    axis, and the cluster function and cluster statistics share one cluster labelling: what
-    :func:`microvae.compare.describe` computes for every image set it compares.
+def descriptors(images: ArrayLike, r_max: int | None = None, *, connectivity: int | None = None,
+                ndim: int | None = None) -> dict[str, np.ndarray]:
+    """Every descriptor of this module for one image set, sharing the run-length histograms and
+    the cluster labels between them (what :func:`microvae.compare.describe` needs).
 
     Parameters
     ----------
     images : array_like
         Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``, 1 = pore.
     r_max : int, optional
-        Largest distance of the lineal-path and cluster curves, pixels (default: half the
-        smallest side).
+        Largest distance of the curves, pixels (default: half the smallest side).
     connectivity : int, optional
-        Pore connectivity: 4 (default) or 8 in 2D, 6 (default) or 26 in 3D.
+        Pore connectivity of the clusters and the Euler characteristic (:func:`label_clusters`).
     ndim : {None, 2, 3}
         Spatial dimension; pass ``ndim=3`` for a single volume ``(D, H, W)``.
 
     Returns
     -------
-    curves : dict of str -> ndarray
-        ``lineal_path_pore``, ``lineal_path_solid``, ``cluster``: ``(N, r_max + 1)``, averaged
-        over the axes as :func:`lineal_path` and :func:`cluster_function` do; ``chord_pore``,
-        ``chord_solid``: chord-length probabilities for lengths ``1..max side``.
-    scalars : dict of str -> ndarray
-        ``(N,)`` each: ``mean_chord_pore``, ``mean_chord_solid``, ``specific_surface`` (face
-        count), ``specific_surface_s2``, ``euler_density``, ``perimeter_density`` (Crofton),
-        ``cluster_density``, ``largest_cluster_fraction`` and ``percolation_fraction`` (the
-        fraction of axes along which a pore cluster spans the image).
+    dict of ndarray
+        Curves ``(N, r_max + 1)``: ``lineal_path_pore``, ``lineal_path_solid`` (averaged over the
+        axes), ``cluster`` (C2, pore phase); chord-length probabilities ``chord_pore``,
+        ``chord_solid`` ``(N, max side)`` for lengths 1, 2, ...; per-image scalars ``(N,)``:
+        ``mean_chord_pore``, ``mean_chord_solid``, ``specific_surface`` (face count),
+        ``specific_surface_s2``, ``euler_density``, ``perimeter_density``, ``cluster_density``,
+        ``largest_cluster_fraction``, ``percolation_fraction`` (fraction of the axes along which
+        a cluster spans the image).
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
     shape = batch.shape[1:]
-    r_max = _r_max(shape, r_max)
-    connectivity = _connectivity(nd, connectivity)
-    n_max = max(shape)
-    curves, scalars = {}, {}
+    r_max, connectivity = check_r_max(shape, r_max), check_connectivity(nd, connectivity)
+    out = {}
     runs = [_run_histograms(batch, ax) for ax in range(nd)]
     for phase, suffix in ((1, "pore"), (0, "solid")):
         lineal = np.zeros((len(batch), r_max + 1))
-        chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
+        chords = np.zeros((len(batch), max(shape) + 1), dtype=np.int64)
         for ax, hist in enumerate(runs):
             n = shape[ax]
             lineal += _lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
             chords[:, :n + 1] += hist[phase, 1]
         chord = ChordLengths(chords)
-        curves[f"lineal_path_{suffix}"] = lineal / nd
-        curves[f"chord_{suffix}"] = chord.probability[:, 1:]
-        scalars[f"mean_chord_{suffix}"] = chord.mean
+        out[f"lineal_path_{suffix}"] = lineal / nd
+        out[f"chord_{suffix}"] = chord.probability[:, 1:]
+        out[f"mean_chord_{suffix}"] = chord.mean
     labels, n_labels = _label(batch, nd, connectivity)
-    curves["cluster"] = _cluster_function(labels, r_max, tuple(range(nd)))
+    out["cluster"] = _cluster_function(labels, r_max, tuple(range(nd)))
     clusters = _cluster_statistics(labels, n_labels, nd)
-    scalars.update({
+    out.update({
         "specific_surface": specific_surface(batch, "count", ndim=nd),
         "specific_surface_s2": specific_surface(batch, "s2", ndim=nd),
         "euler_density": euler_density(batch, connectivity, ndim=nd),
@@ -535,4 +532,4 @@ def describe_batch(images: ArrayLike, r_max: int | None = None, *, connectivity:
         "largest_cluster_fraction": clusters["largest_fraction"],
         "percolation_fraction": clusters["percolates"].mean(axis=1),
     })
-    return curves, scalars
+    return out

@@ -15,7 +15,7 @@ from ..threads import get_threads
 from . import _sampler
 from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
 
-__all__ = ["MRF", "export_tree", "match_porosity", "image_seeds"]
+__all__ = ["MRF", "export_tree", "match_porosity"]
 
 _FORMAT = "microvae.mrf"
 _FORMAT_VERSION = 1
@@ -45,12 +45,9 @@ def export_tree(estimator: Any) -> dict[str, np.ndarray]:
             "threshold": t.threshold.astype(np.float64), "proba": value[:, 1] / total}
 
 
-def image_seeds(n: int, *, seed: Seed) -> np.ndarray:
-    """Two independent 64-bit seeds per image (sampling, porosity matching), ``(n, 2)`` uint64.
-
-    Drawn as one block, so image ``k`` gets the same seeds whatever ``n`` is
-    (``sample(10)[:5] == sample(5)``); the reference sampler draws them the same way.
-    """
+def image_seeds(n: int, seed: Seed) -> np.ndarray:
+    """Two independent 64-bit seeds per image (sampling, porosity matching). Drawn as one block,
+    so image ``k`` gets the same seeds whatever ``n`` is (``sample(10)[:5] == sample(5)``)."""
     return as_generator(seed).integers(0, 2 ** 64, size=(n, 2), dtype=np.uint64, endpoint=False)
 
 
@@ -117,7 +114,7 @@ def match_porosity(images: ArrayLike, porosity: ArrayLike, *, seed: Seed = None)
     targets = np.broadcast_to(targets, (len(batch),))
     if not np.all(np.isfinite(targets)) or np.any((targets < 0) | (targets > 1)):
         raise ValueError("target porosity must lie in [0, 1]")
-    return _match(batch.copy(), targets, image_seeds(len(batch), seed=seed)[:, 1])
+    return _match(batch.copy(), targets, image_seeds(len(batch), seed)[:, 1])
 
 
 def _match(batch, targets, seeds):
@@ -343,7 +340,7 @@ class MRF:
         splits = list(GroupKFold(n_splits=self.cv).split(positions, groups=positions[:, 0]))
         tree_seed = int(rng.integers(2 ** 31))
         if self.cv_scoring == "morphology":
-            cv_seeds = image_seeds(self.cv_images, seed=rng)
+            cv_seeds = image_seeds(self.cv_images, rng)
             # Held-out images whose porosities the samples are matched to, and whose curves they must reproduce.
             references = [batch[test_idx[np.arange(self.cv_images) % len(test_idx)]]
                           for test_idx in (np.unique(positions[test, 0]) for _, test in splits)]
@@ -435,7 +432,7 @@ class MRF:
             raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
         burn_in = default_burn_in(self.S_) if burn_in is None else check_int(burn_in, "burn_in", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        seeds = image_seeds(n, seed=seed)
+        seeds = image_seeds(n, seed)
         targets = self._porosity_targets(porosity, seeds[:, 1], (out_h, out_w))
         margins = canvas_pad(self.S_, burn_in, self.gibbs_S, gibbs_sweeps)
         tiles = self.tiles_ if margin == "real" else np.zeros((0, 1, 1), dtype=np.uint8)
