@@ -17,7 +17,6 @@ Needs ../shared/data/berea.zip (or --data, --pore-value).
 """
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path

@@ -3,8 +3,12 @@ import pytest
 
 from microvae import synthetic
 from microvae.correlations import fftshift_map, radial_distances, s2, s3, s3_map
-from microvae.correlations.reference import (s2_map_reference, s2_radial_reference, s3_map_reference,
-                                             s3_triangle_reference)
+from microvae.correlations.reference import (
+    s2_map_reference,
+    s2_radial_reference,
+    s3_map_reference,
+    s3_triangle_reference,
+)
 
 
 def _binary(rng, shape, p=0.4):

@@ -8,10 +8,17 @@ import pytest
 
 from microvae import synthetic
 from microvae.cli import main
-from tests.conftest import shared_file
 from microvae.correlations import s2
-from microvae.properties import (LABEL_KEYS, diffusivity, elastic_moduli, label, permeability,
-                                 three_point_parameters, youngs_modulus)
+from microvae.properties import (
+    LABEL_KEYS,
+    diffusivity,
+    elastic_moduli,
+    label,
+    permeability,
+    three_point_parameters,
+    youngs_modulus,
+)
+from tests.conftest import shared_file
 
 
 @pytest.fixture(scope="module")

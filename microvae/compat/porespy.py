@@ -21,7 +21,8 @@ different quantity from the lineal-path function L(r) of :func:`microvae.morphol
 """
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike

@@ -15,7 +15,8 @@ What differs is the cost: real transforms, zero padding only as wide as ``cutoff
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.fft

@@ -1,7 +1,7 @@
 """The run folder: atomic, key-stamped stage files, and the guard against mixing studies."""
 import json
-import sys
 import os
+import sys
 import time
 from pathlib import Path
 

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..compare import (DDOF, Descriptors, compare_sets, describe, distribution_distance, mean_std,
-                       pairwise_correlation)
+from ..compare import DDOF, Descriptors, compare_sets, describe, distribution_distance, mean_std, pairwise_correlation
 from .config import StudyConfig
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",

@@ -16,8 +16,16 @@ from ..io import provenance, write_json
 from ..morphology import specific_surface
 from ..nn.mode import eval_mode
 from ..nn.vae import VAE
-from .checkpoint import (CHECKPOINT, append_metrics, check_resumable, data_fingerprint, load_checkpoint,
-                         prepare_run_dir, save_checkpoint, truncate_metrics)
+from .checkpoint import (
+    CHECKPOINT,
+    append_metrics,
+    check_resumable,
+    data_fingerprint,
+    load_checkpoint,
+    prepare_run_dir,
+    save_checkpoint,
+    truncate_metrics,
+)
 from .config import load_config
 from .parallel import init_distributed, pick_device
 from .results import SampleCheck, TrainResult
