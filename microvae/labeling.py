@@ -262,7 +262,7 @@ def _run_jobs(todo, sources, jobs, client, progress, label_kwargs):
             from distributed import as_completed
 
             remote = []
-            for s, i, j, path in todo:
+            for s, i, j, _ in todo:
                 remote.append(client.submit(_label_slice, *_task_args(sources[s], i, j), label_kwargs, pure=False))
             where = {fut.key: job for fut, job in zip(remote, todo)}
             for fut in as_completed(remote):

@@ -47,7 +47,8 @@ def _sphere_s3(r, s, t, porosity):
 def sphere_reference():
     """ζ2, η2 of the void phase of overlapping spheres at porosity 0.5 (d = 3), by quadrature."""
     phi = 0.5
-    return parameters_from_functions(lambda r: synthetic.spheres_s2(r, 1.0, phi), lambda r, s, t: _sphere_s3(r, s, t, phi),
+    return parameters_from_functions(lambda r: synthetic.spheres_s2(r, 1.0, phi),
+                                     lambda r, s, t: _sphere_s3(r, s, t, phi),
                                      phi, d=3, r_max=4.0, breakpoints=[2.0], n_panels=4, n_theta_panels=4, order=5,
                                      grading=5)
 

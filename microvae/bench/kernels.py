@@ -55,7 +55,7 @@ def bench_s2(ctx):
         for dtype in (torch.float32, torch.float64):
             t = _torch_images(images, device, dtype)
             rows.append(row(f"microvae s2, periodic (torch {device}, {str(dtype)[6:]})", n,
-                            timed(lambda: s2(t), ctx, device), baseline="microvae s2, periodic (NumPy)"))
+                            timed(lambda t=t: s2(t), ctx, device), baseline="microvae s2, periodic (NumPy)"))
     return rows
 
 
@@ -95,7 +95,7 @@ def bench_compat(ctx):
             for periodic in (True, False):
                 label = "periodic" if periodic else "non-periodic"
                 rows.append(row(f"PyMKS 0.4.1 two_point_stats, {label}", len(fields), timed(
-                    lambda: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), ctx)))
+                    lambda periodic=periodic: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), ctx)))
             rows.append(row("PyMKS 0.4.1 TwoPointCorrelation, 3 pairs", len(fields), timed(
                 lambda: pymks.TwoPointCorrelation(correlations=pairs).transform(data), ctx)))
     else:
@@ -103,7 +103,8 @@ def bench_compat(ctx):
     for periodic in (True, False):
         label = "periodic" if periodic else "non-periodic"
         rows.append(row(f"compat.pymks two_point_stats, {label}", len(fields),
-                        timed(lambda: pymks_compat.two_point_stats(fields, fields, periodic_boundary=periodic), ctx),
+                        timed(lambda periodic=periodic: pymks_compat.two_point_stats(fields, fields,
+                                                                                    periodic_boundary=periodic), ctx),
                         baseline=f"PyMKS 0.4.1 two_point_stats, {label}" if _installed("pymks") else None))
     rows.append(row("compat.pymks TwoPointCorrelation, 3 pairs", len(fields),
                     timed(lambda: pymks_compat.TwoPointCorrelation(correlations=pairs).transform(data), ctx),
@@ -123,7 +124,7 @@ def bench_labels(ctx):
     for device in ctx.devices:
         for dtype in (torch.float32, torch.float64):
             t = _torch_images(images, device, dtype)
-            rows.append(row(f"label() (torch {device}, {str(dtype)[6:]})", n, timed(lambda: label(t), ctx, device),
+            rows.append(row(f"label() (torch {device}, {str(dtype)[6:]})", n, timed(lambda t=t: label(t), ctx, device),
                             baseline="label() (NumPy)"))
     return rows
 

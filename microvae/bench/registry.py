@@ -159,8 +159,8 @@ def format_table(report):
     env = report["environment"]
     lines.append("")
     lines.append(f"{env['cpu']}; {env['cpus_available']} of {env['cpus_total']} CPUs available, torch threads "
-                 f"{env['torch_threads']}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, load {env['load_average_1min']:.2f}"
-                 + (f"; GPU {env['gpu']}" if env["gpu"] else "; no GPU"))
+                 f"{env['torch_threads']}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, "
+                 f"load {env['load_average_1min']:.2f}" + (f"; GPU {env['gpu']}" if env["gpu"] else "; no GPU"))
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
     lines += [f"note: {n}" for n in report["notes"]]
     lines.append(f"{'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s")
