@@ -8,6 +8,7 @@ imports no case module; the cases live beside it and import it.
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -31,10 +32,10 @@ class Context:
 class Case:
     name: str
     description: str
-    func: object
+    func: Callable[..., list[dict]]
 
 
-CASES = {}
+CASES: dict[str, Case] = {}
 
 
 def case(name, description):
@@ -95,6 +96,7 @@ def environment(devices=("cpu",)):
     """Where the numbers come from: CPU and GPU, thread counts, library versions."""
     import torch
 
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -62,7 +62,7 @@ def _fit(args):
     start = time.perf_counter()
     model.fit(images, seed=args.seed)
     model.save(args.output, overwrite=args.overwrite)
-    summary = {"S": model.S_, "training_images": len(images), "porosity": round(model.porosity_, 4),
+    summary: dict[str, object] = {"S": model.S_, "training_images": len(images), "porosity": round(model.porosity_, 4),
                "causal_tree_nodes": len(model.causal_tree_["left"]),
                "fit_seconds": round(time.perf_counter() - start, 1)}
     if model.cv_scores_:

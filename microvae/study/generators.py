@@ -7,12 +7,16 @@ in the runner changes.
 """
 import inspect
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .config import StudyConfig
 from .keys import derive_seed
+
+if TYPE_CHECKING:
+    from ..mrf import MRF
+    from ..vae import TrainResult
 
 __all__ = ["Generator", "VAEGenerator", "MRFGenerator", "default_generators", "check_generator"]
 
@@ -69,7 +73,7 @@ class VAEGenerator:
 
     def __init__(self, preset: str = "quick", sample: dict | None = None, *, device: str | None = None, **overrides):
         self.preset, self.sample_options, self.device, self.overrides = preset, dict(sample or {}), device, overrides
-        self.run = None
+        self.run: TrainResult | None = None
 
     def describe(self, image_size: int) -> dict:
         """The resolved training configuration and sampling options."""
@@ -111,7 +115,8 @@ class MRFGenerator:
 
     def __init__(self, model: dict | None = None, sample: dict | None = None):
         self.model, self.sample_options = dict(model or {}), dict(sample or {})
-        self.mrf, self.size = None, None
+        self.mrf: MRF | None = None
+        self.size: int | None = None
 
     def describe(self, image_size: int) -> dict:
         """The resolved MRF configuration and sampling options."""
@@ -133,14 +138,14 @@ class MRFGenerator:
         self.size = images.shape[-1]
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
-        if self.mrf is None:
+        if self.mrf is None or self.size is None:
             raise RuntimeError("MRFGenerator.sample before fit")
         return self.mrf.sample(n, size=self.size, seed=seed, **self.sample_options)
 
 
 def default_generators(config: StudyConfig, *, device: str | None = None) -> dict[str, Generator]:
     """The real generators named in ``config.generators``, with the config's options."""
-    available = {"vae": lambda: VAEGenerator(device=device, **config.vae),
+    available: dict[str, Any] = {"vae": lambda: VAEGenerator(device=device, **config.vae),
                  "mrf": lambda: MRFGenerator(model=config.mrf.get("model"), sample=config.mrf.get("sample"))}
     unknown = set(config.generators) - set(available)
     if unknown:

@@ -4,6 +4,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,9 @@ class RunDir:
         return obj if obj.get("stage_key") == key else None
 
     def write_npz(self, rel: str, key: str, **arrays: np.ndarray) -> Path:
-        return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, key=key, **arrays), overwrite=True)
+        """Write ``arrays`` and the stage ``key`` to ``rel`` in the run folder (atomic, replacing)."""
+        contents: dict[str, Any] = {"key": key, **arrays}
+        return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, **contents), overwrite=True)
 
     def read_npz(self, rel: str, key: str) -> dict[str, np.ndarray] | None:
         """The arrays of a finished stage file with this key, or ``None``."""

@@ -107,7 +107,7 @@ def morphology_match(descriptors: dict[str, Descriptors], *, seed: int) -> dict:
     return out
 
 
-def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
+def summarize(cells: list[dict], props: Sequence[str]) -> dict:
     """Mean, std and count of test R² per generator and size, from cell records.
 
     Returns ``{"baseline": {prop: stats}, "<generator>": {"<added>": {prop: stats}}}``.

@@ -139,7 +139,9 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world)
     bar = tqdm(total=config.steps, initial=start, disable=not progress or rank != 0, unit="step",
                desc="train VAE", dynamic_ncols=True)
     # Per-term sums and counts: the style terms exist only for the steps that computed them.
-    sums, counts, last_logged, t0 = {}, {}, start, time.perf_counter()
+    sums: dict[str, torch.Tensor | float] = {}
+    counts: dict[str, int] = {}
+    last_logged, t0 = start, time.perf_counter()
     vae.train()
     for step in range(start + 1, config.steps + 1):
         for k, v in trainer.step(step).items():
