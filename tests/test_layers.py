@@ -12,15 +12,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "microvae"
 # Top-level modules and packages of microvae by layer, lowest first. A module may import modules
 # of its own group (package) and of lower layers only; groups in one layer are independent.
 LAYERS = [
-    {"_version", "_validate", "_tensor", "_C", "threads", "choices"},
-    {"io", "synthetic", "plotting", "ops"},
-    {"correlations", "fullfield", "mrf"},
-    {"morphology", "properties"},
-    {"compare", "compat", "nn", "labeling"},
-    {"vae"},
-    {"study", "bench"},
+    {"_version", "_validate", "_C", "choices"},  # version, input checks, compiled extension, option names
+    {"_tensor", "threads"},  # torch-tensor inputs, thread pools
+    {"io", "synthetic", "fullfield", "ops"},  # files and stores; test media; reference solvers; compiled ops
+    {"correlations", "plotting"},
+    {"morphology"},
+    {"properties", "compare", "compat", "mrf", "nn"},
+    {"labeling", "vae"},  # label at scale; train and sample the VAE
+    {"study", "bench", "train", "distributed"},  # train and distributed: deprecated re-exports
     {"cli"},
-    {"__main__", "train"},
+    {"__main__"},
 ]
 # The package's own __init__ imports only what `import microvae` must load (no torch, no numba).
 ROOT_IMPORTS = {"_version", "threads"}
