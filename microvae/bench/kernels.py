@@ -22,7 +22,7 @@ def _torch_images(images, device, dtype):
 
 
 def numpy_s2_radial(images, r_max):
-    """What a user writes with NumPy: batched rfft2, |F|², irfft2, radial bincount per image."""
+    """What a user writes with NumPy: batched rfft2, ``|F|²``, irfft2, radial bincount per image."""
     f = np.fft.rfft2(images.astype(np.float64))
     corr = np.fft.irfft2(f.real ** 2 + f.imag ** 2, s=images.shape[1:]) / np.prod(images.shape[1:])
     h, w = images.shape[1:]

@@ -37,11 +37,17 @@ class Generator(Protocol):
         ``(n, S, S)`` binary images from the fitted model.
     """
 
-    def describe(self, image_size: int) -> dict: ...
+    def describe(self, image_size: int) -> dict:
+        """The settings that identify this generator's samples (for ``image_size`` px images)."""
+        ...
 
-    def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None: ...
+    def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
+        """Fit on the authentic training + validation images, using ``workdir`` for its files."""
+        ...
 
-    def sample(self, n: int, *, seed: int) -> np.ndarray: ...
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``(n, S, S)`` binary images (1 = pore) from the fitted model."""
+        ...
 
 
 def check_generator(name: str, generator: object) -> None:
@@ -83,6 +89,7 @@ class VAEGenerator:
         return {"train": config.to_dict(), "sample": self.sample_options}
 
     def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
+        """Train the VAE on ``images`` in ``workdir``, resuming its checkpoint when there is one."""
         from .. import vae
 
         resume = (Path(workdir) / vae.CHECKPOINT).is_file()
@@ -92,6 +99,7 @@ class VAEGenerator:
                                  image_size=images.shape[-1], **self.overrides)
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` images from the trained VAE (:func:`microvae.vae.sample` with the sampling options)."""
         from .. import vae
 
         if self.run is None:
@@ -127,6 +135,7 @@ class MRFGenerator:
         return {"model": {p: getattr(mrf, p) for p in params}, "sample": self.sample_options}
 
     def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
+        """Fit the MRF on ``images``, or load the one an earlier attempt saved in ``workdir``."""
         from ..mrf import MRF
 
         path = Path(workdir) / "mrf.npz"
@@ -138,6 +147,7 @@ class MRFGenerator:
         self.size = images.shape[-1]
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` images of the training size from the fitted MRF."""
         if self.mrf is None or self.size is None:
             raise RuntimeError("MRFGenerator.sample before fit")
         return self.mrf.sample(n, size=self.size, seed=seed, **self.sample_options)

@@ -40,6 +40,7 @@ class RunDir:
         self.reuse = resume
 
     def file(self, *parts: str) -> Path:
+        """Path of a file inside the run folder."""
         return self.path.joinpath(*parts)
 
     def write_json(self, rel: str, obj: object) -> Path:
@@ -75,4 +76,5 @@ class RunDir:
 
 
 def log_stderr(msg: str) -> None:
+    """Print a time-stamped progress line of the study to stderr."""
     print(f"[study {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
