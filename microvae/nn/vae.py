@@ -1,4 +1,4 @@
-"""The VAE of the morphology-aware generator (paper §3.1, DESIGN.md §8).
+"""The VAE of the morphology-aware generator (paper §3.1; docs/vae.md).
 
 Two layouts of the same idea (``downsample``):
 

@@ -1,6 +1,6 @@
 """Physics-based labels of binary microstructures (1 = pore): the three-point parameters ζ2, η2
 (exact FFT harmonic method, with an independent quadrature path), third-order strong-contrast
-elastic moduli and diffusivity, and the two-point permeability bound. Formulas: PHYSICS.md;
+elastic moduli and diffusivity, and the two-point permeability bound. Formulas: docs/physics.md;
 method and convergence study: docs/properties.md."""
 from .harmonic import eta2, slice_truncation_bound, three_point_parameters, zeta2
 from .label import LABEL_KEYS, label

@@ -1,6 +1,6 @@
 """Three-point parameters ζ2, η2 of the pore phase by the exact FFT harmonic method.
 
-Method (DESIGN.md §5, PHYSICS.md). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
+Method (derived in docs/physics.md §6). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
 of the three-point function factorizes::
 
     Σ_{r1, r2} k(r1) k*(r2) S3(r1, r2) = mean_x I(x) |(k ⋆ I)(x)|²,
@@ -24,7 +24,7 @@ the integrals into the two-point term (whose value is known exactly: Parseval gi
   errs by at most ``π C max(φ1, φ2) Σ_{m>M} |a_m| / m²`` (``C`` = 9/2 for ζ2, 150/7 for
   η2), which falls like ``M^-3``; :func:`slice_truncation_bound` evaluates it.
 
-This is exactly the local-integrand rewrite of PHYSICS.md (``B - φ2 χ(t)``), with the
+This is exactly the local-integrand rewrite of docs/physics.md §2 (``B - φ2 χ(t)``), with the
 two-point part done exactly rather than on the lattice. The ``S2(r) S2(s)/φ2`` subtraction
 of ``B`` is the orientation average of a θ-independent term and vanishes identically against
 the angular weights; it is not added back as an anisotropic lattice sum (which would break the

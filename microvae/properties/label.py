@@ -58,7 +58,7 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
     harmonic method, :func:`~microvae.properties.three_point_parameters`); effective bulk and
     shear moduli of the rock with empty pores (third-order strong contrast); Young's modulus
     and diffusivity rescaled by the rock's and the pore's; and the two-point void bound on the
-    permeability. Formulas and the corrections to the paper: PHYSICS.md and
+    permeability. Formulas and the corrections to the paper: docs/physics.md and
     :mod:`microvae.properties.strong_contrast`.
 
     Parameters
