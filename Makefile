@@ -80,5 +80,5 @@ bench:
 	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:cacheprovider -o addopts="" --benchmark-columns=min,mean,stddev,rounds
 
 clean:
-	rm -rf build demo_out docs/_build .mypy_cache .ruff_cache *.egg-info
+	rm -rf build demo_out docs/_build docs/api/generated .mypy_cache .ruff_cache *.egg-info
 	find microvae -name '*.so' -delete
