@@ -21,8 +21,8 @@ if "CUDA_HOME" not in os.environ and os.path.isfile("/usr/local/cuda/bin/nvcc"):
 # data-centre and consumer generations users run (Volta..Hopper), plus PTX for newer ones.
 os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "7.0;8.0;8.6;8.9;9.0+PTX")
 
-import torch  # noqa: E402
-from torch.utils import cpp_extension  # noqa: E402
+import torch
+from torch.utils import cpp_extension
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []

@@ -60,14 +60,14 @@ def test_label_kernel_against_the_scipy_path(benchmark, slices128):
     """label(d=3, periodic=False) on the compiled kernel >= 3x the SciPy array operations of
     before (issue 19), medians of interleaved rounds in one process; periodic reported."""
     from microvae.bench import Context, interleaved
-    from microvae.properties import harmonic
-    from microvae.properties.label import _label_batch
+    from microvae.properties._engines import NumpyOps
+    from microvae.properties.label import label_batch
 
     batch = slices128[:128]
 
     def before(periodic):
-        return lambda: _label_batch(batch, 2, 3, 4.3, 3.8, 1.0, periodic, None, True, None, None,
-                                    ops=harmonic._NumpyOps(None))
+        return lambda: label_batch(batch, 2, 3, 4.3, 3.8, 1.0, periodic, None, True, None, None,
+                                    ops=NumpyOps(None))
     funcs = {"kernel, non-periodic": (lambda: label(batch, periodic=False), "cpu"),
              "before, non-periodic": (before(False), "cpu"),
              "kernel, periodic": (lambda: label(batch), "cpu"),

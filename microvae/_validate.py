@@ -110,7 +110,7 @@ def check_porosity(porosity: ArrayLike, name: str = "porosity") -> np.ndarray:
     """``porosity`` (scalar or array) as float64; ``ValueError`` unless every value lies in (0, 1)."""
     phi = np.asarray(porosity, dtype=np.float64)
     if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {porosity}")
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {phi}")
     return phi
 
 

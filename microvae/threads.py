@@ -28,8 +28,8 @@ against 0.39 s with ``PASSIVE`` (BENCHMARKS.md, "Concurrent jobs").
 import os
 import sys
 
-__all__ = ["set_threads", "get_threads", "default_threads", "available_cpus", "threads_source", "fft_workers", "kernel_threads", "apply",
-           "worker_env", "ENV_VAR"]
+__all__ = ["set_threads", "get_threads", "default_threads", "available_cpus", "threads_source", "fft_workers",
+           "kernel_threads", "apply", "worker_env", "ENV_VAR"]
 
 ENV_VAR = "MICROVAE_NUM_THREADS"
 # Read by OpenMP runtimes (libgomp: torch, the Cython kernels, numba's omp layer), MKL, OpenBLAS

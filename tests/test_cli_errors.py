@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import write_images as _images
+
 from microvae.cli import main
 
 

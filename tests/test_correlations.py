@@ -3,8 +3,12 @@ import pytest
 
 from microvae import synthetic
 from microvae.correlations import fftshift_map, radial_distances, s2, s3, s3_map
-from microvae.correlations.reference import (s2_map_reference, s2_radial_reference, s3_map_reference,
-                                             s3_triangle_reference)
+from microvae.correlations.reference import (
+    s2_map_reference,
+    s2_radial_reference,
+    s3_map_reference,
+    s3_triangle_reference,
+)
 
 
 def _binary(rng, shape, p=0.4):
@@ -105,9 +109,9 @@ def test_s2_kernel_constants_fold_the_half_spectrum_matrix():
     for shape, periodic in [((16, 16), True), ((16, 16), False), ((9, 14), True), ((9, 14), False)]:
         r = min(shape) // 2
         grid = two_point._grid(shape, periodic, (r, r))
-        edges = two_point._round_edges(r)
+        edges = two_point.round_edges(r)
         full = two_point._spectral_binning(shape, grid, periodic, edges)
-        orbit, fold, K = two_point._orbit_binning(shape, grid, periodic, edges, None, "float64")
+        orbit, fold, K = two_point.orbit_binning(shape, grid, periodic, edges, None, "float64")
         expanded = K[orbit] * np.tile(fold, grid[0])[:, None]
         np.testing.assert_allclose(expanded, full, rtol=0, atol=1e-15 * np.abs(full).max())
         if shape[0] == shape[1]:

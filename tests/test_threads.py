@@ -41,7 +41,8 @@ def test_default_follows_env_then_affinity(monkeypatch):
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
 def test_bad_thread_counts_are_named(monkeypatch, value):
     monkeypatch.setenv("MICROVAE_NUM_THREADS", value)
-    with pytest.raises(ValueError, match=f"MICROVAE_NUM_THREADS must be a positive integer thread count, got '{value}'"):
+    message = f"MICROVAE_NUM_THREADS must be a positive integer thread count, got '{value}'"
+    with pytest.raises(ValueError, match=message):
         threads.default_threads()
     monkeypatch.delenv("MICROVAE_NUM_THREADS")
     with pytest.raises(ValueError, match="threads must be a positive integer thread count, got 0"):

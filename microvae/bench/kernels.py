@@ -1,6 +1,8 @@
 """Benchmark cases of the array kernels for ``microvae bench``: S2 against plain NumPy, the
 PoreSpy / PyMKS drop-ins against the libraries themselves, ``label()``, MRF sampling."""
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -22,7 +24,7 @@ def _torch_images(images, device, dtype):
 
 
 def numpy_s2_radial(images, r_max):
-    """What a user writes with NumPy: batched rfft2, |F|², irfft2, radial bincount per image."""
+    """What a user writes with NumPy: batched rfft2, ``|F|²``, irfft2, radial bincount per image."""
     f = np.fft.rfft2(images.astype(np.float64))
     corr = np.fft.irfft2(f.real ** 2 + f.imag ** 2, s=images.shape[1:]) / np.prod(images.shape[1:])
     h, w = images.shape[1:]
@@ -40,8 +42,8 @@ def _grf(n, size=128, seed=0):
 
 
 def torch_fft_s2(images, r_max, dtype, batch=256):
-    """What a competent torch user writes: per batch of 256, rfft2, |F|², irfft2 and a
-    bincount over round(|r|) (``index_add``), in ``dtype`` on the tensor's device."""
+    """What a competent torch user writes: per batch of 256, ``rfft2``, ``|F|²``, ``irfft2`` and a
+    bincount over ``round(|r|)`` (``index_add``), in ``dtype`` on the tensor's device."""
     import torch
 
     h, w = images.shape[1:]
@@ -70,7 +72,8 @@ def bench_s2(ctx):
     images = _grf(n)
     base32, base64 = "torch.fft float32 baseline (user code)", "torch.fft float64 baseline (user code)"
     host = torch.as_tensor(images)
-    funcs = {base32: (lambda: torch_fft_s2(host, 64, torch.float32), "cpu"),
+    funcs: dict[str, tuple[Callable[[], object], str]] = {
+             base32: (lambda: torch_fft_s2(host, 64, torch.float32), "cpu"),
              base64: (lambda: torch_fft_s2(host, 64, torch.float64), "cpu"),
              "plain NumPy rfft2 + bincount, periodic": (lambda: numpy_s2_radial(images, 64), "cpu"),
              "s2(numpy), periodic, float64 (default)": (lambda: s2(images), "cpu"),
@@ -80,7 +83,7 @@ def bench_s2(ctx):
     for device in ctx.devices:
         for dtype in (torch.float32, torch.float64):
             t = _torch_images(images, device, dtype)
-            funcs[f"s2(torch {device} {str(dtype)[6:]} tensor), periodic"] = ((lambda t=t: s2(t)), device)
+            funcs[f"s2(torch {device} {str(dtype)[6:]} tensor), periodic"] = (partial(s2, t), device)
     seconds = interleaved(funcs, ctx)
     baselines = {"s2(numpy, periodic=False), float64": "s2(numpy), periodic, float64 (default)",
                  "s2(numpy, periodic=False, dtype=float32)": "s2(numpy, dtype=float32), periodic"}
@@ -124,7 +127,7 @@ def bench_compat(ctx):
             for periodic in (True, False):
                 label = "periodic" if periodic else "non-periodic"
                 rows.append(row(f"PyMKS 0.4.1 two_point_stats, {label}", len(fields), timed(
-                    lambda: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), ctx)))
+                    lambda periodic=periodic: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), ctx)))
             rows.append(row("PyMKS 0.4.1 TwoPointCorrelation, 3 pairs", len(fields), timed(
                 lambda: pymks.TwoPointCorrelation(correlations=pairs).transform(data), ctx)))
     else:
@@ -132,7 +135,8 @@ def bench_compat(ctx):
     for periodic in (True, False):
         label = "periodic" if periodic else "non-periodic"
         rows.append(row(f"compat.pymks two_point_stats, {label}", len(fields),
-                        timed(lambda: pymks_compat.two_point_stats(fields, fields, periodic_boundary=periodic), ctx),
+                        timed(lambda periodic=periodic: pymks_compat.two_point_stats(fields, fields,
+                                                                                    periodic_boundary=periodic), ctx),
                         baseline=f"PyMKS 0.4.1 two_point_stats, {label}" if _installed("pymks") else None))
     rows.append(row("compat.pymks TwoPointCorrelation, 3 pairs", len(fields),
                     timed(lambda: pymks_compat.TwoPointCorrelation(correlations=pairs).transform(data), ctx),
@@ -143,8 +147,9 @@ def bench_compat(ctx):
 @case("labels", "label(): porosity, ζ2, η2 (d = 3 slices, extrapolated), moduli, D, k at 128²; the compiled "
                 "kernel against the SciPy path of before (interleaved), and torch tensors")
 def bench_labels(ctx):
-    from ..properties import harmonic, label
-    from ..properties.label import _label_batch
+    from ..properties import label
+    from ..properties._engines import NumpyOps
+    from ..properties.label import label_batch
 
     n = 64 if ctx.quick else 256
     images = _grf(n, seed=1)
@@ -152,8 +157,8 @@ def bench_labels(ctx):
     def before(periodic):
         # ζ2, η2 by the SciPy transforms of the array operations (today's volume path, and the
         # 2D path before the compiled kernel); S2 still from the kernel, a small share.
-        return lambda: _label_batch(images, 2, 3, 4.3, 3.8, 1.0, periodic, None, True, None, None,
-                                    ops=harmonic._NumpyOps(None))
+        return lambda: label_batch(images, 2, 3, 4.3, 3.8, 1.0, periodic, None, True, None, None,
+                                    ops=NumpyOps(None))
     funcs = {"label(d=3), periodic": (lambda: label(images), "cpu"),
              "label(d=3), periodic, SciPy path (before)": (before(True), "cpu"),
              "label(d=3, periodic=False)": (lambda: label(images, periodic=False), "cpu"),
@@ -166,7 +171,7 @@ def bench_labels(ctx):
     for device in ctx.devices:
         for dtype in (torch.float32, torch.float64):
             t = _torch_images(images, device, dtype)
-            rows.append(row(f"label() (torch {device}, {str(dtype)[6:]})", n, timed(lambda: label(t), ctx, device),
+            rows.append(row(f"label() (torch {device}, {str(dtype)[6:]})", n, timed(lambda t=t: label(t), ctx, device),
                             baseline="label(d=3), periodic"))
     return rows
 

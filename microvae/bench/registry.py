@@ -11,6 +11,7 @@ the cases live beside it and import it.
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -36,10 +37,10 @@ class Context:
 class Case:
     name: str
     description: str
-    func: object
+    func: Callable[..., list[dict]]
 
 
-CASES = {}
+CASES: dict[str, Case] = {}
 
 
 def case(name, description):
@@ -92,7 +93,7 @@ def interleaved(funcs, ctx):
     for func, device in funcs.values():
         func()
         _sync(device)
-    out = {name: [] for name in funcs}
+    out: dict[str, list[float]] = {name: [] for name in funcs}
     for _ in range(ctx.rounds):
         for name, (func, device) in funcs.items():
             start = time.perf_counter()
@@ -124,6 +125,7 @@ def environment(devices=("cpu",)):
     """Where the numbers come from: CPU and GPU, thread counts, library versions."""
     import torch
 
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -190,8 +192,8 @@ def format_table(report):
     env = report["environment"]
     lines.append("")
     lines.append(f"{env['cpu']}; {env['cpus_available']} of {env['cpus_total']} CPUs available, torch threads "
-                 f"{env['torch_threads']}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, load {env['load_average_1min']:.2f}"
-                 + (f"; GPU {env['gpu']}" if env["gpu"] else "; no GPU"))
+                 f"{env['torch_threads']}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, "
+                 f"load {env['load_average_1min']:.2f}" + (f"; GPU {env['gpu']}" if env["gpu"] else "; no GPU"))
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
     lines += [f"note: {n}" for n in report["notes"]]
     lines.append(f"{'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s")

@@ -22,7 +22,8 @@ different quantity from the lineal-path function L(r) of :func:`microvae.morphol
 """
 import time
 import warnings
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -49,6 +50,12 @@ class Results:
     def __init__(self, func: str) -> None:
         self._func = func
         self._time = time.asctime()
+
+    if TYPE_CHECKING:
+        # Fields are set per function (``distance``, ``pdf``, ...): any attribute may exist.
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __iter__(self) -> Iterator[Any]:
         return (v for k, v in self.__dict__.items() if not k.startswith("_"))

@@ -74,7 +74,7 @@ def volume_s2(volume, periodic, edges, r_needed, grid, overlap_axes, *, directio
     table[(table < 0) | (table >= n_bins)] = n_bins
     sums = np.zeros(n_bins + 1)
     counts = np.zeros(n_bins + 1)
-    along = [np.zeros(r + 1) for r in r_needed] if directional else None
+    along = [np.zeros(r + 1) for r in r_needed]
     iy0, ix0 = np.flatnonzero(oy[rows] == 0)[0], np.flatnonzero(ox[cols] == 0)[0]
     step = max(1, _BLOCK_BYTES // (8 * ly * lx))
     for k in range(0, len(z_index), step):

@@ -1,7 +1,7 @@
 """Two-point correlation function S2 of the pore phase, batched, by real FFTs."""
 import sys
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 import scipy.fft
@@ -97,7 +97,7 @@ def _radius_map(grid):
     return np.sqrt(sq)
 
 
-def _round_edges(r_max):
+def round_edges(r_max):
     """Edges of the 1-pixel bins of :func:`s2`: bin ``b`` holds ``round(|r|) = b``."""
     return tuple(np.arange(int(r_max) + 2) - 0.5)
 
@@ -190,7 +190,7 @@ def _spectrum_orbits(shape, grid, directional):
 
 
 @lru_cache(maxsize=16)
-def _orbit_binning(shape, grid, periodic, edges, directional, dtype):
+def orbit_binning(shape, grid, periodic, edges, directional, dtype):
     """Constants of the compiled 2D kernel (:func:`microvae._spectral.s2_binned`): the orbit of
     each half-spectrum element, the Hermitian weight per column of the spectrum and the binning
     matrix over the orbits, ``(n_orbits, n_columns)``. The column spectra are constant on
@@ -210,7 +210,7 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _kernel_fits(nd, grid, edges, directional):
+def kernel_fits(nd, grid, edges, directional):
     """The compiled kernel takes 2D batches whose orbit binning matrix stays below
     ``_MAX_BINNING_ENTRIES`` entries; larger images take the inverse transform."""
     if nd != 2:
@@ -250,10 +250,10 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=None, *, directional
         return _binned_s2_torch(batch, nd, shape, grid, periodic, edges, directional, use_matrix, chunk)
     workers = fft_workers(workers)
     dtype = np.dtype(dtype)
-    if _kernel_fits(nd, grid, edges, directional):
+    if kernel_fits(nd, grid, edges, directional):
         from .. import _spectral
 
-        orbit, fold, K = _orbit_binning(shape, grid, periodic, edges, directional, dtype.name)
+        orbit, fold, K = orbit_binning(shape, grid, periodic, edges, directional, dtype.name)
         return _spectral.s2_binned(batch, grid, orbit, fold, K, kernel_threads(workers))
     use_matrix, chunk = _plan(shape, grid, edges, directional)
     spectrum_bytes = 16 * int(np.prod(grid[:-1])) * (grid[-1] // 2 + 1)
@@ -261,12 +261,12 @@ def binned_s2(batch, nd, periodic, edges, r_needed, workers=None, *, directional
     # grids (1.5x faster at 128³) but not on periodic ones (0.7x), which take them for memory only.
     if nd == 3 and not use_matrix and (not periodic or spectrum_bytes > _CHUNK_BYTES):
         counts = [pair_counts((n,), (g,), periodic=periodic) for n, g in zip(shape, grid)]
-        out = []
+        rows = []
         for volume in batch:
             result = volume_s2(volume, periodic, np.asarray(edges), r_needed, grid, counts,
                                directional=directional is not None, dtype=dtype, workers=workers)
-            out.append(np.concatenate([result[0]] + result[1]) if directional is not None else result)
-        return np.array(out, dtype=dtype)
+            rows.append(np.concatenate([result[0]] + result[1]) if directional is not None else result)
+        return np.array(rows, dtype=dtype)
     # Batches of small volumes: one batched transform and the half-spectrum binning matrix;
     # periodic volumes of moderate size and 2D images too large for the kernel's matrix: the
     # inverse transform and a bincount.
@@ -379,6 +379,15 @@ def _s2_map_torch(batch, nd, shape, grid, periodic, chunk):
     return torch.cat(parts)
 
 
+# A tensor in gives a tensor out, anything else an ndarray.
+@overload
+def s2(images: "torch.Tensor", *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
+       directional: bool = False, dtype: DTypeLike | None = None, ndim: int | None = None,
+       workers: int | None = None) -> "torch.Tensor": ...
+@overload
+def s2(images: ArrayLike, *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
+       directional: bool = False, dtype: DTypeLike | None = None, ndim: int | None = None,
+       workers: int | None = None) -> np.ndarray: ...
 def s2(images: "ArrayLike | torch.Tensor", *, periodic: bool = True, radial: bool = True, r_max: int | None = None,
        directional: bool = False, dtype: DTypeLike | None = None, ndim: int | None = None,
        workers: int | None = None) -> "np.ndarray | torch.Tensor":
@@ -450,9 +459,9 @@ def s2(images: "ArrayLike | torch.Tensor", *, periodic: bool = True, radial: boo
         raise ValueError(f"r_max must be in [0, {limit}] for images of shape {shape} "
                          f"({'periodic' if periodic else 'non-periodic'}), got {r_max}")
     if directional:
-        out = binned_s2(batch, nd, periodic, _round_edges(r_max), (r_max,) * nd, workers, directional=r_max,
+        out = binned_s2(batch, nd, periodic, round_edges(r_max), (r_max,) * nd, workers, directional=r_max,
                         dtype=dtype)
         return out[:, r_max + 1:].reshape(len(batch), nd, r_max + 1)
     if not radial:
         return _s2_map(batch, nd, periodic, workers, dtype)
-    return binned_s2(batch, nd, periodic, _round_edges(r_max), (r_max,) * nd, workers, dtype=dtype)
+    return binned_s2(batch, nd, periodic, round_edges(r_max), (r_max,) * nd, workers, dtype=dtype)

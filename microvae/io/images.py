@@ -8,7 +8,9 @@ import io as _io
 import math
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -248,6 +250,7 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
     if images.size == 0:
         raise ValueError("refusing to save an empty array")
     suffix = Path(path).suffix.lower()
+    writer: Callable[[IO], object]
     if suffix == ".npy":
         writer = lambda fh: np.save(fh, images)  # noqa: E731
     elif suffix == ".npz":
@@ -262,6 +265,15 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
     return atomic_write(path, writer, overwrite=overwrite)
 
 
+# The samples, or with return_positions=True the samples and their positions.
+@overload
+def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
+           stride: int | None = None, seed: int | np.random.Generator | None = None,
+           return_positions: Literal[False] = False) -> NDArray[np.uint8]: ...
+@overload
+def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
+           stride: int | None = None, seed: int | np.random.Generator | None = None,
+           return_positions: Literal[True]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]: ...
 def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
            stride: int | None = None, seed: int | np.random.Generator | None = None,
            return_positions: bool = False) -> NDArray[np.uint8] | tuple[NDArray[np.uint8], NDArray[np.int64]]:

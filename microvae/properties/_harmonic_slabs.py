@@ -8,7 +8,7 @@ transform: ``F`` is built plane by plane (2D transforms) and then along z in col
 each real multiplier ``U`` the product ``F U`` is inverted along z in column blocks (keeping the
 window's planes in ``T``), then ``T`` plane by plane in 2D, and ``δ (U δ)²`` is summed over the
 window. The multipliers are evaluated per block as homogeneous polynomials (the solid harmonics
-of :func:`~microvae.properties.harmonic._harmonic_basis`, fitted exactly on the sphere) over
+of :func:`~microvae.properties.multipliers.harmonic_basis`, fitted exactly on the sphere) over
 ``|q|^l``, never stored. Peak memory: ``(L_z + w_z) L_y (L_x/2 + 1)`` complex entries (``w_z``:
 the window's planes), complex128 below ``_COMPLEX128_BYTES``, else complex64 (relative rounding
 1e-7 on the moments); measurements in docs/properties.md, section 7.
@@ -19,7 +19,8 @@ import numpy as np
 import scipy.fft
 
 from ..threads import fft_workers
-from .harmonic import _NumpyArrays, _harmonic_basis
+from ._engines import NumpyArrays
+from .multipliers import harmonic_basis
 
 __all__ = ["volume_moments", "SlabOps"]
 
@@ -30,15 +31,15 @@ _COMPLEX128_BYTES = 2 ** 31
 @lru_cache(maxsize=4)
 def _solid_harmonics(l):
     """Monomial exponents ``(a, b, c)`` of ``q_z^a q_y^b q_x^c`` (``a + b + c = l``) and the
-    coefficients ``(2l+1, n_monomials)`` of the basis ``U_k`` of ``_harmonic_basis(l)`` as
+    coefficients ``(2l+1, n_monomials)`` of the basis ``U_k`` of ``harmonic_basis(l)`` as
     homogeneous polynomials of degree l: on the unit sphere the degree-l monomials span exactly
     the harmonics of degree l, l - 2, ..., so the least-squares fit on random directions is exact."""
     exps = [(a, b, l - a - b) for a in range(l + 1) for b in range(l + 1 - a)]
-    dirs, coef = _harmonic_basis(l)
+    dirs, coef = harmonic_basis(l)
     u = np.random.default_rng(0).normal(size=(4 * len(exps), 3))
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     uz, uy, ux = u[:, 0], u[:, 1], u[:, 2]
-    # Same convention as harmonic._spherical_multipliers: direction (a, b, c) dotted with (ux, uy, uz).
+    # Same convention as multipliers.spherical_multipliers: direction (a, b, c) dotted with (ux, uy, uz).
     legendre = np.stack([np.polynomial.legendre.legval(ux * a + uy * b + uz * c, [0] * l + [1]) for a, b, c in dirs])
     values = coef @ legendre
     design = np.stack([uz ** a * uy ** b * ux ** c for a, b, c in exps], axis=1)
@@ -49,7 +50,7 @@ def _solid_harmonics(l):
 def _axis_powers(n, l):
     """Powers ``0..l`` of the frequencies (radians per pixel) of an FFT axis of length ``n``; at
     the Nyquist frequency of an even length the odd powers are 0, the average over ``±π`` that
-    keeps the multipliers even in q (as :func:`~microvae.properties.harmonic._alias_average`)."""
+    keeps the multipliers even in q (as :func:`~microvae.properties.multipliers._alias_average`)."""
     idx = np.arange(n)
     q = 2 * np.pi * np.where(idx <= n // 2, idx, idx - n) / n
     powers = np.stack([q ** a for a in range(l + 1)])
@@ -71,7 +72,7 @@ def _multiplier_block(l, coefs, exps, pz, py, px, inv_norm):
 
 def volume_moments(volume, periodic, grid, window, degrees, workers):
     """Porosity and the window means of ``δ (U_k δ)²`` of one volume for the real multipliers of
-    ``degrees`` (in the order of :func:`~microvae.properties.harmonic._spherical_multipliers`)."""
+    ``degrees`` (in the order of :func:`~microvae.properties.multipliers.spherical_multipliers`)."""
     nz, ny, nx = volume.shape
     lz, ly, lx = grid
     wc = lx // 2 + 1
@@ -116,7 +117,7 @@ def volume_moments(volume, periodic, grid, window, degrees, workers):
     return phi, np.array(moments)
 
 
-class SlabOps(_NumpyArrays):
+class SlabOps(NumpyArrays):
     """The estimator's operations for volumes too large for the in-memory path: one volume at a
     time through :func:`volume_moments`; the multipliers are evaluated per block."""
 

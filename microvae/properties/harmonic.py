@@ -1,7 +1,7 @@
 """Three-point parameters ζ2, η2 of the pore phase by the exact FFT harmonic method.
 
-Method (DESIGN.md §5, PHYSICS.md). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
-of the three-point function factorizes,
+Method (derived in docs/physics.md §6). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
+of the three-point function factorizes::
 
     Σ_{r1, r2} k(r1) k*(r2) S3(r1, r2) = mean_x I(x) |(k ⋆ I)(x)|²,
 
@@ -24,7 +24,7 @@ the integrals into the two-point term (whose value is known exactly: Parseval gi
   errs by at most ``π C max(φ1, φ2) Σ_{m>M} |a_m| / m²`` (``C`` = 9/2 for ζ2, 150/7 for
   η2), which falls like ``M^-3``; :func:`slice_truncation_bound` evaluates it.
 
-This is exactly the local-integrand rewrite of PHYSICS.md (``B - φ2 χ(t)``), with the
+This is exactly the local-integrand rewrite of docs/physics.md §2 (``B - φ2 χ(t)``), with the
 two-point part done exactly rather than on the lattice. The ``S2(r) S2(s)/φ2`` subtraction
 of ``B`` is the orientation average of a θ-independent term and vanishes identically against
 the angular weights; it is not added back as an anisotropic lattice sum (which would break the
@@ -36,19 +36,19 @@ pixels; the default resolution extrapolation over the image's own sub-lattices r
 periodic medium; ``periodic=False`` fills the unseen surroundings with the mean medium (zero
 δ) and averages over pixels away from the border. Measurements: docs/properties.md.
 """
-import itertools
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 import scipy.fft
 from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d
-from ..correlations.two_point import _kernel_fits, _orbit_binning, _round_edges, default_r_max
-from ..threads import fft_workers, kernel_threads
+from ..correlations.two_point import default_r_max, kernel_fits, orbit_binning, round_edges
+from ._engines import KernelOps, NumpyOps, TorchOps, padded_grid
+from ._harmonic_slabs import SlabOps
+from .multipliers import harmonic_kernel, planar_multipliers, slice_harmonic_coefficients, slice_truncation_bound
 
 if TYPE_CHECKING:
     import torch
@@ -69,392 +69,10 @@ _CHUNK_BYTES = 48 * 2 ** 20
 _IN_MEMORY_BYTES = 2 ** 30
 
 
-# ---------------------------------------------------------------------------- coefficients
-
-def slice_harmonic_coefficients(l: int, m_max: int) -> np.ndarray:
-    """Cosine coefficients ``a_m`` of ``|sin θ| P_l(cos θ) = Σ_m a_m cos(mθ)``, ``m = 0..m_max``.
-
-    ``sin θ P_l(cos θ)`` is a finite sine series ``Σ_k b_k sin kθ`` (k <= l + 1), so
-    ``a_m = (2/π) Σ_k b_k ∫_0^π sin kθ cos mθ dθ`` in closed form; odd m vanish (the weight has
-    period π) and so do ``m < l`` (``a_m ∝ ∫ P_l T_m du``).
-    """
-    if l not in (2, 4):
-        raise ValueError(f"l must be 2 or 4, got {l!r}")
-    x, w = np.polynomial.legendre.leggauss(32)
-    theta = np.pi * (x + 1) / 2
-    f = np.sin(theta) * np.polynomial.legendre.legval(np.cos(theta), [0] * l + [1])
-    k = np.arange(1, l + 2)
-    b = 2 / np.pi * (np.sin(np.outer(k, theta)) * f) @ (w * np.pi / 2)
-    m = np.arange(int(m_max) + 1)
-
-    def sin_cos(j):
-        # ∫_0^π sin(u) dθ-type term: (1 - cos(jπ)) / j, zero for j = 0.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(j == 0, 0.0, (1 - np.cos(np.pi * j)) / np.where(j == 0, 1, j))
-    integral = 0.5 * (sin_cos(k[:, None] + m) + sin_cos(k[:, None] - m))
-    a = 2 / np.pi * b @ integral
-    a[1::2] = 0.0
-    a[np.abs(a) < 1e-14] = 0.0
-    return a
-
-
-def slice_truncation_bound(m_max: int, porosity: ArrayLike | None = None) -> tuple[Any, Any]:
-    """Worst-case error of the d = 3 slice expansion truncated after harmonic ``m_max``.
-
-    Uses ``|<δ |R δ|²>| <= max|δ| <|R δ|²> = max(φ1, φ2) φ1 φ2``, valid for every image. With
-    ``porosity`` the bound for that porosity; without, the worst case ``max(φ1, φ2) = 1``.
-
-    Returns
-    -------
-    (float or ndarray, float or ndarray)
-        Bounds on the errors of ζ2 and η2.
-    """
-    m_max = int(m_max)
-    tail_len = max(4 * m_max, 4096)
-    m = np.arange(m_max + 1, tail_len + 1)
-    tails = []
-    for l in (2, 4):
-        a = slice_harmonic_coefficients(l, tail_len)[m_max + 1:]
-        # The coefficients decay as m^-2: close the sum beyond tail_len with the integral of
-        # the last term's power law.
-        last = abs(a[-2]) * (tail_len - 1) ** 2 if tail_len % 2 else abs(a[-1]) * tail_len ** 2
-        tails.append(np.sum(np.abs(a) / m ** 2) + last / (2 * 3 * tail_len ** 3))
-    big = 1.0 if porosity is None else np.maximum(porosity, 1 - np.asarray(porosity, dtype=np.float64))
-    zeta_err = np.pi * 9 / 2 * big * tails[0]
-    eta_err = np.pi * 150 / 7 * big * tails[1] + 5 / 21 * zeta_err
-    return zeta_err, eta_err
-
-
-# ---------------------------------------------------------------------------- multipliers
-
-def _alias_average(func, shape):
-    """Evaluate the stacked multipliers ``func(*q) -> (K, ...)`` on the FFT grid of ``shape``.
-
-    ``q`` is in radians per pixel. For even sides the Nyquist frequency stands for both +π
-    and -π; there the multipliers are averaged over all sign choices, so that they stay even
-    in q (real, even kernels and real outputs, as the continuum kernels are).
-    """
-    nd = len(shape)
-    freqs, nyquist = [], []
-    for ax, n in enumerate(shape):
-        idx = np.arange(n)
-        freqs.append(2 * np.pi * np.where(idx <= n // 2, idx, idx - n) / n)
-        nyquist.append(n // 2 if n % 2 == 0 else None)
-
-    def evaluate(values):
-        axes = []
-        for k, v in enumerate(values):
-            view = [1] * nd
-            view[k] = -1
-            axes.append(np.asarray(v, dtype=np.float64).reshape(view))
-        return func(*axes)
-
-    out = evaluate(freqs)
-    out = np.array(np.broadcast_to(out, out.shape[:1] + tuple(len(f) for f in freqs)))
-    even = [k for k in range(nd) if nyquist[k] is not None]
-    # Subsets in increasing size, so entries on several Nyquist planes end with the full average.
-    for size in range(1, len(even) + 1):
-        for subset in itertools.combinations(even, size):
-            acc = 0.0
-            for signs in np.ndindex(*(2,) * size):
-                vals = list(freqs)
-                for k, flip in zip(subset, signs):
-                    vals[k] = [np.pi if flip else -np.pi]
-                acc = acc + evaluate(vals)
-            index = (slice(None),) + np.ix_(*[np.array([nyquist[k]]) if k in subset else np.arange(len(freqs[k]))
-                                               for k in range(nd)])
-            out[index] = np.broadcast_to(acc, out[index].shape) / 2 ** size
-    return out
-
-
-def _unit(*q):
-    """Unit vector components of q (zero at q = 0) and the mask of q != 0."""
-    norm = np.sqrt(sum(c * c for c in q))
-    safe = np.where(norm > 0, norm, 1.0)
-    return [c / safe for c in q], norm > 0
-
-
-@lru_cache(maxsize=16)
-def _planar_multipliers(shape, harmonics):
-    """Complex multipliers ``e^{imφ_q}`` (zero at q = 0) on the FFT grid, one per harmonic.
-
-    Real part ``cos mφ_q`` and imaginary part ``sin mφ_q`` are each even in q, so one complex
-    inverse transform yields the two real fields ``C_m δ`` (real part) and ``S_m δ``
-    (imaginary part) with ``|R_m δ|² = (C_m δ)² + (S_m δ)²``.
-    """
-    def f(qy, qx):
-        (uy, ux), nz = _unit(qy, qx)
-        angle = np.arctan2(uy, ux)
-        return np.stack([np.where(nz, np.exp(1j * m * angle), 0.0) for m in harmonics])
-    out = _alias_average(f, shape)
-    out.setflags(write=False)
-    return out
-
-
-def _harmonic_basis(l):
-    """Directions and coefficients of an orthonormal real basis of degree-l spherical harmonics.
-
-    ``P_l(x·y)`` is the reproducing kernel of the degree-l harmonics: the basis scaled by
-    ``sqrt(4π/(2l+1))`` satisfies ``Σ_k U_k(x) U_k(y) = P_l(x·y)``. For 2l+1 directions
-    ``n_j`` in general position, ``U_k = Σ_j W_kj P_l(·n_j)`` with ``W = G^{-1/2}``,
-    ``G_ij = P_l(n_i·n_j)``, is such a basis.
-    """
-    n = 2 * l + 1
-    # Fibonacci directions: well spread, deterministic.
-    k = np.arange(n) + 0.5
-    z = 1 - 2 * k / n
-    azim = np.pi * (1 + 5 ** 0.5) * k
-    dirs = np.stack([np.sqrt(1 - z * z) * np.cos(azim), np.sqrt(1 - z * z) * np.sin(azim), z], axis=1)
-    gram = np.polynomial.legendre.legval(dirs @ dirs.T, [0] * l + [1])
-    vals, vecs = np.linalg.eigh(gram)
-    if vals.min() < 1e-8 * vals.max():
-        raise RuntimeError("degenerate directions for the spherical-harmonic basis")
-    return dirs, (vecs / np.sqrt(vals)) @ vecs.T
-
-
-@lru_cache(maxsize=4)
-def _spherical_multipliers(shape, degrees):
-    """Real spherical-harmonic multipliers ``U_lk(q̂)`` (``Σ_k U_lk² = 1``) of a volume grid, the
-    2l+1 of each degree in ``degrees`` in order, packed in pairs as ``U_a + i U_b`` (a zero
-    partner completes an odd count): one complex inverse transform yields both real fields."""
-    bases = [(l, *_harmonic_basis(l)) for l in degrees]
-
-    def f(qz, qy, qx):
-        (uz, uy, ux), nz = _unit(qz, qy, qx)
-        parts = []
-        for l, dirs, coef in bases:
-            legendre = np.stack([np.polynomial.legendre.legval(ux * a + uy * b + uz * c, [0] * l + [1])
-                                 for a, b, c in dirs])
-            parts.append(np.where(nz, np.tensordot(coef, legendre, axes=1), 0.0))
-        real = np.concatenate(parts)
-        if len(real) % 2:
-            real = np.concatenate([real, np.zeros_like(real[:1])])
-        return real[0::2] + 1j * real[1::2]
-    out = _alias_average(f, shape)
-    out.setflags(write=False)
-    return out
-
-
-def harmonic_kernel(shape: tuple[int, int], m: int) -> np.ndarray:
-    """Real-space form of the 2D harmonic kernel on a periodic grid, FFT order.
-
-    Returns the complex kernel ``k`` with ``(k ⋆ I)(x) = Σ_r k(r) I(x + r) = (R_m I)(x)``
-    (``R_m``: multiplier ``e^{imφ_q}``, zero at q = 0) for a periodic image of ``shape``: the
-    continuum kernel ``(m / 2π) i^m e^{imφ} / |r|²`` (normalized to unit multiplier)
-    restricted to the frequencies of the lattice. Its pair sums are the continuum integrals
-    of the band-limited interpolant of S3; pointwise it is not the continuum kernel (the
-    square lattice aliases the angular factor into m ± 4j). Used to check the factorization
-    against brute-force pair sums.
-    """
-    shape = tuple(int(n) for n in shape)
-    if len(shape) != 2:
-        raise ValueError("harmonic_kernel is defined for 2D grids")
-    return np.fft.ifft2(_planar_multipliers(shape, (int(m),))[0])
-
-
 # ---------------------------------------------------------------------------- evaluation
 
-def _fluctuations(batch, periodic, grid):
-    """``δ = I - φ2`` per image, zero-padded to ``grid`` for the non-periodic estimator."""
-    n = len(batch)
-    phi = batch.reshape(n, -1).mean(axis=1)
-    delta = batch.astype(np.float64) - phi.reshape((n,) + (1,) * (batch.ndim - 1))
-    if not periodic:
-        padded = np.zeros((n,) + grid)
-        padded[(slice(None),) + tuple(slice(0, s) for s in batch.shape[1:])] = delta
-        delta = padded
-    return phi, delta
-
-
-def _padded_grid(shape, periodic):
-    if periodic:
-        return tuple(shape)
-    return tuple(scipy.fft.next_fast_len(2 * n, real=True) for n in shape)
-
-
-@numba.njit(cache=True)
-def _weighted_squares(delta, field, lo, hi):
-    """Per image: ``Σ δ (Re f)²`` and ``Σ δ (Im f)²`` over the window ``lo <= index < hi``.
-
-    ``delta`` and ``field`` are ``(N, D, H, W)`` (2D images with D = 1). One pass without
-    temporaries; serial, since it is memory bound and far cheaper than the FFTs around it
-    (threading it only added scheduling overhead in measurements).
-    """
-    out = np.zeros((delta.shape[0], 2))
-    for i in range(delta.shape[0]):
-        s_re = 0.0
-        s_im = 0.0
-        for z in range(lo[0], hi[0]):
-            for y in range(lo[1], hi[1]):
-                for x in range(lo[2], hi[2]):
-                    v = field[i, z, y, x]
-                    w = delta[i, z, y, x]
-                    s_re += w * v.real * v.real
-                    s_im += w * v.imag * v.imag
-        out[i, 0] = s_re
-        out[i, 1] = s_im
-    return out
-
-
-class _FFTOps:
-    """The estimator's steps on a chunk as separate array operations (fluctuations, forward
-    transform, one inverse transform and window sum per multiplier); subclasses supply them."""
-
-    def spherical(self, grid, degrees):
-        return _spherical_multipliers(grid, degrees)
-
-    def phi_and_moments(self, part, periodic, grid, multipliers, window, s2_plan=None):
-        """Porosity and moments of each image; S2 is not shared on this path (None)."""
-        phi, delta = self.fluctuations(part, periodic, grid)
-        return phi, self.moments(delta, self.fftn(delta), multipliers, window), None
-
-
-class _NumpyArrays:
-    """The array helpers of the estimator for NumPy results (every engine but torch's)."""
-
-    def const(self, value):
-        return value
-
-    where = staticmethod(np.where)
-    concat = staticmethod(np.concatenate)
-    contiguous = staticmethod(np.ascontiguousarray)
-
-
-class _NumpyOps(_NumpyArrays, _FFTOps):
-    """Array operations of the estimator for NumPy batches: SciPy FFTs, a numba reduction.
-    Volumes take this path; for 2D images it is the reference of :class:`_KernelOps`."""
-
-    def __init__(self, workers):
-        self.workers = fft_workers(workers)
-
-    def chunk_size(self, per_chunk, n):
-        return per_chunk
-    fluctuations = staticmethod(_fluctuations)
-
-    def fftn(self, delta):
-        return scipy.fft.fftn(delta, axes=tuple(range(1, delta.ndim)), workers=self.workers)
-
-    def moments(self, delta, spec, multipliers, window):
-        """``<δ (U δ)²>`` over the observed window for each real multiplier ``U``; the complex
-        ``multipliers`` pack two real ones each (real, imaginary part). Shape (N, 2 len(multipliers))."""
-        axes = tuple(range(1, delta.ndim))
-        as4 = (lambda a: a[:, None]) if delta.ndim == 3 else (lambda a: a)
-        lo = np.array([0] * (4 - delta.ndim) + [w.start for w in window], dtype=np.int64)
-        hi = np.array([1] * (4 - delta.ndim) + [w.stop for w in window], dtype=np.int64)
-        n_obs = float(np.prod(hi - lo))
-        d4 = as4(delta)
-        buf = np.empty_like(spec)
-        out = np.empty((len(delta), 2 * len(multipliers)))
-        for k, mult in enumerate(multipliers):
-            np.multiply(spec, mult, out=buf)
-            field = scipy.fft.ifftn(buf, axes=axes, workers=self.workers, overwrite_x=True)
-            out[:, 2 * k:2 * k + 2] = _weighted_squares(d4, as4(field), lo, hi) / n_obs
-        return out
-
-
-class _KernelOps(_NumpyArrays):
-    """2D NumPy batches: :func:`microvae._spectral.harmonic_moments` does a whole batch in one
-    call (fluctuations, forward transform, the pruned inverse transforms, window sums; V images
-    per SIMD vector, each group's transforms in cache), and S2 from the same forward transform."""
-
-    def __init__(self, workers):
-        self.threads = kernel_threads(workers)
-
-    def chunk_size(self, per_chunk, n):
-        return n  # the kernel's memory does not grow with the batch
-
-    def phi_and_moments(self, part, periodic, grid, multipliers, window, s2_plan=None):
-        from .. import _spectral
-
-        re, im = _converted_multipliers(multipliers, "split", lambda m: (np.ascontiguousarray(m.real),
-                                                                         np.ascontiguousarray(m.imag)))
-        moments, phi, curves = _spectral.harmonic_moments(part, grid, tuple((w.start, w.stop) for w in window),
-                                                          re, im, self.threads, s2_plan)
-        return phi, moments, curves
-
-
-class _TorchOps(_FFTOps):
-    """The same operations for a torch tensor, with ``torch.fft`` on the tensor's device and in
-    its floating dtype; the multipliers are the cached NumPy ones, copied to the device once."""
-
-    def __init__(self, like):
-        import torch
-
-        self.torch = torch
-        self.device, self.dtype = like.device, like.dtype
-        self.cdtype = torch.complex64 if like.dtype == torch.float32 else torch.complex128
-        # GPUs need big batches to fill.
-        self.chunk_scale = 8 if like.device.type == "cuda" else 1
-
-    def chunk_size(self, per_chunk, n):
-        return per_chunk * self.chunk_scale
-
-    def const(self, value):
-        return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
-
-    def where(self, cond, a, b):
-        return self.torch.where(cond, self.const(a) if isinstance(a, float) else a, b)
-
-    def concat(self, parts):
-        return self.torch.cat(parts)
-
-    def contiguous(self, x):
-        return x.contiguous()
-
-    def fluctuations(self, batch, periodic, grid):
-        n = len(batch)
-        phi = batch.reshape(n, -1).mean(dim=1)
-        delta = batch - phi.reshape((n,) + (1,) * (batch.ndim - 1))
-        if not periodic:
-            pad = []
-            for size, g in zip(reversed(batch.shape[1:]), reversed(grid)):
-                pad += [0, g - size]
-            delta = self.torch.nn.functional.pad(delta, pad)
-        return phi, delta
-
-    def fftn(self, delta):
-        return self.torch.fft.fftn(delta, dim=tuple(range(1, delta.ndim)))
-
-    def moments(self, delta, spec, multipliers, window):
-        dims = tuple(range(1, delta.ndim))
-        mults = _device_multipliers(multipliers, self.device, self.cdtype)
-        observed = (slice(None),) + tuple(window)
-        d_obs = delta[observed][..., None]
-        n_obs = float(np.prod(d_obs.shape[1:-1]))
-        out = []
-        for mult in mults:
-            field = self.torch.fft.ifftn(spec * mult, dim=dims)[observed]
-            # (Re f)² and (Im f)² in one pass, as the last axis of the real view.
-            out.append((self.torch.view_as_real(field).square() * d_obs).sum(dim=dims) / n_obs)
-        return self.torch.cat(out, dim=1)
-
-
-_CONVERTED_MULTIPLIERS = {}
-
-
-def _converted_multipliers(multipliers, key, convert):
-    """``convert(multipliers)`` of the (lru-cached, read-only) multiplier arrays, cached by their
-    identity and ``key`` (device copies, split real and imaginary parts)."""
-    full_key = (id(multipliers), key)
-    hit = _CONVERTED_MULTIPLIERS.get(full_key)
-    if hit is None or hit[0] is not multipliers:
-        if len(_CONVERTED_MULTIPLIERS) >= 8:
-            _CONVERTED_MULTIPLIERS.clear()
-        hit = (multipliers, convert(multipliers))
-        _CONVERTED_MULTIPLIERS[full_key] = hit
-    return hit[1]
-
-
-def _device_multipliers(multipliers, device, cdtype):
-    """Device copies of the multiplier arrays."""
-    import torch
-
-    return _converted_multipliers(multipliers, (str(device), cdtype),
-                                  lambda m: torch.tensor(m, dtype=cdtype, device=device))
-
-
 def _batch_plan(shape, periodic, margin):
-    grid = _padded_grid(shape, periodic)
+    grid = padded_grid(shape, periodic)
     window = tuple(slice(margin, n - margin) for n in shape)
     # δ (8 bytes per pixel), its spectrum, the product and the field (16 each).
     per_image = 56 * float(np.prod(grid))
@@ -467,24 +85,18 @@ def _s2_plan(shape, grid, periodic):
     on the estimator's grid: the half spectrum of the image's support, then the orbit binning
     of :func:`microvae.correlations.two_point.binned_s2`. None where that matrix is too large."""
     r_max = default_r_max(shape)
-    edges = _round_edges(r_max)
-    if not _kernel_fits(2, grid, edges, None):
+    edges = round_edges(r_max)
+    if not kernel_fits(2, grid, edges, None):
         return None
     box = scipy.fft.rfft2(np.ones(shape), s=grid)
-    orbit, fold, K = _orbit_binning(shape, grid, periodic, edges, None, "float64")
+    orbit, fold, K = orbit_binning(shape, grid, periodic, edges, None, "float64")
     return np.ascontiguousarray(box.real), np.ascontiguousarray(box.imag), orbit, fold, K
 
 
 def _fits_in_memory(shape, periodic):
     """Whether a volume's estimate fits ``_IN_MEMORY_BYTES`` on the in-memory path: 56 bytes per
     grid point of work arrays and 112 of cached multipliers (7 complex ones)."""
-    return 168 * int(np.prod(_padded_grid(tuple(shape), periodic))) <= _IN_MEMORY_BYTES
-
-
-def _slab_ops(workers):
-    from ._harmonic_slabs import SlabOps
-
-    return SlabOps(workers)
+    return 168 * int(np.prod(padded_grid(tuple(shape), periodic))) <= _IN_MEMORY_BYTES
 
 
 def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s2=False):
@@ -492,21 +104,21 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s
 
     For d = 3 on 2D images, one ``(ζ2, η2)`` pair per harmonic truncation in
     ``truncations`` (the moments are computed once, up to the largest); otherwise a single
-    pair, whatever ``truncations`` holds. ``ops``: :class:`_KernelOps`, :class:`_NumpyOps` or
-    :class:`_TorchOps`. Returns ``(pairs, s2)``: with ``with_s2`` and the kernel, the radial S2
+    pair, whatever ``truncations`` holds. ``ops``: :class:`KernelOps`, :class:`NumpyOps` or
+    :class:`TorchOps`. Returns ``(pairs, s2)``: with ``with_s2`` and the kernel, the radial S2
     of :func:`microvae.correlations.s2` from the same forward transform, else None.
     """
     shape = tuple(batch.shape[1:])
     grid, window, per_chunk = _batch_plan(shape, periodic, margin)
     per_chunk = ops.chunk_size(per_chunk, len(batch))
-    s2_plan = _s2_plan(shape, grid, periodic) if with_s2 and isinstance(ops, _KernelOps) else None
+    s2_plan = _s2_plan(shape, grid, periodic) if with_s2 and isinstance(ops, KernelOps) else None
     slices_3d = nd == 2 and d == 3
     if nd == 2 and d == 2:
-        multipliers = _planar_multipliers(grid, (2, 4))
+        multipliers = planar_multipliers(grid, (2, 4))
     elif slices_3d:
         m_max = max(truncations)
         ms = np.arange(2, m_max + 1, 2)
-        multipliers = _planar_multipliers(grid, tuple(int(m) for m in ms))
+        multipliers = planar_multipliers(grid, tuple(int(m) for m in ms))
         # π a_m / m², the weight of harmonic m in the d = 3 integrals I[P2], I[P4], per truncation.
         w2 = np.pi * slice_harmonic_coefficients(2, m_max)[ms] / ms ** 2
         w4 = np.pi * slice_harmonic_coefficients(4, m_max)[ms] / ms ** 2
@@ -515,7 +127,7 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s
     else:
         multipliers = ops.spherical(grid, (2, 4))
 
-    results = [([], []) for _ in (truncations if slices_3d else (0,))]
+    results: list[tuple[list, list]] = [([], []) for _ in (truncations if slices_3d else (0,))]
     curves = []
     for start in range(0, len(batch), per_chunk):
         part = batch[start:start + per_chunk]
@@ -627,11 +239,11 @@ def parameters_of_batch(batch, nd, d, *, periodic, margin, extrapolate, harmonic
     Returns ``(zeta2, eta2, s2)``: with ``with_s2``, the radial S2 of each image (as
     :func:`microvae.correlations.s2` with ``periodic``) where the compiled kernel computed it from
     the same forward transform, else None. ``ops`` overrides the engine (the benchmark runs
-    :class:`_NumpyOps`, the SciPy path of before the kernel, as its reference).
+    :class:`NumpyOps`, the SciPy path of before the kernel, as its reference).
     """
     if ops is None:
-        ops = (_TorchOps(batch) if is_tensor(batch) else _KernelOps(workers) if nd == 2
-               else _NumpyOps(workers) if _fits_in_memory(batch.shape[1:], periodic) else _slab_ops(workers))
+        ops = (TorchOps(batch) if is_tensor(batch) else KernelOps(workers) if nd == 2
+               else NumpyOps(workers) if _fits_in_memory(batch.shape[1:], periodic) else SlabOps(workers))
     if nd == 3 and d == 2:
         raise ValueError("d=2 describes a two-dimensional medium; volumes take d=3")
     if harmonics is not None and not (nd == 2 and d == 3):

@@ -1,13 +1,13 @@
 """``label``: porosity, three-point parameters and strong-contrast properties of image sets."""
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d, check_int, check_positive
-from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 from .harmonic import parameters_of_batch
+from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,7 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
     harmonic method, :func:`~microvae.properties.three_point_parameters`); effective bulk and
     shear moduli of the rock with empty pores (third-order strong contrast); Young's modulus
     and diffusivity rescaled by the rock's and the pore's; and the two-point void bound on the
-    permeability. Formulas and the corrections to the paper: PHYSICS.md and
+    permeability. Formulas and the corrections to the paper: docs/physics.md and
     :mod:`microvae.properties.strong_contrast`.
 
     Parameters
@@ -130,14 +130,14 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
         raise ValueError(f"method must be 'strong_contrast' or 'fullfield', got {method!r}")
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size")
-    parts = {key: [] for key in LABEL_KEYS}
+    parts: dict[str, list] = {key: [] for key in LABEL_KEYS}
     bar = None
     for batch, nd, count in _batches(images, ndim, batch_size):
         if progress and bar is None:
             from tqdm import tqdm
 
             bar = tqdm(total=count, desc="label", unit="img")
-        out = _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers)
+        out = label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers)
         for key in LABEL_KEYS:
             parts[key].append(out[key])
         if bar is not None:
@@ -148,7 +148,8 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
     if is_tensor(images):
         import torch
 
-        return {key: torch.as_tensor(value, device=images.device) for key, value in out.items()}
+        device = cast("torch.Tensor", images).device
+        return {key: torch.as_tensor(value, device=device) for key, value in out.items()}
     return out
 
 
@@ -158,7 +159,7 @@ def _host(values):
     return values.detach().cpu().double().numpy() if is_tensor(values) else values
 
 
-def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers, ops=None):
+def label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers, ops=None):
     """Labels of one validated batch. ``ops``: the engine of the three-point parameters (see
     :func:`~microvae.properties.harmonic.parameters_of_batch`; the benchmark's reference)."""
     from ..correlations import s2
