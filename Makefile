@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # override on other machines, e.g. `make test TORCH_SPEC="torch torchvision"`.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 EXTRAS ?= test
+# Checkers and the API reference, pinned so that every machine reports the same findings.
+LINT_SPEC ?= ruff==0.17.5 mypy==2.4.1
+DOCS_SPEC ?= sphinx==8.1.3 numpydoc==1.11.0
 
 # torch guesses CUDA_HOME wrongly on machines without a driver; point it at the toolkit.
 ifneq ($(wildcard /usr/local/cuda/bin/nvcc),)
@@ -16,10 +19,10 @@ endif
 export TORCH_CUDA_ARCH_LIST ?= 8.0;8.6;9.0+PTX
 export MAX_JOBS ?= 2
 
-SOURCES := setup.py pyproject.toml $(shell find csrc -name '*.cpp' -o -name '*.cu' -o -name '*.h') \
+SOURCES := setup.py pyproject.toml $(shell find csrc -name '*.cpp' -o -name '*.cu' -o -name '*.h' -o -name '*.inc') \
            $(shell find microvae -name '*.pyx')
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench lint docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +53,25 @@ demo: install
 test: install
 	MICROVAE_EXPECT_COMPILED=1 $(BIN)/python -m pytest
 
+# Lint (settings in pyproject.toml): ruff (pyflakes, pycodestyle, import order, bugbear, a few
+# pyupgrade rules) over everything, then mypy over the package. `ruff check --fix` sorts imports.
+$(VENV)/.lint-tools: Makefile | $(BIN)/python
+	$(BIN)/pip install -q $(LINT_SPEC)
+	touch $@
+
+lint: install $(VENV)/.lint-tools
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The API reference from the docstrings (numpydoc), warnings as errors: docs/_build/html/index.html.
+$(VENV)/.docs-tools: Makefile | $(BIN)/python
+	$(BIN)/pip install -q $(DOCS_SPEC)
+	touch $@
+
+docs: install $(VENV)/.docs-tools
+	rm -rf docs/_build
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs/api docs/_build/html
+
 test-slow: install
 	$(BIN)/python -m pytest -m slow
 
@@ -58,5 +80,5 @@ bench:
 	$(BIN)/python -m pytest benchmarks --benchmark-only -p no:cacheprovider -o addopts="" --benchmark-columns=min,mean,stddev,rounds
 
 clean:
-	rm -rf build demo_out *.egg-info
+	rm -rf build demo_out docs/_build docs/api/generated .mypy_cache .ruff_cache *.egg-info
 	find microvae -name '*.so' -delete

@@ -21,8 +21,8 @@ if "CUDA_HOME" not in os.environ and os.path.isfile("/usr/local/cuda/bin/nvcc"):
 # data-centre and consumer generations users run (Volta..Hopper), plus PTX for newer ones.
 os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "7.0;8.0;8.6;8.9;9.0+PTX")
 
-import torch  # noqa: E402
-from torch.utils import cpp_extension  # noqa: E402
+import torch
+from torch.utils import cpp_extension
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPENMP = ["-fopenmp"] if sys.platform.startswith("linux") else []
@@ -73,19 +73,28 @@ def torch_extension():
     )
 
 
+# C++ sources compiled into a Cython module beside its .pyx: the spectral kernels, one
+# translation unit per instruction set (csrc/spectral/dispatch.cpp picks one at run time).
+CPP_SOURCES = {"microvae._spectral": sorted(glob.glob("csrc/spectral/*.cpp"))}
+
+
 def cython_extensions():
     pyx = sorted(glob.glob("microvae/**/*.pyx", recursive=True))
-    exts = [
-        Extension(
-            os.path.splitext(p)[0].replace(os.sep, "."),
-            [p],
-            include_dirs=[np.get_include()],
+    exts = []
+    for p in pyx:
+        name = os.path.splitext(p)[0].replace(os.sep, ".")
+        cpp = CPP_SOURCES.get(name, [])
+        exts.append(Extension(
+            name,
+            [p] + cpp,
+            # Absolute: torch's BuildExtension compiles with ninja from the build directory.
+            include_dirs=[np.get_include(), os.path.join(HERE, "csrc", "spectral")],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=["-O3"] + OPENMP,
+            extra_compile_args=["-O3"] + OPENMP + (["-std=c++17", "-Wno-psabi"] if cpp else []),
             extra_link_args=OPENMP,
-        )
-        for p in pyx
-    ]
+            language="c++" if cpp else None,
+            depends=sorted(glob.glob("csrc/spectral/*.h") + glob.glob("csrc/spectral/*.inc")) if cpp else [],
+        ))
     return cythonize(exts, language_level=3, compiler_directives={"boundscheck": False, "wraparound": False,
                                                                     "cdivision": True, "initializedcheck": False})
 

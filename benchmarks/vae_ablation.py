@@ -17,7 +17,6 @@ Needs ../shared/data/berea.zip (or --data, --pore-value).
 """
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -129,7 +128,8 @@ SAMPLINGS = {"0.5": ("threshold", "prior", 0.0), "bernoulli": ("bernoulli", "pri
              "matched": ("matched", "prior", 0.0), "matched+smooth1": ("matched", "prior", 1.0),
              "fitted": ("matched", "fitted", 0.0), "fitted+smooth0.5": ("matched", "fitted", 0.5),
              "fitted+smooth0.7": ("matched", "fitted", 0.7),
-             "fitted+smooth1": ("matched", "fitted", 1.0), "fitted+smooth1.25": ("matched", "fitted", 1.25), "fitted+smooth1.5": ("matched", "fitted", 1.5),
+             "fitted+smooth1": ("matched", "fitted", 1.0), "fitted+smooth1.25": ("matched", "fitted", 1.25),
+             "fitted+smooth1.5": ("matched", "fitted", 1.5),
              "fitted+smooth2": ("matched", "fitted", 2.0),
              # The width at which the samples' specific surface matches the training images'.
              "fitted+smooth-matched": ("matched", "fitted", "matched")}
@@ -264,7 +264,8 @@ def _table(rows):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("action", choices=("train", "mrf", "evaluate"))
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="segmented volume, or 'embedded' (the study's synthetic set)")
+    p.add_argument("--data", default=str(DEFAULT_DATA),
+                   help="segmented volume, or 'embedded' (the study's synthetic set)")
     p.add_argument("--pore-value", type=int, default=0)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--variant", default="preset")

@@ -7,11 +7,12 @@ import math
 import os
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["as_binary_batch", "batch_layout", "check_finite", "as_generator", "check_d", "check_positive",
-           "check_porosity", "check_int", "MEMORY_LIMIT_ENV", "memory_limit", "check_memory", "format_bytes",
-           "MODULUS_RANGE", "MODULUS_RATIO_RANGE", "VOXEL_SIZE_RANGE", "check_moduli", "check_voxel_size"]
+           "check_porosity", "check_int", "check_float_dtype", "MEMORY_LIMIT_ENV", "memory_limit", "check_memory",
+           "format_bytes", "MODULUS_RANGE", "MODULUS_RATIO_RANGE", "VOXEL_SIZE_RANGE", "check_moduli",
+           "check_voxel_size"]
 
 #: Environment variable holding the most memory one array (or one step's arrays) of microvae may
 #: take, in bytes or with a suffix K, M, G, T (powers of 1024): "8G". Unset: the memory the system
@@ -153,8 +154,22 @@ def check_porosity(porosity: ArrayLike, name: str = "porosity") -> np.ndarray:
     """``porosity`` (scalar or array) as float64; ``ValueError`` unless every value lies in (0, 1)."""
     phi = np.asarray(porosity, dtype=np.float64)
     if np.any(~np.isfinite(phi)) or np.any((phi <= 0) | (phi >= 1)):
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {porosity}")
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {phi}")
     return phi
+
+
+def check_float_dtype(dtype: DTypeLike | None, name: str = "dtype") -> np.dtype | None:
+    """``dtype`` as ``np.dtype('float64')`` or ``np.dtype('float32')`` (names, NumPy types and
+    dtypes accepted), or None; ``ValueError`` for any other precision."""
+    if dtype is None:
+        return None
+    try:
+        value = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"{name} must be float64 or float32, got {dtype!r}") from None
+    if value not in (np.float64, np.float32):
+        raise ValueError(f"{name} must be float64 or float32, got {dtype!r}")
+    return value
 
 
 def check_int(value: int, name: str, minimum: int = 1) -> int:

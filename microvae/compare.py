@@ -86,9 +86,10 @@ class Descriptors:
 
     def subset(self, index: ArrayLike) -> "Descriptors":
         """The descriptors of ``images[index]``."""
-        return Descriptors(self.images[index], self.ndim, self.r_max, self.connectivity, self.porosity[index],
-                           {k: v[index] for k, v in self.curves.items()},
-                           {k: v[index] for k, v in self.scalars.items()})
+        idx = np.asarray(index)
+        return Descriptors(self.images[idx], self.ndim, self.r_max, self.connectivity, self.porosity[idx],
+                           {k: v[idx] for k, v in self.curves.items()},
+                           {k: v[idx] for k, v in self.scalars.items()})
 
     def __repr__(self):
         return (f"Descriptors(n={len(self)}, shape={self.images.shape[1:]}, r_max={self.r_max}, "
@@ -235,10 +236,11 @@ def _mean_curve(curves):
 
 
 def _compare(ref, oth, max_images):
-    entry = {"n": len(oth), "porosity": distribution_distance(ref.porosity, oth.porosity), "curves": {},
-             "scalars": {k: distribution_distance(ref.scalars[k], oth.scalars[k]) for k in SCALARS},
-             "diversity": pairwise_correlation(oth.images, max_images),
-             "reference_diversity": pairwise_correlation(ref.images, max_images)}
+    entry: dict[str, Any] = {
+        "n": len(oth), "porosity": distribution_distance(ref.porosity, oth.porosity), "curves": {},
+        "scalars": {k: distribution_distance(ref.scalars[k], oth.scalars[k]) for k in SCALARS},
+        "diversity": pairwise_correlation(oth.images, max_images),
+        "reference_diversity": pairwise_correlation(ref.images, max_images)}
     for k in CURVES:
         mean_r, _ = _mean_curve(ref.curves[k])
         mean_o, sd_o = _mean_curve(oth.curves[k])
@@ -324,7 +326,7 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         if len(desc) < 2:
             raise ValueError(f"{name} holds {len(desc)} image; comparing distributions needs at least 2")
     n = len(auth)
-    result = {
+    result: dict[str, Any] = {
         "settings": {"ndim": auth.ndim, "image_shape": list(auth.images.shape[1:]), "r_max": auth.r_max,
                      "connectivity": auth.connectivity, "seed": seed},
         "x": {k: v for k, v in auth.x.items()},
@@ -437,7 +439,8 @@ def format_table(result: dict, *, digits: int = 3) -> str:
     header = ["quantity", f"authentic ({a['n']})"] + [f"{n} ({e['n']})" for n, e in cols]
     rows = [["porosity mean ± std", f"{f(a['porosity']['mean'])} ± {f(a['porosity']['std'])}"]
             + [f"{f(e['porosity']['mean'])} ± {f(e['porosity']['std'])}" for _, e in cols]]
-    for key, label in (("ks_pvalue", "porosity KS p"), ("w1_rel", "porosity W1/σ"), ("std_ratio", "porosity std ratio")):
+    porosity_rows = (("ks_pvalue", "porosity KS p"), ("w1_rel", "porosity W1/σ"), ("std_ratio", "porosity std ratio"))
+    for key, label in porosity_rows:
         rows.append([label, ""] + [f(e["porosity"][key]) for _, e in cols])
     for key in CURVES:
         rows.append([f"{key}: max / rms diff", ""]

@@ -21,7 +21,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -262,7 +262,7 @@ def _run_jobs(todo, sources, jobs, client, progress, label_kwargs):
             from distributed import as_completed
 
             remote = []
-            for s, i, j, path in todo:
+            for s, i, j, _ in todo:
                 remote.append(client.submit(_label_slice, *_task_args(sources[s], i, j), label_kwargs, pure=False))
             where = {fut.key: job for fut, job in zip(remote, todo)}
             for fut in as_completed(remote):
@@ -389,10 +389,8 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
     from .io import check_overwrite, folders, save_table, sidecar_path
     from .properties import label
 
-    if isinstance(inputs, (str, os.PathLike, np.ndarray)):
-        inputs = [inputs]
-    inputs = list(inputs)
-    if not inputs:
+    items = [inputs] if isinstance(inputs, (str, os.PathLike, np.ndarray)) else list(cast(Sequence, inputs))
+    if not items:
         raise ValueError("inputs holds no file or array")
     if client is not None and processes:
         raise ValueError("give either client= (an existing cluster) or processes= (a local one), not both")
@@ -404,7 +402,7 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
     check_voxel_size(label_kwargs["voxel_size"])
     check_moduli(label_kwargs["K1"], label_kwargs["G1"])
     axes = tuple(axes)
-    sources = _sources(inputs, pore_value=pore_value, key=key, shape=shape, dtype=dtype, volume=volume,
+    sources = _sources(items, pore_value=pore_value, key=key, shape=shape, dtype=dtype, volume=volume,
                        dataset=dataset, slice_size=slice_size, axes=axes, stride=stride)
     if label_kwargs.get("method") == "fullfield":
         from .fullfield import FULLFIELD_INVALID_FLAGS as invalid_flags
@@ -415,7 +413,7 @@ def label_to_csv(inputs: str | os.PathLike | ArrayLike | Sequence[str | os.PathL
         from .properties.strong_contrast import INVALID_FLAGS as invalid_flags
         validity = "1 inside the formulas' range"
     # "axes" as the command line spells it, as in sidecars written before this function existed.
-    params = {"inputs": [_fingerprint(item) for item in inputs], "sources": [desc for _, _, desc in sources],
+    params = {"inputs": [_fingerprint(item) for item in items], "sources": [desc for _, _, desc in sources],
               "pore_value": pore_value, "key": key, "dataset": dataset, "volume": volume, "slice": slice_size,
               "axes": ",".join(map(str, axes)), "stride": stride, "chunk": batch_size, **label_kwargs}
     parts_dir = output.with_name(output.name + ".parts")
@@ -451,7 +449,7 @@ def _sources(inputs, *, pore_value, key, shape, dtype, volume, dataset, slice_si
     from ._validate import as_binary_batch
     from .io import as_image_stack, is_store, load, slices
 
-    out = []
+    out: list[tuple[Any, np.ndarray | None, str]] = []
     for i, item in enumerate(inputs):
         if isinstance(item, (str, os.PathLike)):
             name = desc = str(item)
@@ -500,19 +498,19 @@ def _fingerprint(item):
 
 def _table(sources, labels):
     """The CSV columns: file and image indices, slice positions when any input was sliced, labels."""
-    table = {"file": [], "image": []}
+    columns: dict[str, list] = {"file": [], "image": []}
     with_pos = any(pos is not None for _, pos, _ in sources)
     if with_pos:
-        table.update({"volume": [], "axis": [], "plane": [], "row": [], "col": []})
+        columns.update({"volume": [], "axis": [], "plane": [], "row": [], "col": []})
     for f, ((_, pos, _), lab) in enumerate(zip(sources, labels)):
         n = len(lab["porosity"])
-        table["file"].append(np.full(n, f))
-        table["image"].append(np.arange(n))
+        columns["file"].append(np.full(n, f))
+        columns["image"].append(np.arange(n))
         if with_pos:
             pos = pos if pos is not None else np.full((n, 5), -1)
             for c, key in enumerate(("volume", "axis", "plane", "row", "col")):
-                table[key].append(pos[:, c])
-    table = {k: np.concatenate(v) for k, v in table.items()}
+                columns[key].append(pos[:, c])
+    table = {k: np.concatenate(v) for k, v in columns.items()}
     merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
     table.update({k: v.astype(np.int64) if v.dtype == bool else v for k, v in merged.items()})
     return table

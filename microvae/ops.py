@@ -19,6 +19,7 @@ import torch
 
 from .choices import BACKENDS, LOSS_MODES
 
+_IMPORT_ERROR: ImportError | None
 try:
     from . import _C
 except ImportError as exc:
@@ -179,7 +180,7 @@ def _check_grams(grams):
     grams = list(grams)
     if not grams:
         raise ValueError("mode-collapse loss needs at least one layer of Gram matrices")
-    b = grams[0].shape[0] if grams[0].dim() == 3 else None
+    b = int(grams[0].shape[0]) if grams[0].dim() == 3 else -1  # a wrong shape is refused below
     for g in grams:
         if g.dim() != 3 or g.shape[1] != g.shape[2] or not g.is_floating_point():
             raise ValueError(f"Gram matrices must be floating (B, C, C) tensors, got {tuple(g.shape)} of {g.dtype}")

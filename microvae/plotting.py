@@ -47,7 +47,7 @@ def plot_s2(path: str | os.PathLike, r: ArrayLike, curves: ArrayLike | list, lab
 
     ``curves`` is ``(N, R)`` or a list of such arrays (one per ``labels`` entry).
     """
-    sets = curves if isinstance(curves, (list, tuple)) else [curves]
+    sets = list(curves) if isinstance(curves, (list, tuple)) else [np.asarray(curves)]
     labels = labels or [f"mean of {len(c)} images" for c in sets]
     fig, ax = subplots(figsize=(5, 3.5))
     for c, lab in zip(sets, labels):

@@ -1,7 +1,7 @@
 """Synthetic binary media with known statistics (1 = pore), for tests, demos and validation.
 
 - Fully penetrable (overlapping) disks and spheres, with closed-form S2 and S3 of the void
-  phase (Torquato, *Random Heterogeneous Materials*, ch. 5; PHYSICS.md "Reference cases").
+  phase (Torquato, *Random Heterogeneous Materials*, ch. 5; docs/physics.md §8).
 - A periodic Gaussian random field cut at a level giving the requested porosity.
 - ``grains``: sandstone-like images, solid overlapping elliptical grains of varying size with the
   porosity varying from image to image, used as the embedded default data set.
@@ -183,10 +183,10 @@ def gaussian_random_field(shape: tuple[int, ...], corr_length: float, porosity: 
     level = ndtri(float(check_porosity(porosity)))
     # Per pixel: the noise, its spectrum, the field (float64 each), the filter and k² (half spectra).
     n = _check_size(n, shape, 40)
-    k2 = 0.0
+    k2 = np.zeros(())
     for ax, m in enumerate(shape):
         k = 2 * np.pi * (np.fft.rfftfreq(m) if ax == len(shape) - 1 else np.fft.fftfreq(m))
-        k2 = np.add.outer(k2, k * k) if ax else k * k
+        k2 = np.add.outer(k2, k * k)
     # The power spectrum of exp(-r²/l²) is proportional to exp(-k² l² / 4); filter by its root.
     amp = np.exp(-k2 * ell * ell / 8.0)
     # Variance of the filtered unit white noise, over the full (Hermitian) spectrum.
@@ -401,7 +401,7 @@ def _triple_volume_vec(r, s, t, R, gx, gw, out):
         out[k] = _triple_volume(r[k], s[k], t[k], R, gx, gw)
 
 
-def _triangle_sides(r, s, t):
+def _triangle_sides(r: ArrayLike, s: ArrayLike, t: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r, s, t = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (r, s, t)))
     if np.any(~np.isfinite(r) | ~np.isfinite(s) | ~np.isfinite(t)) or np.any((r < 0) | (s < 0) | (t < 0)):
         raise ValueError("triangle sides must be finite and >= 0")
@@ -465,7 +465,7 @@ def _boolean_model_s3(r, s, t, porosity, rho, pair_overlap, triple_overlap, phas
     pairs = [pair_overlap(v) for v in (r, s, t)]
     s3v = porosity ** 3 * np.exp(rho * (pairs[0] + pairs[1] + pairs[2] - triple_overlap))
     s2v = [porosity ** 2 * np.exp(rho * v) for v in pairs]
-    return _phase_s3(s3v, *s2v, porosity, phase)
+    return _phase_s3(s3v, s2v[0], s2v[1], s2v[2], porosity, phase)
 
 
 def disks_s3(r: ArrayLike, s: ArrayLike, t: ArrayLike, radius: float, porosity: float,

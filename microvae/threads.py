@@ -29,7 +29,7 @@ import os
 import sys
 
 __all__ = ["set_threads", "check_threads", "get_threads", "default_threads", "available_cpus", "threads_source",
-           "fft_workers", "apply", "worker_env", "ENV_VAR"]
+           "fft_workers", "kernel_threads", "apply", "worker_env", "ENV_VAR"]
 
 ENV_VAR = "MICROVAE_NUM_THREADS"
 # Read by OpenMP runtimes (libgomp: torch, the Cython kernels, numba's omp layer), MKL, OpenBLAS
@@ -166,3 +166,10 @@ def worker_env(processes: int, threads_per_worker: int = 1) -> dict:
 def fft_workers(workers: int | None = None) -> int:
     """``scipy.fft`` ``workers`` argument: ``workers`` when given, else :func:`get_threads`."""
     return get_threads() if workers is None else workers
+
+
+def kernel_threads(workers: int | None = None) -> int:
+    """Threads of microvae's compiled kernels for a ``workers`` argument: as :func:`fft_workers`,
+    with negative values counted back from the available CPUs as ``scipy.fft`` does (-1: all)."""
+    n = fft_workers(workers)
+    return n if n > 0 else max(1, available_cpus() + 1 + n)

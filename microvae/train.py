@@ -4,9 +4,26 @@ This module re-exports :mod:`microvae.vae`'s public names for one release and wa
 """
 import warnings
 
-from .vae import (BINARIZE, CHECKPOINT, LATENTS, PRESETS, SMOOTH_GRID, STYLE_MODES, CollapseWarning, SampleCheck,
-                  TrainConfig, Trainer, TrainResult, check_samples, dihedral, fit_latent, load_checkpoint, load_config,
-                  sample, train_vae)
+from .vae import (
+    BINARIZE,
+    CHECKPOINT,
+    LATENTS,
+    PRESETS,
+    SMOOTH_GRID,
+    STYLE_MODES,
+    CollapseWarning,
+    SampleCheck,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    check_samples,
+    dihedral,
+    fit_latent,
+    load_checkpoint,
+    load_config,
+    sample,
+    train_vae,
+)
 
 __all__ = ["TrainConfig", "TrainResult", "SampleCheck", "Trainer", "PRESETS", "load_config", "train_vae", "sample",
            "load_checkpoint", "check_samples", "fit_latent", "dihedral", "CollapseWarning", "CHECKPOINT",

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 # Real data lives beside the project (never inside it); tests that need it skip without it.
-SHARED_DATA = Path(os.environ.get("MICROVAE_SHARED_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("MICROVAE_SHARED_DATA",
+                                  Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
 
 
 def shared_file(name):

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-
 # Functions of the public API whose options are still positional (CONTRIBUTING.md, "API
 # convention"). The list may only shrink: a new function must follow it.
 KNOWN_POSITIONAL_OPTIONS = {

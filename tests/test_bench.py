@@ -33,6 +33,21 @@ def test_run_computes_speedups_and_records_the_environment(tiny_case):
     assert "fast" in table and "x (slow)" in table and "quick run" in table
 
 
+def test_interleaved_rounds_give_median_rates_and_spreads(tiny_case):
+    def pair(ctx):
+        seconds = bench.interleaved({"slow": (lambda: time.sleep(0.02), "cpu"),
+                                     "fast": (lambda: time.sleep(0.005), "cpu")}, ctx)
+        return [bench.rounds_row("slow", 10, seconds["slow"]),
+                bench.rounds_row("fast", 10, seconds["fast"], baseline="slow")]
+    bench.case("pair", "interleaved sleeps")(pair)
+    report = bench.run(["pair"], quick=True, devices=("cpu",))
+    slow, fast = report["rows"]
+    assert slow["rounds"] == fast["rounds"] == 5
+    assert slow["rate_min"] <= slow["rate"] <= slow["rate_max"] and slow["rate"] < 10 / 0.02
+    assert fast["speedup"] == pytest.approx(fast["rate"] / slow["rate"]) and fast["speedup"] > 1.5
+    assert "5 rounds]" in bench.format_table(report)
+
+
 def test_unknown_case_and_missing_baseline(tiny_case):
     with pytest.raises(ValueError, match="unknown benchmark case"):
         bench.run(["nope"])

@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 
 from microvae import morphology as M
-from microvae.compare import (CURVES, SCALARS, compare_sets, describe, distribution_distance, format_table,
-                              pairwise_correlation, plot_comparison, save_json)
+from microvae.compare import (
+    CURVES,
+    SCALARS,
+    compare_sets,
+    describe,
+    distribution_distance,
+    format_table,
+    pairwise_correlation,
+    plot_comparison,
+    save_json,
+)
 from microvae.correlations import s2
 from microvae.synthetic import gaussian_random_field
 

@@ -19,7 +19,6 @@ with warnings.catch_warnings():
 from microvae.compat import porespy as mps
 from microvae.compat import pymks as mpk
 from microvae.correlations.reference import s2_map_reference
-
 from tests.conftest import shared_file
 
 TOL = 1e-10

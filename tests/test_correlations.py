@@ -3,8 +3,12 @@ import pytest
 
 from microvae import synthetic
 from microvae.correlations import fftshift_map, radial_distances, s2, s3, s3_map
-from microvae.correlations.reference import (s2_map_reference, s2_radial_reference, s3_map_reference,
-                                             s3_triangle_reference)
+from microvae.correlations.reference import (
+    s2_map_reference,
+    s2_radial_reference,
+    s3_map_reference,
+    s3_triangle_reference,
+)
 
 
 def _binary(rng, shape, p=0.4):
@@ -32,15 +36,118 @@ def test_s2_radial_equals_bruteforce(rng, periodic, r_max, shape):
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
 
 
-def test_s2_radial_large_volume_path_matches_matrix_path(rng, monkeypatch):
-    # Both radial code paths (spectral binning matrix, inverse FFT + bincount) must agree with
-    # the brute-force reference; force the second one on a small volume.
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("route", ["matrix", "inverse", "slabs"])
+def test_s2_volume_routes_equal_bruteforce(rng, monkeypatch, route, periodic):
+    # Volumes take the half-spectrum binning matrix when it is small, the inverse transform when
+    # periodic and of moderate size, else the slabs; force each on a small volume.
     from microvae.correlations import two_point
 
     vol = _binary(rng, (1, 8, 9, 10))
-    ref = s2_radial_reference(vol[0], 4, periodic=True)
-    monkeypatch.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
-    np.testing.assert_allclose(s2(vol, r_max=4)[0], ref, atol=1e-12)
+    ref = s2_radial_reference(vol[0], 4, periodic=periodic)
+    if route != "matrix":
+        monkeypatch.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)
+    if route == "slabs":
+        monkeypatch.setattr(two_point, "_CHUNK_BYTES", 0)
+    np.testing.assert_allclose(s2(vol, r_max=4, periodic=periodic)[0], ref, atol=1e-12)
+
+
+# The new paths (2D: the compiled kernel; volumes: the slabs) against the brute-force reference
+# and against the paths of before (2D: inverse transform + bincount; small volumes: the
+# half-spectrum binning matrix, today's default for them), on odd sizes.
+_KERNEL_SHAPES = [(5, 23, 31), (9, 16, 16), (3, 37, 37), (2, 9, 11, 7), (1, 13, 13, 13)]
+
+
+def _forced(images, periodic, r_max, dtype, monkeypatch, nd):
+    from microvae.correlations import two_point
+
+    with monkeypatch.context() as m:
+        m.setattr(two_point, "_MAX_BINNING_ENTRIES", 0)  # 2D: inverse transform; 3D: slabs (below)
+        m.setattr(two_point, "_CHUNK_BYTES", 0)
+        return s2(images, periodic=periodic, r_max=r_max, dtype=dtype, ndim=nd)
+
+
+@pytest.mark.parametrize("dtype,atol", [("float64", 1e-12), ("float32", 2e-6)])
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", _KERNEL_SHAPES)
+def test_s2_kernel_equals_reference_and_old_path(rng, monkeypatch, shape, periodic, dtype, atol):
+    images = _binary(rng, shape)
+    nd = len(shape) - 1
+    r_max = min(shape[1:]) // 2 if periodic else min(shape[1:]) - 2
+    default = s2(images, periodic=periodic, r_max=r_max, dtype=dtype, ndim=nd)
+    forced = _forced(images, periodic, r_max, dtype, monkeypatch, nd)
+    assert default.dtype == forced.dtype == np.dtype(dtype) and default.shape == (len(images), r_max + 1)
+    ref = np.stack([s2_radial_reference(im, r_max, periodic=periodic) for im in images[:2]])
+    np.testing.assert_allclose(default[:2], ref, rtol=0, atol=atol)
+    np.testing.assert_allclose(forced[:2], ref, rtol=0, atol=atol)
+    np.testing.assert_allclose(default, forced, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", [(4, 17, 23), (3, 16, 16), (2, 9, 8, 7)])
+def test_s2_directional_equals_map_along_axes(rng, shape, periodic):
+    images = _binary(rng, shape)
+    nd = len(shape) - 1
+    r_max = min(shape[1:]) // 2
+    out = s2(images, periodic=periodic, directional=True, ndim=nd)
+    assert out.shape == (len(images), nd, r_max + 1)
+    for i, im in enumerate(images[:2]):
+        m = s2_map_reference(im, periodic=periodic)
+        for axis in range(nd):
+            line = [m[tuple(r if a == axis else 0 for a in range(nd))] for r in range(r_max + 1)]
+            np.testing.assert_allclose(out[i, axis], line, atol=1e-12)
+    # float32 from the same transforms, within float32 rounding.
+    np.testing.assert_allclose(s2(images, periodic=periodic, directional=True, dtype=np.float32, ndim=nd), out,
+                               atol=2e-6)
+
+
+def test_s2_kernel_constants_fold_the_half_spectrum_matrix():
+    # The orbit binning matrix is the half-spectrum matrix with equal rows merged: expanding it
+    # back over the orbits (times the Hermitian weights) must give the matrix itself.
+    from microvae.correlations import two_point
+
+    for shape, periodic in [((16, 16), True), ((16, 16), False), ((9, 14), True), ((9, 14), False)]:
+        r = min(shape) // 2
+        grid = two_point._grid(shape, periodic, (r, r))
+        edges = two_point.round_edges(r)
+        full = two_point._spectral_binning(shape, grid, periodic, edges)
+        orbit, fold, K = two_point.orbit_binning(shape, grid, periodic, edges, None, "float64")
+        expanded = K[orbit] * np.tile(fold, grid[0])[:, None]
+        np.testing.assert_allclose(expanded, full, rtol=0, atol=1e-15 * np.abs(full).max())
+        if shape[0] == shape[1]:
+            assert len(K) < len(full) / 3  # the exchange of the axes folds too
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_s2_kernel_variants_agree(isa, tmp_path):
+    # Each SIMD variant the CPU runs (the environment variable caps the choice) gives the
+    # reference's values; a fresh process, since the choice is made once.
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from microvae import _spectral\n"
+        "from microvae.correlations import s2\n"
+        "from microvae.correlations.reference import s2_radial_reference\n"
+        "im = (np.random.default_rng(0).random((3, 21, 18)) < 0.4).astype(np.uint8)\n"
+        "for p in (True, False):\n"
+        "    ref = np.stack([s2_radial_reference(i, 9, periodic=p) for i in im])\n"
+        "    assert np.abs(s2(im, periodic=p) - ref).max() < 1e-12\n"
+        "    assert np.abs(s2(im, periodic=p, dtype='float32') - ref).max() < 2e-6\n"
+        "print(_spectral.instruction_set())\n")
+    env = {**__import__("os").environ, "MICROVAE_SPECTRAL_ISA": isa}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ({"generic"} if isa == "generic" else {"generic", "avx2"})
+
+
+def test_s2_rejects_bad_dtype(rng):
+    images = _binary(rng, (2, 8, 8))
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        s2(images, dtype="float16")
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        s2(images, dtype="int32")
 
 
 def test_s2_zero_is_porosity_and_tail_is_square(rng):

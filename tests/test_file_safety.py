@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import write_images as _images
+
 from microvae.cli import main
 
 

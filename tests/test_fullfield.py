@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from microvae.fullfield import (fullfield_labels, isotropic_projection, percolates, solve_diffusivity,
-                                solve_elastic_moduli, solve_permeability)
+from microvae.fullfield import (
+    fullfield_labels,
+    isotropic_projection,
+    percolates,
+    solve_diffusivity,
+    solve_elastic_moduli,
+    solve_permeability,
+)
 
 K1, G1 = 4.3, 3.8
 

@@ -33,7 +33,7 @@ def test_label_is_resolved_on_first_use():
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         import microvae
 
-        microvae.nonexistent
+        _ = microvae.nonexistent
 
 
 def test_failed_extension_import_warns_and_falls_back():

@@ -8,13 +8,12 @@ import json
 import numpy as np
 import pytest
 
+from microvae.compare import compare_sets
 from microvae.correlations import s2
-from microvae.mrf import MRF, causal_offsets, match_porosity, neighbourhood_table, noncausal_offsets
-from microvae.mrf import _sampler
+from microvae.morphology import cluster_function, lineal_path
+from microvae.mrf import MRF, _sampler, causal_offsets, match_porosity, neighbourhood_table, noncausal_offsets
 from microvae.mrf.features import collapse_duplicates, sample_positions
 from microvae.mrf.reference import SplitMix64, sample_reference
-from microvae.compare import compare_sets
-from microvae.morphology import cluster_function, lineal_path
 from microvae.synthetic import gaussian_random_field
 
 

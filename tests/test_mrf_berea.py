@@ -11,9 +11,9 @@ set-to-set difference and 3-6 times below what a sampler that loses the spatial 
 import numpy as np
 import pytest
 
+from microvae.compare import compare_sets
 from microvae.io import slices
 from microvae.mrf import MRF
-from microvae.compare import compare_sets
 
 pytestmark = pytest.mark.data
 

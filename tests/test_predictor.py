@@ -5,7 +5,6 @@ import torch
 
 from microvae.nn.predictor import PredictorConfig, PropertyCNN, PropertyPredictor, r2_score, rmse
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

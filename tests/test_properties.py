@@ -1,17 +1,25 @@
 """Three-point parameters and strong-contrast properties against independent references:
 brute-force pair sums, closed-form overlapping disks/spheres statistics integrated by
 quadrature, exact sum rules and symmetries, analytic bounds and the worked example of
-PHYSICS.md."""
+docs/physics.md §4."""
 import numpy as np
 import pytest
 
 from microvae import synthetic
 from microvae.correlations.reference import s3_map_reference
-from microvae.properties import (diffusivity, elastic_moduli, parameters_from_functions, parameters_from_samples,
-                                 permeability, rock_youngs_modulus, slice_truncation_bound, three_point_parameters,
-                                 validity, youngs_modulus)
+from microvae.properties import (
+    diffusivity,
+    elastic_moduli,
+    parameters_from_functions,
+    parameters_from_samples,
+    permeability,
+    rock_youngs_modulus,
+    slice_truncation_bound,
+    three_point_parameters,
+    validity,
+    youngs_modulus,
+)
 from microvae.properties.harmonic import harmonic_kernel, slice_harmonic_coefficients
-
 
 # ---------------------------------------------------------------- references
 
@@ -39,7 +47,8 @@ def _sphere_s3(r, s, t, porosity):
 def sphere_reference():
     """ζ2, η2 of the void phase of overlapping spheres at porosity 0.5 (d = 3), by quadrature."""
     phi = 0.5
-    return parameters_from_functions(lambda r: synthetic.spheres_s2(r, 1.0, phi), lambda r, s, t: _sphere_s3(r, s, t, phi),
+    return parameters_from_functions(lambda r: synthetic.spheres_s2(r, 1.0, phi),
+                                     lambda r, s, t: _sphere_s3(r, s, t, phi),
                                      phi, d=3, r_max=4.0, breakpoints=[2.0], n_panels=4, n_theta_panels=4, order=5,
                                      grading=5)
 
@@ -97,7 +106,7 @@ def test_overlapping_disks_2d_match_quadrature_of_closed_form_s3(porosity):
     images = synthetic.overlapping_disks((1024, 1024), 8, porosity, n=4, seed=int(porosity * 10))
     zeta, eta = three_point_parameters(images, d=2)
     assert np.all(np.abs([zeta.mean(), eta.mean()] - ref) <= 1e-2)
-    # Without the resolution extrapolation the pixel staircase costs ~0.2 / R (PHYSICS.md).
+    # Without the resolution extrapolation the pixel staircase costs ~0.18 / R (docs/physics.md §7).
     zeta0, eta0 = three_point_parameters(images, d=2, extrapolate=False)
     assert np.all((ref - [zeta0.mean(), eta0.mean()] > 0.01) & (ref - [zeta0.mean(), eta0.mean()] < 0.05))
 
@@ -266,9 +275,10 @@ def test_bad_images_are_explained():
 
 # ---------------------------------------------------------------- properties
 
-def test_worked_example_of_physics_md():
-    for d, z, e, k, g, young, dd in ((2, 0.1233, 0.1673, 2.519, 1.633, 3.962, 0.0152),
-                                     (3, 0.1139, 0.1494, 2.834, 2.401, 5.616, 0.0849)):
+def test_worked_example_of_docs_physics():
+    # ζ2, η2 of the particle phase of overlapping disks (d = 2) and spheres (d = 3) at 0.2, by quadrature.
+    for d, z, e, k, g, young, dd in ((2, 0.12325, 0.16718, 2.519, 1.633, 3.962, 0.0152),
+                                     (3, 0.11344, 0.14846, 2.835, 2.401, 5.618, 0.0849)):
         k_eff, g_eff = elastic_moduli(0.2, z, e, d)
         np.testing.assert_allclose([k_eff, g_eff], [k, g], atol=1e-3)
         np.testing.assert_allclose(youngs_modulus(0.2, z, e, d, relative=False), young, atol=1e-3)
@@ -331,3 +341,86 @@ def test_permeability_stops_at_the_first_zero_of_chi():
     assert permeability(phi ** 2 + chi, phi, cutoff=None) < k[0]
     with pytest.raises(ValueError, match="cutoff"):
         permeability(phi ** 2 + chi, phi, cutoff="first")
+
+
+# ---------------------------------------------------------------- compiled kernel vs SciPy path
+
+@pytest.mark.parametrize("d", [3, 2])
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", [(37, 45), (33, 33)])
+def test_harmonic_kernel_equals_scipy_path(shape, periodic, d):
+    # The compiled kernel (2D NumPy default) against the array operations of before, which
+    # volumes still take; S2 from the kernel's forward transform against s2() itself.
+    from microvae.correlations import s2
+    from microvae.properties import harmonic
+    from microvae.properties._engines import NumpyOps
+
+    batch = synthetic.gaussian_random_field(shape, 3.0, 0.3, n=11, seed=5).astype(np.uint8)
+    options = dict(periodic=periodic, margin=None, extrapolate=True, harmonics=None, workers=None)
+    zeta, eta, curves = harmonic.parameters_of_batch(batch, 2, d, with_s2=True, **options)
+    zeta_old, eta_old, none = harmonic.parameters_of_batch(batch, 2, d, with_s2=True, ops=NumpyOps(None),
+                                                           **options)
+    assert none is None
+    np.testing.assert_allclose(zeta, zeta_old, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(eta, eta_old, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(curves, s2(batch, periodic=periodic), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_harmonic_kernel_float32_moments(periodic):
+    # The float32 kernel against float64: the moments agree to float32 rounding.
+    from microvae import _spectral
+    from microvae.properties import harmonic
+    from microvae.properties.multipliers import planar_multipliers
+
+    batch = synthetic.gaussian_random_field((29, 34), 3.0, 0.3, n=19, seed=6).astype(np.uint8)
+    grid, window, _ = harmonic._batch_plan(batch.shape[1:], periodic, 0 if periodic else 2)
+    mult = planar_multipliers(grid, (2, 4, 6))
+    win = tuple((w.start, w.stop) for w in window)
+    out = {}
+    for dtype in (np.float64, np.float32):
+        out[dtype], phi, _ = _spectral.harmonic_moments(batch, grid, win, np.ascontiguousarray(mult.real, dtype),
+                                                        np.ascontiguousarray(mult.imag, dtype), 2)
+        assert out[dtype].dtype == dtype and out[dtype].shape == (len(batch), 6)
+        np.testing.assert_allclose(phi, batch.mean(axis=(1, 2)), atol=1e-7)
+    scale = np.abs(out[np.float64]).max()
+    np.testing.assert_allclose(out[np.float32], out[np.float64], rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+@pytest.mark.parametrize("shape", [(20, 18, 22), (17, 16, 15)])
+def test_volume_slab_path_equals_in_memory_path(shape, periodic, monkeypatch):
+    # Large volumes take the slab path (multipliers evaluated per block as polynomials, spectrum
+    # inverted block by block); on small odd volumes it must equal the in-memory path, and with
+    # complex64 storage (what a 400³ crop uses) stay within float32 rounding.
+    from microvae.properties import _harmonic_slabs, harmonic
+    from microvae.properties._engines import NumpyOps
+
+    vol = synthetic.gaussian_random_field(shape, 3.0, 0.3, n=2, seed=7).astype(np.uint8)
+    options = dict(periodic=periodic, margin=None, extrapolate=True, harmonics=None, workers=None)
+    ref = harmonic.parameters_of_batch(vol, 3, 3, ops=NumpyOps(None), **options)
+    monkeypatch.setattr(harmonic, "_IN_MEMORY_BYTES", 0)  # the default engine now takes slabs
+    slab = harmonic.parameters_of_batch(vol, 3, 3, **options)
+    np.testing.assert_allclose(slab[0], ref[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(slab[1], ref[1], rtol=0, atol=1e-12)
+    monkeypatch.setattr(_harmonic_slabs, "_COMPLEX128_BYTES", 0)
+    single = harmonic.parameters_of_batch(vol, 3, 3, **options)
+    np.testing.assert_allclose(single[0], ref[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(single[1], ref[1], rtol=0, atol=1e-6)
+
+
+def test_solid_harmonics_reproduce_the_basis():
+    # The polynomial form of each basis function equals the Legendre form on the sphere.
+    from microvae.properties._harmonic_slabs import _solid_harmonics
+    from microvae.properties.multipliers import harmonic_basis as _harmonic_basis
+
+    u = np.random.default_rng(3).normal(size=(50, 3))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    for l in (2, 4):
+        exps, fit = _solid_harmonics(l)
+        dirs, coef = _harmonic_basis(l)
+        legendre = np.stack([np.polynomial.legendre.legval(u[:, 2] * a + u[:, 1] * b + u[:, 0] * c, [0] * l + [1])
+                             for a, b, c in dirs])
+        poly = fit @ np.stack([u[:, 0] ** a * u[:, 1] ** b * u[:, 2] ** c for a, b, c in exps])
+        np.testing.assert_allclose(poly, coef @ legendre, atol=1e-12)
+        np.testing.assert_allclose((poly ** 2).sum(axis=0), 1.0, atol=1e-12)  # Σ_k U_k² = 1

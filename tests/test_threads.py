@@ -41,7 +41,8 @@ def test_default_follows_env_then_affinity(monkeypatch):
 @pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
 def test_bad_thread_counts_are_named(monkeypatch, value):
     monkeypatch.setenv("MICROVAE_NUM_THREADS", value)
-    with pytest.raises(ValueError, match=f"MICROVAE_NUM_THREADS must be a positive integer thread count, got '{value}'"):
+    message = f"MICROVAE_NUM_THREADS must be a positive integer thread count, got '{value}'"
+    with pytest.raises(ValueError, match=message):
         threads.default_threads()
     monkeypatch.delenv("MICROVAE_NUM_THREADS")
     with pytest.raises(ValueError, match="threads must be a positive integer thread count, got 0"):
@@ -107,23 +108,35 @@ def test_passive_wait_policy_set_by_set_threads_not_by_import():
 def test_fft_workers_follow_the_setting(monkeypatch):
     import scipy.fft
 
+    from microvae import _spectral
     from microvae.correlations import s2
 
-    seen = []
-    real = scipy.fft.rfftn
+    seen, seen_fft = [], []
+    real, real_fft = _spectral.s2_binned, scipy.fft.rfft2
 
-    def spy(*args, **kwargs):
-        if "workers" in kwargs:  # the image FFTs (one small set-up FFT of the binning has none)
-            seen.append(kwargs["workers"])
-        return real(*args, **kwargs)
+    def spy(*args):  # the compiled kernel of 2D batches: threads are its last argument
+        seen.append(args[-1])
+        return real(*args)
 
-    monkeypatch.setattr(scipy.fft, "rfftn", spy)
+    def spy_fft(*args, **kwargs):  # the plane transforms of the volume path
+        seen_fft.append(kwargs["workers"])
+        return real_fft(*args, **kwargs)
+
+    monkeypatch.setattr(_spectral, "s2_binned", spy)
+    monkeypatch.setattr(scipy.fft, "rfft2", spy_fft)
     monkeypatch.setattr(threads, "_threads", 1)
     images = (np.random.default_rng(0).random((2, 16, 16)) < 0.4).astype(np.uint8)
     s2(images)
     s2(images, workers=2)
-    assert seen[0] == 1 and seen[-1] == 2
+    s2(images, workers=-1)
+    assert seen == [1, 2, threads.available_cpus()]
+    volume = (np.random.default_rng(0).random((1, 8, 8, 8)) < 0.4).astype(np.uint8)
+    monkeypatch.setattr("microvae.correlations.two_point._MAX_BINNING_ENTRIES", 0)  # the slab path
+    s2(volume, periodic=False)
+    s2(volume, periodic=False, workers=2)
+    assert seen_fft[0] == 1 and seen_fft[-1] == 2
     assert threads.fft_workers() == 1 and threads.fft_workers(-1) == -1
+    assert threads.kernel_threads(-1) == threads.available_cpus() and threads.kernel_threads(3) == 3
 
 
 def test_mrf_tree_threads_follow_the_setting(monkeypatch):

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from microvae import synthetic
-from microvae.correlations import s2
-from microvae.correlations import two_point
+from microvae.correlations import s2, two_point
 from microvae.properties import LABEL_KEYS, label, three_point_parameters
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

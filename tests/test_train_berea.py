@@ -1,11 +1,10 @@
 """Train, resume and sample on the real Berea volume through the CLI (skipped without ../shared/data)."""
 import numpy as np
 import pytest
+from conftest import shared_file
 
 from microvae import vae as T
 from microvae.cli import main
-
-from conftest import shared_file
 
 pytestmark = pytest.mark.data
 

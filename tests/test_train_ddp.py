@@ -4,10 +4,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from test_train import TINY, blobs
 
 from microvae import vae as T
-
-from test_train import TINY, blobs
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 

@@ -12,7 +12,8 @@ this is the quick look on one machine.
 Importing this package imports both case modules, so every case is registered.
 """
 from . import kernels, training  # noqa: F401  (registers their cases)
-from .kernels import numpy_s2_radial
-from .registry import CASES, Context, case, environment, format_table, row, run, timed
+from .kernels import numpy_s2_radial, torch_fft_s2
+from .registry import CASES, Context, case, environment, format_table, interleaved, rounds_row, row, run, timed
 
-__all__ = ["Context", "case", "CASES", "row", "timed", "run", "environment", "format_table", "numpy_s2_radial"]
+__all__ = ["Context", "case", "CASES", "row", "rounds_row", "timed", "interleaved", "run", "environment",
+           "format_table", "numpy_s2_radial", "torch_fft_s2"]

@@ -1,12 +1,14 @@
 """Benchmark cases of the array kernels for ``microvae bench``: S2 against plain NumPy, the
 PoreSpy / PyMKS drop-ins against the libraries themselves, ``label()``, MRF sampling."""
 import time
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
-from .registry import case, row, timed
+from .registry import case, interleaved, rounds_row, row, timed
 
-__all__ = ["numpy_s2_radial"]
+__all__ = ["numpy_s2_radial", "torch_fft_s2"]
 
 
 def _installed(module):
@@ -22,7 +24,7 @@ def _torch_images(images, device, dtype):
 
 
 def numpy_s2_radial(images, r_max):
-    """What a user writes with NumPy: batched rfft2, |F|², irfft2, radial bincount per image."""
+    """What a user writes with NumPy: batched rfft2, ``|F|²``, irfft2, radial bincount per image."""
     f = np.fft.rfft2(images.astype(np.float64))
     corr = np.fft.irfft2(f.real ** 2 + f.imag ** 2, s=images.shape[1:]) / np.prod(images.shape[1:])
     h, w = images.shape[1:]
@@ -39,24 +41,54 @@ def _grf(n, size=128, seed=0):
     return gaussian_random_field((size, size), 4.0, 0.3, n=n, seed=seed)
 
 
-@case("s2", "S2 at 128²: periodic vs plain NumPy, non-periodic, torch float32/float64 on each device")
+def torch_fft_s2(images, r_max, dtype, batch=256):
+    """What a competent torch user writes: per batch of 256, ``rfft2``, ``|F|²``, ``irfft2`` and a
+    bincount over ``round(|r|)`` (``index_add``), in ``dtype`` on the tensor's device."""
+    import torch
+
+    h, w = images.shape[1:]
+    dy, dx = np.meshgrid(np.fft.fftfreq(h, 1 / h), np.fft.fftfreq(w, 1 / w), indexing="ij")
+    bins = torch.as_tensor(np.floor(np.hypot(dy, dx) + 0.5).astype(np.int64).ravel(), device=images.device)
+    keep = bins <= r_max
+    bins = bins[keep]
+    counts = torch.bincount(bins).to(dtype)
+    out = []
+    for part in torch.split(images, batch):
+        x = part.to(dtype)
+        f = torch.fft.rfft2(x)
+        corr = torch.fft.irfft2(f.real ** 2 + f.imag ** 2, s=(h, w)).reshape(len(x), -1)[:, keep] / (h * w)
+        out.append(torch.zeros(len(x), r_max + 1, dtype=dtype, device=x.device).index_add_(1, bins, corr) / counts)
+    return torch.cat(out)
+
+
+@case("s2", "S2 at 128²: the compiled kernel (float64, float32, non-periodic) against torch.fft baselines and "
+            "plain NumPy, and S2 of torch tensors; interleaved rounds")
 def bench_s2(ctx):
+    import torch
+
     from ..correlations import s2
 
     n = 200 if ctx.quick else 1000
     images = _grf(n)
-    rows = [row("plain NumPy rfft2 + bincount, periodic", n, timed(lambda: numpy_s2_radial(images, 64), ctx)),
-            row("microvae s2, periodic (NumPy)", n, timed(lambda: s2(images), ctx),
-                baseline="plain NumPy rfft2 + bincount, periodic"),
-            row("microvae s2, non-periodic (NumPy)", n, timed(lambda: s2(images, periodic=False), ctx))]
-    import torch
-
+    base32, base64 = "torch.fft float32 baseline (user code)", "torch.fft float64 baseline (user code)"
+    host = torch.as_tensor(images)
+    funcs: dict[str, tuple[Callable[[], object], str]] = {
+             base32: (lambda: torch_fft_s2(host, 64, torch.float32), "cpu"),
+             base64: (lambda: torch_fft_s2(host, 64, torch.float64), "cpu"),
+             "plain NumPy rfft2 + bincount, periodic": (lambda: numpy_s2_radial(images, 64), "cpu"),
+             "s2(numpy), periodic, float64 (default)": (lambda: s2(images), "cpu"),
+             "s2(numpy, dtype=float32), periodic": (lambda: s2(images, dtype="float32"), "cpu"),
+             "s2(numpy, periodic=False), float64": (lambda: s2(images, periodic=False), "cpu"),
+             "s2(numpy, periodic=False, dtype=float32)": (lambda: s2(images, periodic=False, dtype="float32"), "cpu")}
     for device in ctx.devices:
         for dtype in (torch.float32, torch.float64):
             t = _torch_images(images, device, dtype)
-            rows.append(row(f"microvae s2, periodic (torch {device}, {str(dtype)[6:]})", n,
-                            timed(lambda: s2(t), ctx, device), baseline="microvae s2, periodic (NumPy)"))
-    return rows
+            funcs[f"s2(torch {device} {str(dtype)[6:]} tensor), periodic"] = (partial(s2, t), device)
+    seconds = interleaved(funcs, ctx)
+    baselines = {"s2(numpy, periodic=False), float64": "s2(numpy), periodic, float64 (default)",
+                 "s2(numpy, periodic=False, dtype=float32)": "s2(numpy, dtype=float32), periodic"}
+    return [rounds_row(name, n, secs, baseline=baselines.get(name, None if name == base32 else base32))
+            for name, secs in seconds.items()]
 
 
 @case("compat", "Drop-in PoreSpy / PyMKS entry points against the libraries themselves (when installed)")
@@ -95,7 +127,7 @@ def bench_compat(ctx):
             for periodic in (True, False):
                 label = "periodic" if periodic else "non-periodic"
                 rows.append(row(f"PyMKS 0.4.1 two_point_stats, {label}", len(fields), timed(
-                    lambda: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), ctx)))
+                    lambda periodic=periodic: pymks.two_point_stats(fields, fields, periodic_boundary=periodic), ctx)))
             rows.append(row("PyMKS 0.4.1 TwoPointCorrelation, 3 pairs", len(fields), timed(
                 lambda: pymks.TwoPointCorrelation(correlations=pairs).transform(data), ctx)))
     else:
@@ -103,7 +135,8 @@ def bench_compat(ctx):
     for periodic in (True, False):
         label = "periodic" if periodic else "non-periodic"
         rows.append(row(f"compat.pymks two_point_stats, {label}", len(fields),
-                        timed(lambda: pymks_compat.two_point_stats(fields, fields, periodic_boundary=periodic), ctx),
+                        timed(lambda periodic=periodic: pymks_compat.two_point_stats(fields, fields,
+                                                                                    periodic_boundary=periodic), ctx),
                         baseline=f"PyMKS 0.4.1 two_point_stats, {label}" if _installed("pymks") else None))
     rows.append(row("compat.pymks TwoPointCorrelation, 3 pairs", len(fields),
                     timed(lambda: pymks_compat.TwoPointCorrelation(correlations=pairs).transform(data), ctx),
@@ -111,20 +144,35 @@ def bench_compat(ctx):
     return rows
 
 
-@case("labels", "label(): porosity, ζ2, η2 (d = 3 slices, extrapolated), moduli, D, k at 128²; NumPy and torch")
+@case("labels", "label(): porosity, ζ2, η2 (d = 3 slices, extrapolated), moduli, D, k at 128²; the compiled "
+                "kernel against the SciPy path of before (interleaved), and torch tensors")
 def bench_labels(ctx):
     from ..properties import label
+    from ..properties._engines import NumpyOps
+    from ..properties.label import label_batch
 
-    n = 64 if ctx.quick else 500
+    n = 64 if ctx.quick else 256
     images = _grf(n, seed=1)
-    rows = [row("label() (NumPy)", n, timed(lambda: label(images), ctx))]
+
+    def before(periodic):
+        # ζ2, η2 by the SciPy transforms of the array operations (today's volume path, and the
+        # 2D path before the compiled kernel); S2 still from the kernel, a small share.
+        return lambda: label_batch(images, 2, 3, 4.3, 3.8, 1.0, periodic, None, True, None, None,
+                                    ops=NumpyOps(None))
+    funcs = {"label(d=3), periodic": (lambda: label(images), "cpu"),
+             "label(d=3), periodic, SciPy path (before)": (before(True), "cpu"),
+             "label(d=3, periodic=False)": (lambda: label(images, periodic=False), "cpu"),
+             "label(d=3, periodic=False), SciPy path (before)": (before(False), "cpu")}
+    seconds = interleaved(funcs, ctx)
+    rows = [rounds_row(name, n, secs, baseline=None if "before" in name else f"{name}, SciPy path (before)")
+            for name, secs in seconds.items()]
     import torch
 
     for device in ctx.devices:
         for dtype in (torch.float32, torch.float64):
             t = _torch_images(images, device, dtype)
-            rows.append(row(f"label() (torch {device}, {str(dtype)[6:]})", n, timed(lambda: label(t), ctx, device),
-                            baseline="label() (NumPy)"))
+            rows.append(row(f"label() (torch {device}, {str(dtype)[6:]})", n, timed(lambda t=t: label(t), ctx, device),
+                            baseline="label(d=3), periodic"))
     return rows
 
 

@@ -2,18 +2,23 @@
 
 A case is registered with :func:`case` and called with a :class:`Context`; it returns a list of
 :func:`row` dicts. Rows naming a ``baseline`` (another row of the same case) get its speed-up.
-Timings are the best of several rounds after one warm-up call (:func:`timed`). This module
-imports no case module; the cases live beside it and import it.
+Timings are the best of several rounds after one warm-up call (:func:`timed`), or, where
+candidates and baselines must be compared on a machine whose load changes, the medians of
+interleaved rounds (:func:`interleaved`, :func:`rounds_row`): each round calls every candidate
+once in turn, so a burst of load hits all of them alike. This module imports no case module;
+the cases live beside it and import it.
 """
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
 import numpy as np
 
-__all__ = ["Context", "case", "CASES", "row", "timed", "run", "environment", "format_table"]
+__all__ = ["Context", "case", "CASES", "row", "rounds_row", "timed", "interleaved", "run", "environment",
+           "format_table"]
 
 
 @dataclass
@@ -24,6 +29,7 @@ class Context:
     devices: tuple = ("cpu",)
     min_time: float = 0.3
     max_rounds: int = 3
+    rounds: int = 5
     notes: list = field(default_factory=list)
 
 
@@ -31,10 +37,10 @@ class Context:
 class Case:
     name: str
     description: str
-    func: object
+    func: Callable[..., list[dict]]
 
 
-CASES = {}
+CASES: dict[str, Case] = {}
 
 
 def case(name, description):
@@ -49,6 +55,14 @@ def row(name, items, seconds, unit="images/s", baseline=None, **extra):
     """One measurement: ``items`` processed in ``seconds`` (rate = items / seconds)."""
     return {"name": name, "items": items, "seconds": seconds, "rate": items / seconds, "unit": unit,
             "baseline": baseline, **extra}
+
+
+def rounds_row(name, items, seconds, unit="images/s", baseline=None, **extra):
+    """One measurement over interleaved rounds: the rate from the median of ``seconds`` (one
+    entry per round), with the slowest and fastest round's rates beside it."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    return row(name, items, float(np.median(seconds)), unit, baseline, rate_min=items / seconds.max(),
+               rate_max=items / seconds.min(), rounds=len(seconds), **extra)
 
 
 def _sync(device):
@@ -73,6 +87,22 @@ def timed(func, ctx, device="cpu"):
     return best
 
 
+def interleaved(funcs, ctx):
+    """Seconds per call of every function of ``funcs`` (name -> ``(func, device)``) in
+    ``ctx.rounds`` interleaved rounds, after one warm-up call each: name -> list of seconds."""
+    for func, device in funcs.values():
+        func()
+        _sync(device)
+    out: dict[str, list[float]] = {name: [] for name in funcs}
+    for _ in range(ctx.rounds):
+        for name, (func, device) in funcs.items():
+            start = time.perf_counter()
+            func()
+            _sync(device)
+            out[name].append(time.perf_counter() - start)
+    return out
+
+
 def _version(dist):
     try:
         return metadata.version(dist)
@@ -95,6 +125,7 @@ def environment(devices=("cpu",)):
     """Where the numbers come from: CPU and GPU, thread counts, library versions."""
     import torch
 
+    cpus: int | None
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -125,7 +156,8 @@ def run(names=None, *, quick=True, devices=None, progress=None):
         devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
     if "cuda" in devices and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device is visible to torch")
-    ctx = Context(quick=quick, devices=tuple(devices), min_time=0.3 if quick else 2.0, max_rounds=3 if quick else 10)
+    ctx = Context(quick=quick, devices=tuple(devices), min_time=0.3 if quick else 2.0, max_rounds=3 if quick else 10,
+                  rounds=5 if quick else 9)
     started = time.time()
     rows = []
     for name in names:
@@ -155,12 +187,13 @@ def format_table(report):
     lines += [header, "-" * len(header)]
     for r in report["rows"]:
         speed = f"{r['speedup']:.2f}x ({r['baseline']})" if r["speedup"] is not None else ""
-        lines.append(f"{r['case']:8s} {r['name'][:58]:58s} {r['rate']:14.1f}  {r['unit']:9s} {speed}")
+        spread = f" [{r['rate_min']:.4g}-{r['rate_max']:.4g}, {r['rounds']} rounds]" if "rounds" in r else ""
+        lines.append(f"{r['case']:8s} {r['name'][:58]:58s} {r['rate']:14.1f}  {r['unit']:9s} {speed}{spread}")
     env = report["environment"]
     lines.append("")
     lines.append(f"{env['cpu']}; {env['cpus_available']} of {env['cpus_total']} CPUs available, torch threads "
-                 f"{env['torch_threads']}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, load {env['load_average_1min']:.2f}"
-                 + (f"; GPU {env['gpu']}" if env["gpu"] else "; no GPU"))
+                 f"{env['torch_threads']}, OMP_NUM_THREADS={env['OMP_NUM_THREADS']}, "
+                 f"load {env['load_average_1min']:.2f}" + (f"; GPU {env['gpu']}" if env["gpu"] else "; no GPU"))
     lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
     lines += [f"note: {n}" for n in report["notes"]]
     lines.append(f"{'quick' if report['quick'] else 'full'} run, {report['seconds']:.0f} s")

@@ -191,10 +191,9 @@ def flag_names(parser, args, message):
 
     while True:  # descend to the parser of the invoked (sub)command
         sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-        chosen = getattr(args, sub.dest, None) if sub is not None else None
-        if chosen not in getattr(sub, "choices", {}):
+        if sub is None or getattr(args, sub.dest, None) not in sub.choices:
             break
-        parser = sub.choices[chosen]
+        parser = sub.choices[getattr(args, sub.dest)]
     names, switches, negatable, given = {}, set(), set(), set()
     for action in parser._actions:
         flags = [o for o in action.option_strings if o.startswith("--")] or action.option_strings

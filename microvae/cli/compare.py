@@ -14,10 +14,12 @@ def register(sub):
                    help="stored value that marks pore (required unless the data is 0/1 with 1 = pore)")
     p.add_argument("--key", default=None, help="array name inside .npz files with several arrays")
     p.add_argument("--volume", action="store_true", help="each input is a batch of volumes (N, D, H, W)")
-    p.add_argument("--r-max", type=non_negative_int, default=None, help="largest distance of the curves (default: half the side)")
+    p.add_argument("--r-max", type=non_negative_int, default=None,
+                   help="largest distance of the curves (default: half the side)")
     p.add_argument("--connectivity", type=positive_int, default=None,
                    help="pore connectivity: 4 (default) or 8 in 2D, 6 (default) or 26 in 3D")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the authentic half/half split (noise floor)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the authentic half/half split (noise floor)")
     p.add_argument("-o", "--output", default=None, help="JSON file of the full result")
     p.add_argument("--plot", default=None, help="PNG of the mean curves with ±1 std bands")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -60,7 +60,8 @@ def collect():
     import torch
     from threadpoolctl import threadpool_info
 
-    from .. import __version__, ops, threads
+    from .. import ops, threads
+    from .._version import __version__
 
     cuda = {"built_with": torch.version.cuda, "available": torch.cuda.is_available(),
             "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

@@ -62,8 +62,9 @@ def _fit(args):
     start = time.perf_counter()
     model.fit(images, seed=args.seed)
     model.save(args.output, overwrite=args.overwrite)
-    summary = {"S": model.S_, "training_images": len(images), "porosity": round(model.porosity_, 4),
-               "causal_tree_nodes": len(model.causal_tree_["left"]), "fit_seconds": round(time.perf_counter() - start, 1)}
+    summary: dict[str, object] = {"S": model.S_, "training_images": len(images), "porosity": round(model.porosity_, 4),
+               "causal_tree_nodes": len(model.causal_tree_["left"]),
+               "fit_seconds": round(time.perf_counter() - start, 1)}
     if model.cv_scores_:
         summary["cv_scores"] = {s: round(v[0], 5) for s, v in model.cv_scores_.items()}
     print(json.dumps(jsonable(summary)))

@@ -5,8 +5,15 @@ from ..choices import BACKENDS, BINARIZE, LATENTS, RECON_LOSSES, STYLE_MODES
 
 
 def register(sub):
-    from .common import (add_input_arguments, device, non_negative_float, non_negative_int, positive_float,
-                         positive_int, widths)
+    from .common import (
+        add_input_arguments,
+        device,
+        non_negative_float,
+        non_negative_int,
+        positive_float,
+        positive_int,
+        widths,
+    )
 
     p = sub.add_parser("train", help="train the morphology-aware VAE on binary images (or slices of a volume)",
                        description="Train the morphology-aware VAE (reconstruction + KL + style + mode-collapse "

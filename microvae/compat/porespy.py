@@ -4,9 +4,10 @@
 Swap ``ps.metrics.two_point_correlation(im)`` for ``two_point_correlation(im)``: same
 arguments, same bins, the same non-periodic estimator (each displacement normalized by its
 number of pixel pairs, displacements inside the image only), the same ``Results`` fields, equal
-to PoreSpy within 1e-10. The difference: the padding is only as large as the largest bin needs
-and the bin averages are folded into the spectrum (:func:`microvae.correlations.two_point.binned_s2`),
-and :func:`two_point_correlation_batch` transforms many images at once.
+to PoreSpy within 1e-10. The difference: the padding is only as large as the largest bin needs,
+the bin averages are taken in the spectrum by the compiled kernel of
+:func:`microvae.correlations.s2` (:func:`microvae.correlations.two_point.binned_s2`; volumes in
+slabs), and :func:`two_point_correlation_batch` transforms many images at once.
 
 The chord pair, ``chord_length_distribution(apply_chords(im))``, gives PoreSpy's chord images and
 histograms exactly (one exception for untrimmed 2D chords, see :func:`apply_chords`); the chord
@@ -21,7 +22,8 @@ different quantity from the lineal-path function L(r) of :func:`microvae.morphol
 """
 import time
 import warnings
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -48,6 +50,12 @@ class Results:
     def __init__(self, func: str) -> None:
         self._func = func
         self._time = time.asctime()
+
+    if TYPE_CHECKING:
+        # Fields are set per function (``distance``, ``pdf``, ...): any attribute may exist.
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def __iter__(self) -> Iterator[Any]:
         return (v for k, v in self.__dict__.items() if not k.startswith("_"))

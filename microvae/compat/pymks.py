@@ -16,7 +16,8 @@ What differs is the cost: real transforms, zero padding only as wide as ``cutoff
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.fft
@@ -184,32 +185,36 @@ def two_point_stats(arr1: ArrayLike | da.Array = _UNSET, arr2: ArrayLike | da.Ar
         return functools.partial(two_point_stats, *(() if arr1 is _UNSET else (arr1,)), **bound)
     lazy = _is_dask(arr1) and _is_dask(arr2)
     same = arr1 is arr2  # an auto-correlation needs one transform
+    # NumPy or (lazy) Dask arrays from here on: both have the few operations used below.
+    a1: Any = arr1
+    a2: Any = arr2
+    mask_arr: Any = mask
     if not lazy:
-        arr1 = _as_field(arr1.compute() if _is_dask(arr1) else arr1, "arr1")
-        arr2 = _as_field(arr2.compute() if _is_dask(arr2) else arr2, "arr2")
-    if arr1.shape != arr2.shape:
-        raise ValueError(f"arr1 and arr2 must have the same shape, got {arr1.shape} and {arr2.shape}")
-    if len(arr1.shape) not in (2, 3, 4):
-        raise ValueError(f"arrays must be (n_samples, n_x[, n_y[, n_z]]), got shape {arr1.shape}")
-    if mask is not None:
-        mask = _as_mask(mask, arr1.shape)
-    c = _cutoff(arr1.shape[1:], cutoff)
-    dtype = _result_dtype(arr1, arr2)
-    shared = mask is not None and mask.shape[0] == 1 != arr1.shape[0]
+        a1 = _as_field(a1.compute() if _is_dask(a1) else a1, "arr1")
+        a2 = _as_field(a2.compute() if _is_dask(a2) else a2, "arr2")
+    if a1.shape != a2.shape:
+        raise ValueError(f"arr1 and arr2 must have the same shape, got {a1.shape} and {a2.shape}")
+    if len(a1.shape) not in (2, 3, 4):
+        raise ValueError(f"arrays must be (n_samples, n_x[, n_y[, n_z]]), got shape {a1.shape}")
+    if mask_arr is not None:
+        mask_arr = _as_mask(mask_arr, a1.shape)
+    c = _cutoff(a1.shape[1:], cutoff)
+    dtype = _result_dtype(a1, a2)
+    shared = mask_arr is not None and mask_arr.shape[0] == 1 != a1.shape[0]
     if not lazy or shared:
         # One mask for all samples is one sample's size: a NumPy array, whatever it came as.
-        mask = None if mask is None else np.asarray(mask.compute() if _is_dask(mask) else mask)
+        mask_arr = None if mask_arr is None else np.asarray(mask_arr.compute() if _is_dask(mask_arr) else mask_arr)
     if not lazy:
-        fields, pair = ([arr1], (0, 0)) if same else ([arr1, arr2], (0, 1))
-        return _stats_block(fields, [pair], periodic_boundary, c, mask, dtype)[..., 0]
+        fields, pair = ([a1], (0, 0)) if same else ([a1, a2], (0, 1))
+        return _stats_block(fields, [pair], periodic_boundary, c, mask_arr, dtype)[..., 0]
     import dask.array as da
 
-    inputs = [arr1, arr2] + ([] if mask is None or shared else [da.asarray(mask)])
+    inputs = [a1, a2] + ([] if mask_arr is None or shared else [da.asarray(mask_arr)])
     chunks = _common_chunks(*(a.chunks[0] for a in inputs))
     inputs = [a.rechunk((chunks,) + tuple((n,) for n in a.shape[1:])) for a in inputs]
-    out_chunks = (chunks,) + ((2 * c + 1,),) * (len(arr1.shape) - 1)
+    out_chunks = (chunks,) + ((2 * c + 1,),) * (len(a1.shape) - 1)
 
-    def block(a, b, m=mask if shared else None):
+    def block(a, b, m=mask_arr if shared else None):
         return _stats_block([a, b], [(0, 1)], periodic_boundary, c, m, dtype)[..., 0]
     return da.map_blocks(block, *inputs, dtype=dtype, chunks=out_chunks)
 
@@ -234,26 +239,28 @@ def correlations_multiple(data: ArrayLike | da.Array, correlations: Sequence[tup
         ``(n_samples,) + (2 cutoff + 1,) * dim + (len(correlations),)``; Dask for Dask input.
     """
     lazy = _is_dask(data)
+    # NumPy or (lazy) Dask array from here on.
+    x: Any = data
     if not lazy:
-        data = _as_field(data, "data")
-    if len(data.shape) not in (3, 4, 5):
-        raise ValueError(f"data must be (n_samples, n_x[, n_y[, n_z]], n_states), got shape {data.shape}")
-    n_states = data.shape[-1]
+        x = _as_field(x, "data")
+    if len(x.shape) not in (3, 4, 5):
+        raise ValueError(f"data must be (n_samples, n_x[, n_y[, n_z]], n_states), got shape {x.shape}")
+    n_states = x.shape[-1]
     pairs = [tuple(int(v) for v in p) for p in correlations] if correlations else [(0, k) for k in range(n_states)]
     for pair in pairs:
         if len(pair) != 2 or not all(0 <= v < n_states for v in pair):
             raise ValueError(f"correlation {pair} must be a pair of states in [0, {n_states - 1}]")
-    spatial = data.shape[1:-1]
+    spatial = x.shape[1:-1]
     c = _cutoff(spatial, cutoff)
-    dtype = _result_dtype(data)
+    dtype = _result_dtype(x)
 
     def block(d):
         return _stats_block([d[..., k] for k in range(n_states)], pairs, periodic_boundary, c, None, dtype)
     if not lazy:
-        return block(data)
-    data = data.rechunk((data.chunks[0],) + tuple((n,) for n in data.shape[1:]))
-    out_chunks = (data.chunks[0],) + ((2 * c + 1,),) * len(spatial) + ((len(pairs),),)
-    return data.map_blocks(block, dtype=dtype, chunks=out_chunks)
+        return block(x)
+    x = x.rechunk((x.chunks[0],) + tuple((n,) for n in x.shape[1:]))
+    out_chunks = (x.chunks[0],) + ((2 * c + 1,),) * len(spatial) + ((len(pairs),),)
+    return x.map_blocks(block, dtype=dtype, chunks=out_chunks)
 
 
 class TwoPointCorrelation(BaseEstimator, TransformerMixin):

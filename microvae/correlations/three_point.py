@@ -26,7 +26,7 @@ class S3Sample(NamedTuple):
     trials: np.ndarray
 
 
-def _grid_values(values, name, positive=True):
+def _grid_values(values: ArrayLike, name: str, positive: bool = True) -> np.ndarray:
     arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D sequence")

@@ -92,7 +92,7 @@ def fullfield_labels(images: ArrayLike | torch.Tensor, K1: float = 4.3, G1: floa
                          f"(2D images need d=2, volumes d=3)")
     dev = device or "cpu"
     dtype = dtype or torch.float64
-    rows = {key: [] for key in FULLFIELD_KEYS}
+    rows: dict[str, list] = {key: [] for key in FULLFIELD_KEYS}
     it = range(len(batch))
     if progress:
         from tqdm import tqdm

@@ -58,7 +58,7 @@ def solve_diffusivity(image: ArrayLike, *, axes: Sequence[int] | None = None, co
         raise ValueError(f"axes must lie in 0..{d - 1}, got {axes}")
     from .permeability import percolates
 
-    out = {"D": [], "percolates": [], "converged": [], "iterations": [], "flux_spread": []}
+    out: dict[str, list] = {"D": [], "percolates": [], "converged": [], "iterations": [], "flux_spread": []}
     for a in axes:
         # taufactor drives the flow along its first axis.
         moved = np.ascontiguousarray(np.moveaxis(arr, a, 0)).astype(np.float32)

@@ -74,7 +74,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO], object], *, over
     tmp = _new_temp_file(path)
     try:
         # Reopened by name: some writers (tifffile) need a file object with a path.
-        with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
+        with open(tmp, mode, newline=None if "b" in mode else "") as fh:
             write(fh)
         if overwrite:
             os.replace(tmp, path)

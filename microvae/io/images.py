@@ -10,7 +10,9 @@ import os
 import stat
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -425,6 +427,7 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
         raise TypeError(f"cannot save an array of dtype {images.dtype}: microvae saves numeric or boolean images "
                         "only (what it reads back)")
     suffix = Path(path).suffix.lower()
+    writer: Callable[[IO], object]
     if suffix == ".npy":
         writer = lambda fh: np.save(fh, images)  # noqa: E731
     elif suffix == ".npz":
@@ -441,6 +444,15 @@ def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False,
     return atomic_write(path, writer, overwrite=overwrite)
 
 
+# The samples, or with return_positions=True the samples and their positions.
+@overload
+def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
+           stride: int | None = None, seed: int | np.random.Generator | None = None,
+           return_positions: Literal[False] = False) -> NDArray[np.uint8]: ...
+@overload
+def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
+           stride: int | None = None, seed: int | np.random.Generator | None = None,
+           return_positions: Literal[True]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]: ...
 def slices(volume: ArrayLike, size: int, n: int | None = None, *, axes: tuple[int, ...] = (0, 1, 2),
            stride: int | None = None, seed: int | np.random.Generator | None = None,
            return_positions: bool = False) -> NDArray[np.uint8] | tuple[NDArray[np.uint8], NDArray[np.int64]]:

@@ -98,7 +98,7 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def save_table(path: str | os.PathLike, columns: dict[str, ArrayLike], parameters: dict, *,
+def save_table(path: str | os.PathLike, columns: Mapping[str, ArrayLike], parameters: dict, *,
                overwrite: bool = False) -> tuple[Path, Path]:
     """Write a CSV table with a header plus a JSON sidecar ``<path>.json`` holding provenance.
 

@@ -157,7 +157,8 @@ def check_safe_array(data: object) -> None:
         A pickle codec, or an object or string element type.
     """
     kind = type(data).__module__.split(".")[0]
-    if getattr(data, "dtype", None) is None:
+    dtype = getattr(data, "dtype", None)
+    if dtype is None:
         raise TypeError(f"data: expected an array, got a {kind} {type(data).__name__}; pass one array of it "
                         "or the store path with dataset=")
     compressors = data.compressors if hasattr(data, "compressors") else [getattr(data, "compressor", None)]
@@ -165,8 +166,8 @@ def check_safe_array(data: object) -> None:
               if c is not None]
     _refuse_pickle(f"data ({kind} array)", [name for c in codecs for name in (str(getattr(c, "codec_id", "")),
                                                                                 type(c).__name__)])
-    if np.dtype(data.dtype).kind not in "biuf":
-        raise ValueError(f"data ({kind} array): dtype {data.dtype} is not numeric or boolean image data "
+    if np.dtype(dtype).kind not in "biuf":
+        raise ValueError(f"data ({kind} array): dtype {dtype} is not numeric or boolean image data "
                          "(object and string arrays are refused: their codecs can run code stored in the file)")
 
 

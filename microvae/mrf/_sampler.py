@@ -12,8 +12,9 @@ in threads (``numba.get_num_threads()`` of them). This is the parallel loop over
 ``prange`` would give, but a plain ``njit`` kernel compiles in about half the time of a parallel
 one, which every fresh checkout (and CI) pays once. Random numbers come from one SplitMix64
 stream per image, seeded by the caller, so an image depends only on its own seed: results are
-identical whatever the number of threads and whichever other images share the batch. :mod:`microvae.mrf.reference` re-implements the same
-streams in plain Python to check these kernels bit for bit.
+identical whatever the number of threads and whichever other images share the batch.
+:mod:`microvae.mrf.reference` re-implements the same streams in plain Python to check these
+kernels bit for bit.
 """
 import numpy as np
 from numba import get_num_threads, njit

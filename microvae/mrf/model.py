@@ -225,6 +225,18 @@ class MRF:
         self.gibbs_S = gibbs_S
         self.n_tiles = n_tiles
 
+    # Fitted state, set by fit() or load() (scikit-learn's trailing-underscore convention).
+    S_: int
+    cv_scores_: dict[int, tuple[float, float]] | None
+    estimator_: Any
+    gibbs_estimator_: Any
+    causal_tree_: dict[str, np.ndarray]
+    gibbs_tree_: dict[str, np.ndarray] | None
+    train_porosities_: np.ndarray
+    porosity_: float
+    image_shape_: tuple[int, ...]
+    tiles_: np.ndarray
+
     def _config(self):
         return {"S": self.S, "S_range": list(self.S_range), "cv": self.cv, "cv_samples": self.cv_samples,
                 "cv_scoring": self.cv_scoring, "cv_images": self.cv_images, "max_samples": self.max_samples,
@@ -339,7 +351,9 @@ class MRF:
             X, y = neighbourhood_table(batch, causal_offsets(s), positions)
             if any(np.unique(y[train]).size != 2 for train, _ in splits):
                 raise ValueError("a cross-validation fold holds a single phase; add training images or pass a fixed S")
-            estimators = _parallel_map(lambda split: self._grow(X[split[0]], y[split[0]], tree_seed), splits)
+            # X and y bound now: each candidate's trees are grown before the next table is built.
+            estimators = _parallel_map(lambda split, X=X, y=y: self._grow(X[split[0]], y[split[0]], tree_seed),
+                                       splits)
             fold_scores = []
             for f, ((train, test), est) in enumerate(zip(splits, estimators)):
                 if self.cv_scoring == "morphology":
@@ -477,7 +491,7 @@ class MRF:
         meta.update(format=_FORMAT, format_version=_FORMAT_VERSION, S_=self.S_, porosity_=self.porosity_,
                     image_shape_=list(self.image_shape_),
                     cv_scores_=None if self.cv_scores_ is None else {str(k): v for k, v in self.cv_scores_.items()})
-        arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        arrays: dict[str, Any] = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                   "train_porosities": self.train_porosities_,
                   "tiles": np.packbits(self.tiles_, axis=-1), "tiles_shape": np.asarray(self.tiles_.shape)}
         for prefix, tree in (("causal", self.causal_tree_), ("gibbs", self.gibbs_tree_)):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validate import Seed
 from .features import causal_offsets, noncausal_offsets
-from .model import MRF, image_seeds, canvas_pad, default_burn_in
+from .model import MRF, canvas_pad, default_burn_in, image_seeds
 
 __all__ = ["SplitMix64", "sample_reference"]
 
@@ -24,6 +24,7 @@ class SplitMix64:
         self.state = int(seed) & _MASK
 
     def next_u64(self) -> int:
+        """The next 64-bit output; advances the state by one step."""
         self.state = (self.state + 0x9E3779B97F4A7C15) & _MASK
         z = self.state
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
@@ -31,13 +32,15 @@ class SplitMix64:
         return z ^ (z >> 31)
 
     def uniform(self) -> float:
+        """A double in [0, 1) from the top 53 bits of the next output."""
         return (self.next_u64() >> 11) * (1.0 / 9007199254740992.0)
 
     def below(self, n: int) -> int:
+        """An integer in [0, n), the next output modulo ``n`` (as the kernels draw it)."""
         return self.next_u64() % n
 
 
-def sample_reference(model: MRF, n: int, size: int | tuple[int, int] = 128, seed: Seed = None, *,
+def sample_reference(model: MRF, n: int, size: int = 128, seed: Seed = None, *,
                      margin: str = "real", burn_in: int | None = None, gibbs_sweeps: int = 0) -> np.ndarray:
     """Draw images like ``model.sample`` does, with a Python loop over pixels.
 
@@ -48,11 +51,14 @@ def sample_reference(model: MRF, n: int, size: int | tuple[int, int] = 128, seed
     """
     if model.estimator_ is None:
         raise ValueError("the reference sampler needs a model fitted in this session (scikit-learn trees)")
+    if gibbs_sweeps and model.gibbs_S is None:
+        raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
     S = model.S_
     burn_in = default_burn_in(S) if burn_in is None else burn_in
     pad, bottom = canvas_pad(S, burn_in, model.gibbs_S, gibbs_sweeps)
     h, w = pad + size + bottom, size + 2 * pad
-    causal, noncausal = causal_offsets(S), (noncausal_offsets(model.gibbs_S) if gibbs_sweeps else None)
+    causal = causal_offsets(S)
+    noncausal = noncausal_offsets(model.gibbs_S) if gibbs_sweeps and model.gibbs_S is not None else None
 
     def proba(estimator, canvas, i, j, offsets):
         x = canvas[i + offsets[:, 0], j + offsets[:, 1]].astype(np.float32)[None]

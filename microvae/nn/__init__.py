@@ -1,6 +1,12 @@
 """Neural networks of microvae: the morphology-aware VAE, its style network and losses."""
-from .losses import (gram_matrices, kl_divergence, mode_collapse_loss, reconstruction_loss, style_and_mode_collapse,
-                     style_loss)
+from .losses import (
+    gram_matrices,
+    kl_divergence,
+    mode_collapse_loss,
+    reconstruction_loss,
+    style_and_mode_collapse,
+    style_loss,
+)
 from .mode import eval_mode
 from .style import DEFAULT_LAYERS, VGGStyleNet
 from .vae import VAE

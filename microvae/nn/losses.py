@@ -1,4 +1,4 @@
-"""Loss terms of the morphology-aware VAE (DESIGN.md §8, paper Eqs. 5–9).
+"""Loss terms of the morphology-aware VAE (paper Eqs. 5–9; docs/vae.md, "Losses").
 
 ``L = L_recon + w_kl L_KL + w_st L_ST + w_mc L_MC``, each averaged over the batch.
 

@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,7 +62,7 @@ class PropertyCNN(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*layers)
         flat = c_in * (image_size // 16) ** 2
-        head = [nn.Flatten()]
+        head: list[nn.Module] = [nn.Flatten()]
         if dropout:
             head.append(nn.Dropout(dropout))
         if hidden:
@@ -71,6 +72,7 @@ class PropertyCNN(nn.Module):
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Standardized properties ``(B, n_outputs)`` of images ``x`` of shape ``(B, 1, S, S)``."""
         return self.head(self.features(x))
 
 
@@ -170,13 +172,14 @@ class PropertyPredictor:
         elif isinstance(config, dict):
             config = PredictorConfig(**config)
         self.config = config
-        self.names = tuple(names) if names is not None else None
+        self.names: tuple[str, ...] | None = tuple(names) if names is not None else None
         self.seed = int(seed)
         self.device = torch.device(device or "cpu")
-        self.models = []
-        self.image_size = None
-        self.mean = self.std = None
-        self.history = []
+        self.models: list[tuple[list[int], PropertyCNN]] = []
+        self.image_size: int | None = None
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ training
     def fit(self, images: ArrayLike, targets: ArrayLike, val_images: ArrayLike,
@@ -188,17 +191,17 @@ class PropertyPredictor:
         nothing to learn).
         """
         x = _as_input(images)
-        self.image_size = x.shape[-1]
+        self.image_size = int(x.shape[-1])
         xv = _as_input(val_images, self.image_size, "val_images")
         y = _as_targets(targets, len(x), self.names)
         yv = _as_targets(val_targets, len(xv), None)
         if yv.shape[1] != y.shape[1]:
             raise ValueError(f"val_targets have {yv.shape[1]} columns, targets have {y.shape[1]}")
-        if self.names is None:
-            self.names = tuple(f"y{j}" for j in range(y.shape[1]))
+        names = self.names if self.names is not None else tuple(f"y{j}" for j in range(y.shape[1]))
+        self.names = names
         self.mean, self.std = y.mean(axis=0), y.std(axis=0)
         if (self.std == 0).any():
-            const = [n for n, s in zip(self.names, self.std) if s == 0]
+            const = [n for n, s in zip(names, self.std) if s == 0]
             raise ValueError(f"training targets {const} are constant; nothing to learn")
         ys = torch.from_numpy((y - self.mean) / self.std).to(torch.float32)
         yvs = torch.from_numpy((yv - self.mean) / self.std).to(torch.float32)
@@ -216,7 +219,7 @@ class PropertyPredictor:
         cuda = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
-            model = PropertyCNN(self.image_size, y.shape[1], cfg.channels, cfg.hidden, cfg.dropout).to(self.device)
+            model = PropertyCNN(int(x.shape[-1]), y.shape[1], cfg.channels, cfg.hidden, cfg.dropout).to(self.device)
             x, y, yv = x.to(self.device), y.to(self.device), yv.to(self.device)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
             best, best_loss, best_epoch, since = None, np.inf, 0, 0
@@ -241,6 +244,9 @@ class PropertyPredictor:
                     since += 1
                     if since >= cfg.patience:
                         break
+            if best is None:
+                raise ValueError("the validation loss was never finite (NaN targets or a diverging fit); "
+                                 "nothing to keep")
             model.load_state_dict(best)
             model.eval()
         return model, {"epochs": epoch, "best_epoch": best_epoch, "best_val_loss": best_loss,
@@ -253,32 +259,35 @@ class PropertyPredictor:
             return torch.cat([model(x[i:i + batch].to(device)) for i in range(0, len(x), batch)])
 
     # ------------------------------------------------------------------ inference
-    def _check_fitted(self):
-        if not self.models:
+    def _fitted(self) -> tuple[tuple[str, ...], int, np.ndarray, np.ndarray]:
+        """Names, image size and target scaling of a trained predictor; RuntimeError before."""
+        if not self.models or self.names is None or self.image_size is None or self.mean is None or self.std is None:
             raise RuntimeError("the predictor is not trained; call fit() or load() first")
+        return self.names, self.image_size, self.mean, self.std
 
     def predict(self, images: ArrayLike) -> np.ndarray:
         """Predicted properties, shape ``(N, n_properties)``, in the units of the targets."""
-        self._check_fitted()
-        x = _as_input(images, self.image_size)
-        out = np.empty((len(x), len(self.names)))
+        names, image_size, mean, std = self._fitted()
+        x = _as_input(images, image_size)
+        out = np.empty((len(x), len(names)))
         for cols, model in self.models:
             out[:, cols] = self._forward(model, x, self.device).cpu().numpy().astype(np.float64)
-        return out * self.std + self.mean
+        return out * std + mean
 
     def score(self, images: ArrayLike, targets: ArrayLike) -> dict[str, dict[str, float]]:
         """Test metrics: ``{"r2": {name: value}, "rmse": {name: value}}``."""
         pred = self.predict(images)
-        y = _as_targets(targets, len(pred), self.names)
-        return {"r2": dict(zip(self.names, map(float, r2_score(y, pred)))),
-                "rmse": dict(zip(self.names, map(float, rmse(y, pred))))}
+        names = self._fitted()[0]
+        y = _as_targets(targets, len(pred), names)
+        return {"r2": dict(zip(names, map(float, r2_score(y, pred)))),
+                "rmse": dict(zip(names, map(float, rmse(y, pred))))}
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write config, names, target scaling and weights to a torch file (atomically)."""
-        self._check_fitted()
-        state = {"config": asdict(self.config), "names": list(self.names), "seed": self.seed,
-                 "image_size": int(self.image_size), "mean": self.mean.tolist(), "std": self.std.tolist(),
+        names, image_size, mean, std = self._fitted()
+        state = {"config": asdict(self.config), "names": list(names), "seed": self.seed,
+                 "image_size": image_size, "mean": mean.tolist(), "std": std.tolist(),
                  "models": [(cols, {k: v.cpu() for k, v in m.state_dict().items()}) for cols, m in self.models],
                  "history": self.history}
         buf = _io.BytesIO()
@@ -293,7 +302,7 @@ class PropertyPredictor:
         if not isinstance(state, dict) or needed - set(state):
             raise ValueError(f"predictor {path}: not a file written by PropertyPredictor.save")
         self = cls(PredictorConfig(**state["config"]), names=state["names"], seed=state["seed"], device=device)
-        self.image_size = state["image_size"]
+        self.image_size = int(state["image_size"])
         self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
         self.history = state["history"]
         cfg = self.config

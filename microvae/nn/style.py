@@ -78,6 +78,9 @@ class VGGStyleNet(nn.Module):
         Seed of the random initialization.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, layers: Sequence[str] | None = None, weights: str | os.PathLike = "random",
                  width: float = 1.0, *, seed: int = 0):
         super().__init__()
@@ -118,7 +121,8 @@ class VGGStyleNet(nn.Module):
         self.eval()
 
     def train(self, mode: bool = True) -> "VGGStyleNet":
-        # Frozen: never switch to training behaviour, whatever the enclosing module does.
+        """Stay in evaluation mode whatever ``mode`` says: the network is frozen, whatever the
+        enclosing module does."""
         return super().train(False)
 
     def _init_random(self, seed):
@@ -127,7 +131,8 @@ class VGGStyleNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 with torch.no_grad():
                     nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu", generator=gen)
-                    m.bias.zero_()
+                    if m.bias is not None:
+                        m.bias.zero_()
 
     def _load(self, state, source):
         own = self.features.state_dict()
@@ -136,7 +141,8 @@ class VGGStyleNet(nn.Module):
             if full not in state:
                 raise ValueError(f"{source}: weights lack {full!r} (not a torchvision {self.arch} state dict?)")
             if tuple(state[full].shape) != tuple(value.shape):
-                raise ValueError(f"{source}: {full} has shape {tuple(state[full].shape)}, expected {tuple(value.shape)}")
+                raise ValueError(f"{source}: {full} has shape {tuple(state[full].shape)}, "
+                                 f"expected {tuple(value.shape)}")
             own[key] = state[full]
         self.features.load_state_dict(own)
 
@@ -161,12 +167,14 @@ class VGGStyleNet(nn.Module):
         return digest.hexdigest()
 
     def config(self) -> dict:
+        """The settings that rebuild this network: layers, weights, width, seed, architecture."""
         return {"layers": list(self.layers), "weights": self.weights_source, "width": self.width, "seed": self.seed,
                 "arch": self.arch}
 
 
 def _vgg_features(cfg, last, width, pool):
-    modules, c_in = [], 3
+    modules: list[nn.Module] = []
+    c_in = 3
     for v in cfg:
         if len(modules) > last:
             break

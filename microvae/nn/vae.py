@@ -1,4 +1,4 @@
-"""The VAE of the morphology-aware generator (paper §3.1, DESIGN.md §8).
+"""The VAE of the morphology-aware generator (paper §3.1; docs/vae.md).
 
 Two layouts of the same idea (``downsample``):
 
@@ -125,6 +125,7 @@ class VAE(nn.Module):
         layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
         head = id(self.encoder[-1])
         for m in layers:
+            fan_in: float
             if isinstance(m, nn.Linear):
                 fan_in = m.in_features
             elif isinstance(m, nn.ConvTranspose2d):
@@ -134,7 +135,8 @@ class VAE(nn.Module):
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]
             g = 1.0 if m is layers[-1] else 0.1 if id(m) == head else gain
             m.weight.normal_(0.0, g / fan_in ** 0.5)
-            m.bias.zero_()
+            if m.bias is not None:
+                m.bias.zero_()
 
     @property
     def config(self) -> dict:

@@ -1,7 +1,7 @@
 """Three-point parameters ζ2, η2 of the pore phase by the exact FFT harmonic method.
 
-Method (DESIGN.md §5, PHYSICS.md). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
-of the three-point function factorizes,
+Method (derived in docs/physics.md §6). With a harmonic kernel ``k(r) = Y(r̂) / |r|^d`` the pair sum
+of the three-point function factorizes::
 
     Σ_{r1, r2} k(r1) k*(r2) S3(r1, r2) = mean_x I(x) |(k ⋆ I)(x)|²,
 
@@ -24,7 +24,7 @@ the integrals into the two-point term (whose value is known exactly: Parseval gi
   errs by at most ``π C max(φ1, φ2) Σ_{m>M} |a_m| / m²`` (``C`` = 9/2 for ζ2, 150/7 for
   η2), which falls like ``M^-3``; :func:`slice_truncation_bound` evaluates it.
 
-This is exactly the local-integrand rewrite of PHYSICS.md (``B - φ2 χ(t)``), with the
+This is exactly the local-integrand rewrite of docs/physics.md §2 (``B - φ2 χ(t)``), with the
 two-point part done exactly rather than on the lattice. The ``S2(r) S2(s)/φ2`` subtraction
 of ``B`` is the orientation average of a θ-independent term and vanishes identically against
 the angular weights; it is not added back as an anisotropic lattice sum (which would break the
@@ -36,18 +36,19 @@ pixels; the default resolution extrapolation over the image's own sub-lattices r
 periodic medium; ``periodic=False`` fills the unseen surroundings with the mean medium (zero
 δ) and averages over pixels away from the border. Measurements: docs/properties.md.
 """
-import itertools
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 import scipy.fft
 from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d
-from ..threads import fft_workers
+from ..correlations.two_point import default_r_max, kernel_fits, orbit_binning, round_edges
+from ._engines import KernelOps, NumpyOps, TorchOps, padded_grid
+from ._harmonic_slabs import SlabOps
+from .multipliers import harmonic_kernel, planar_multipliers, slice_harmonic_coefficients, slice_truncation_bound
 
 if TYPE_CHECKING:
     import torch
@@ -64,380 +65,74 @@ DEFAULT_SLICE_HARMONICS = 12
 _COARSE_SLICE_HARMONICS = 8
 
 _CHUNK_BYTES = 48 * 2 ** 20
-
-
-# ---------------------------------------------------------------------------- coefficients
-
-def slice_harmonic_coefficients(l: int, m_max: int) -> np.ndarray:
-    """Cosine coefficients ``a_m`` of ``|sin θ| P_l(cos θ) = Σ_m a_m cos(mθ)``, ``m = 0..m_max``.
-
-    ``sin θ P_l(cos θ)`` is a finite sine series ``Σ_k b_k sin kθ`` (k <= l + 1), so
-    ``a_m = (2/π) Σ_k b_k ∫_0^π sin kθ cos mθ dθ`` in closed form; odd m vanish (the weight has
-    period π) and so do ``m < l`` (``a_m ∝ ∫ P_l T_m du``).
-    """
-    if l not in (2, 4):
-        raise ValueError(f"l must be 2 or 4, got {l!r}")
-    x, w = np.polynomial.legendre.leggauss(32)
-    theta = np.pi * (x + 1) / 2
-    f = np.sin(theta) * np.polynomial.legendre.legval(np.cos(theta), [0] * l + [1])
-    k = np.arange(1, l + 2)
-    b = 2 / np.pi * (np.sin(np.outer(k, theta)) * f) @ (w * np.pi / 2)
-    m = np.arange(int(m_max) + 1)
-
-    def sin_cos(j):
-        # ∫_0^π sin(u) dθ-type term: (1 - cos(jπ)) / j, zero for j = 0.
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(j == 0, 0.0, (1 - np.cos(np.pi * j)) / np.where(j == 0, 1, j))
-    integral = 0.5 * (sin_cos(k[:, None] + m) + sin_cos(k[:, None] - m))
-    a = 2 / np.pi * b @ integral
-    a[1::2] = 0.0
-    a[np.abs(a) < 1e-14] = 0.0
-    return a
-
-
-def slice_truncation_bound(m_max: int, porosity: ArrayLike | None = None) -> tuple[Any, Any]:
-    """Worst-case error of the d = 3 slice expansion truncated after harmonic ``m_max``.
-
-    Uses ``|<δ |R δ|²>| <= max|δ| <|R δ|²> = max(φ1, φ2) φ1 φ2``, valid for every image. With
-    ``porosity`` the bound for that porosity; without, the worst case ``max(φ1, φ2) = 1``.
-
-    Returns
-    -------
-    (float or ndarray, float or ndarray)
-        Bounds on the errors of ζ2 and η2.
-    """
-    m_max = int(m_max)
-    tail_len = max(4 * m_max, 4096)
-    m = np.arange(m_max + 1, tail_len + 1)
-    tails = []
-    for l in (2, 4):
-        a = slice_harmonic_coefficients(l, tail_len)[m_max + 1:]
-        # The coefficients decay as m^-2: close the sum beyond tail_len with the integral of
-        # the last term's power law.
-        last = abs(a[-2]) * (tail_len - 1) ** 2 if tail_len % 2 else abs(a[-1]) * tail_len ** 2
-        tails.append(np.sum(np.abs(a) / m ** 2) + last / (2 * 3 * tail_len ** 3))
-    big = 1.0 if porosity is None else np.maximum(porosity, 1 - np.asarray(porosity, dtype=np.float64))
-    zeta_err = np.pi * 9 / 2 * big * tails[0]
-    eta_err = np.pi * 150 / 7 * big * tails[1] + 5 / 21 * zeta_err
-    return zeta_err, eta_err
-
-
-# ---------------------------------------------------------------------------- multipliers
-
-def _alias_average(func, shape):
-    """Evaluate the stacked multipliers ``func(*q) -> (K, ...)`` on the FFT grid of ``shape``.
-
-    ``q`` is in radians per pixel. For even sides the Nyquist frequency stands for both +π
-    and -π; there the multipliers are averaged over all sign choices, so that they stay even
-    in q (real, even kernels and real outputs, as the continuum kernels are).
-    """
-    nd = len(shape)
-    freqs, nyquist = [], []
-    for ax, n in enumerate(shape):
-        idx = np.arange(n)
-        freqs.append(2 * np.pi * np.where(idx <= n // 2, idx, idx - n) / n)
-        nyquist.append(n // 2 if n % 2 == 0 else None)
-
-    def evaluate(values):
-        axes = []
-        for k, v in enumerate(values):
-            view = [1] * nd
-            view[k] = -1
-            axes.append(np.asarray(v, dtype=np.float64).reshape(view))
-        return func(*axes)
-
-    out = evaluate(freqs)
-    out = np.array(np.broadcast_to(out, out.shape[:1] + tuple(len(f) for f in freqs)))
-    even = [k for k in range(nd) if nyquist[k] is not None]
-    # Subsets in increasing size, so entries on several Nyquist planes end with the full average.
-    for size in range(1, len(even) + 1):
-        for subset in itertools.combinations(even, size):
-            acc = 0.0
-            for signs in np.ndindex(*(2,) * size):
-                vals = list(freqs)
-                for k, flip in zip(subset, signs):
-                    vals[k] = [np.pi if flip else -np.pi]
-                acc = acc + evaluate(vals)
-            index = (slice(None),) + np.ix_(*[np.array([nyquist[k]]) if k in subset else np.arange(len(freqs[k]))
-                                               for k in range(nd)])
-            out[index] = np.broadcast_to(acc, out[index].shape) / 2 ** size
-    return out
-
-
-def _unit(*q):
-    """Unit vector components of q (zero at q = 0) and the mask of q != 0."""
-    norm = np.sqrt(sum(c * c for c in q))
-    safe = np.where(norm > 0, norm, 1.0)
-    return [c / safe for c in q], norm > 0
-
-
-@lru_cache(maxsize=16)
-def _planar_multipliers(shape, harmonics):
-    """Complex multipliers ``e^{imφ_q}`` (zero at q = 0) on the FFT grid, one per harmonic.
-
-    Real part ``cos mφ_q`` and imaginary part ``sin mφ_q`` are each even in q, so one complex
-    inverse transform yields the two real fields ``C_m δ`` (real part) and ``S_m δ``
-    (imaginary part) with ``|R_m δ|² = (C_m δ)² + (S_m δ)²``.
-    """
-    def f(qy, qx):
-        (uy, ux), nz = _unit(qy, qx)
-        angle = np.arctan2(uy, ux)
-        return np.stack([np.where(nz, np.exp(1j * m * angle), 0.0) for m in harmonics])
-    out = _alias_average(f, shape)
-    out.setflags(write=False)
-    return out
-
-
-def _harmonic_basis(l):
-    """Directions and coefficients of an orthonormal real basis of degree-l spherical harmonics.
-
-    ``P_l(x·y)`` is the reproducing kernel of the degree-l harmonics: the basis scaled by
-    ``sqrt(4π/(2l+1))`` satisfies ``Σ_k U_k(x) U_k(y) = P_l(x·y)``. For 2l+1 directions
-    ``n_j`` in general position, ``U_k = Σ_j W_kj P_l(·n_j)`` with ``W = G^{-1/2}``,
-    ``G_ij = P_l(n_i·n_j)``, is such a basis.
-    """
-    n = 2 * l + 1
-    # Fibonacci directions: well spread, deterministic.
-    k = np.arange(n) + 0.5
-    z = 1 - 2 * k / n
-    azim = np.pi * (1 + 5 ** 0.5) * k
-    dirs = np.stack([np.sqrt(1 - z * z) * np.cos(azim), np.sqrt(1 - z * z) * np.sin(azim), z], axis=1)
-    gram = np.polynomial.legendre.legval(dirs @ dirs.T, [0] * l + [1])
-    vals, vecs = np.linalg.eigh(gram)
-    if vals.min() < 1e-8 * vals.max():
-        raise RuntimeError("degenerate directions for the spherical-harmonic basis")
-    return dirs, (vecs / np.sqrt(vals)) @ vecs.T
-
-
-@lru_cache(maxsize=4)
-def _spherical_multipliers(shape, degrees):
-    """Real spherical-harmonic multipliers ``U_lk(q̂)`` (``Σ_k U_lk² = 1``) of a volume grid, the
-    2l+1 of each degree in ``degrees`` in order, packed in pairs as ``U_a + i U_b`` (a zero
-    partner completes an odd count): one complex inverse transform yields both real fields."""
-    bases = [(l, *_harmonic_basis(l)) for l in degrees]
-
-    def f(qz, qy, qx):
-        (uz, uy, ux), nz = _unit(qz, qy, qx)
-        parts = []
-        for l, dirs, coef in bases:
-            legendre = np.stack([np.polynomial.legendre.legval(ux * a + uy * b + uz * c, [0] * l + [1])
-                                 for a, b, c in dirs])
-            parts.append(np.where(nz, np.tensordot(coef, legendre, axes=1), 0.0))
-        real = np.concatenate(parts)
-        if len(real) % 2:
-            real = np.concatenate([real, np.zeros_like(real[:1])])
-        return real[0::2] + 1j * real[1::2]
-    out = _alias_average(f, shape)
-    out.setflags(write=False)
-    return out
-
-
-def harmonic_kernel(shape: tuple[int, int], m: int) -> np.ndarray:
-    """Real-space form of the 2D harmonic kernel on a periodic grid, FFT order.
-
-    Returns the complex kernel ``k`` with ``(k ⋆ I)(x) = Σ_r k(r) I(x + r) = (R_m I)(x)``
-    (``R_m``: multiplier ``e^{imφ_q}``, zero at q = 0) for a periodic image of ``shape``: the
-    continuum kernel ``(m / 2π) i^m e^{imφ} / |r|²`` (normalized to unit multiplier)
-    restricted to the frequencies of the lattice. Its pair sums are the continuum integrals
-    of the band-limited interpolant of S3; pointwise it is not the continuum kernel (the
-    square lattice aliases the angular factor into m ± 4j). Used to check the factorization
-    against brute-force pair sums.
-    """
-    shape = tuple(int(n) for n in shape)
-    if len(shape) != 2:
-        raise ValueError("harmonic_kernel is defined for 2D grids")
-    return np.fft.ifft2(_planar_multipliers(shape, (int(m),))[0])
+# Volumes whose in-memory estimate needs more take the slab path (microvae.properties._harmonic_slabs).
+_IN_MEMORY_BYTES = 2 ** 30
 
 
 # ---------------------------------------------------------------------------- evaluation
 
-def _fluctuations(batch, periodic, grid):
-    """``δ = I - φ2`` per image, zero-padded to ``grid`` for the non-periodic estimator."""
-    n = len(batch)
-    phi = batch.reshape(n, -1).mean(axis=1)
-    delta = batch.astype(np.float64) - phi.reshape((n,) + (1,) * (batch.ndim - 1))
-    if not periodic:
-        padded = np.zeros((n,) + grid)
-        padded[(slice(None),) + tuple(slice(0, s) for s in batch.shape[1:])] = delta
-        delta = padded
-    return phi, delta
-
-
-def _padded_grid(shape, periodic):
-    if periodic:
-        return tuple(shape)
-    return tuple(scipy.fft.next_fast_len(2 * n, real=True) for n in shape)
-
-
-@numba.njit(cache=True)
-def _weighted_squares(delta, field, lo, hi):
-    """Per image: ``Σ δ (Re f)²`` and ``Σ δ (Im f)²`` over the window ``lo <= index < hi``.
-
-    ``delta`` and ``field`` are ``(N, D, H, W)`` (2D images with D = 1). One pass without
-    temporaries; serial, since it is memory bound and far cheaper than the FFTs around it
-    (threading it only added scheduling overhead in measurements).
-    """
-    out = np.zeros((delta.shape[0], 2))
-    for i in range(delta.shape[0]):
-        s_re = 0.0
-        s_im = 0.0
-        for z in range(lo[0], hi[0]):
-            for y in range(lo[1], hi[1]):
-                for x in range(lo[2], hi[2]):
-                    v = field[i, z, y, x]
-                    w = delta[i, z, y, x]
-                    s_re += w * v.real * v.real
-                    s_im += w * v.imag * v.imag
-        out[i, 0] = s_re
-        out[i, 1] = s_im
-    return out
-
-
-class _NumpyOps:
-    """Array operations of the estimator for NumPy batches: SciPy FFTs, a numba reduction."""
-
-    chunk_scale = 1
-
-    def __init__(self, workers):
-        self.workers = fft_workers(workers)
-
-    def const(self, value):
-        return value
-
-    where = staticmethod(np.where)
-    concat = staticmethod(np.concatenate)
-    contiguous = staticmethod(np.ascontiguousarray)
-    fluctuations = staticmethod(_fluctuations)
-
-    def fftn(self, delta):
-        return scipy.fft.fftn(delta, axes=tuple(range(1, delta.ndim)), workers=self.workers)
-
-    def moments(self, delta, spec, multipliers, window):
-        """``<δ (U δ)²>`` over the observed window for each real multiplier ``U``; the complex
-        ``multipliers`` pack two real ones each (real, imaginary part). Shape (N, 2 len(multipliers))."""
-        axes = tuple(range(1, delta.ndim))
-        as4 = (lambda a: a[:, None]) if delta.ndim == 3 else (lambda a: a)
-        lo = np.array([0] * (4 - delta.ndim) + [w.start for w in window], dtype=np.int64)
-        hi = np.array([1] * (4 - delta.ndim) + [w.stop for w in window], dtype=np.int64)
-        n_obs = float(np.prod(hi - lo))
-        d4 = as4(delta)
-        buf = np.empty_like(spec)
-        out = np.empty((len(delta), 2 * len(multipliers)))
-        for k, mult in enumerate(multipliers):
-            np.multiply(spec, mult, out=buf)
-            field = scipy.fft.ifftn(buf, axes=axes, workers=self.workers, overwrite_x=True)
-            out[:, 2 * k:2 * k + 2] = _weighted_squares(d4, as4(field), lo, hi) / n_obs
-        return out
-
-
-class _TorchOps:
-    """The same operations for a torch tensor, with ``torch.fft`` on the tensor's device and in
-    its floating dtype; the multipliers are the cached NumPy ones, copied to the device once."""
-
-    def __init__(self, like):
-        import torch
-
-        self.torch = torch
-        self.device, self.dtype = like.device, like.dtype
-        self.cdtype = torch.complex64 if like.dtype == torch.float32 else torch.complex128
-        # GPUs need big batches to fill.
-        self.chunk_scale = 8 if like.device.type == "cuda" else 1
-
-    def const(self, value):
-        return self.torch.as_tensor(value, dtype=self.dtype, device=self.device)
-
-    def where(self, cond, a, b):
-        return self.torch.where(cond, self.const(a) if isinstance(a, float) else a, b)
-
-    def concat(self, parts):
-        return self.torch.cat(parts)
-
-    def contiguous(self, x):
-        return x.contiguous()
-
-    def fluctuations(self, batch, periodic, grid):
-        n = len(batch)
-        phi = batch.reshape(n, -1).mean(dim=1)
-        delta = batch - phi.reshape((n,) + (1,) * (batch.ndim - 1))
-        if not periodic:
-            pad = []
-            for size, g in zip(reversed(batch.shape[1:]), reversed(grid)):
-                pad += [0, g - size]
-            delta = self.torch.nn.functional.pad(delta, pad)
-        return phi, delta
-
-    def fftn(self, delta):
-        return self.torch.fft.fftn(delta, dim=tuple(range(1, delta.ndim)))
-
-    def moments(self, delta, spec, multipliers, window):
-        dims = tuple(range(1, delta.ndim))
-        mults = _device_multipliers(multipliers, self.device, self.cdtype)
-        observed = (slice(None),) + tuple(window)
-        d_obs = delta[observed][..., None]
-        n_obs = float(np.prod(d_obs.shape[1:-1]))
-        out = []
-        for mult in mults:
-            field = self.torch.fft.ifftn(spec * mult, dim=dims)[observed]
-            # (Re f)² and (Im f)² in one pass, as the last axis of the real view.
-            out.append((self.torch.view_as_real(field).square() * d_obs).sum(dim=dims) / n_obs)
-        return self.torch.cat(out, dim=1)
-
-
-_DEVICE_MULTIPLIERS = {}
-
-
-def _device_multipliers(multipliers, device, cdtype):
-    """Device copies of the (lru-cached, read-only) multiplier arrays, keyed by their identity."""
-    import torch
-
-    key = (id(multipliers), str(device), cdtype)
-    hit = _DEVICE_MULTIPLIERS.get(key)
-    if hit is None or hit[0] is not multipliers:
-        if len(_DEVICE_MULTIPLIERS) >= 8:
-            _DEVICE_MULTIPLIERS.clear()
-        hit = (multipliers, torch.tensor(multipliers, dtype=cdtype, device=device))
-        _DEVICE_MULTIPLIERS[key] = hit
-    return hit[1]
-
-
 def _batch_plan(shape, periodic, margin):
-    grid = _padded_grid(shape, periodic)
+    grid = padded_grid(shape, periodic)
     window = tuple(slice(margin, n - margin) for n in shape)
     # δ (8 bytes per pixel), its spectrum, the product and the field (16 each).
     per_image = 56 * float(np.prod(grid))
     return grid, window, max(1, int(_CHUNK_BYTES // per_image))
 
 
-def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
+@lru_cache(maxsize=8)
+def _s2_plan(shape, grid, periodic):
+    """Constants for S2 (bins ``round(|r|) = 0..side // 2``) from the kernel's forward transform
+    on the estimator's grid: the half spectrum of the image's support, then the orbit binning
+    of :func:`microvae.correlations.two_point.binned_s2`. None where that matrix is too large."""
+    r_max = default_r_max(shape)
+    edges = round_edges(r_max)
+    if not kernel_fits(2, grid, edges, None):
+        return None
+    box = scipy.fft.rfft2(np.ones(shape), s=grid)
+    orbit, fold, K = orbit_binning(shape, grid, periodic, edges, None, "float64")
+    return np.ascontiguousarray(box.real), np.ascontiguousarray(box.imag), orbit, fold, K
+
+
+def _fits_in_memory(shape, periodic):
+    """Whether a volume's estimate fits ``_IN_MEMORY_BYTES`` on the in-memory path: 56 bytes per
+    grid point of work arrays and 112 of cached multipliers (7 complex ones)."""
+    return 168 * int(np.prod(padded_grid(tuple(shape), periodic))) <= _IN_MEMORY_BYTES
+
+
+def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops, with_s2=False):
     """ζ2, η2 of a validated batch on its own pixel lattice (no resolution extrapolation).
 
     For d = 3 on 2D images, one ``(ζ2, η2)`` pair per harmonic truncation in
     ``truncations`` (the moments are computed once, up to the largest); otherwise a single
-    pair, whatever ``truncations`` holds. ``ops``: :class:`_NumpyOps` or :class:`_TorchOps`.
+    pair, whatever ``truncations`` holds. ``ops``: :class:`KernelOps`, :class:`NumpyOps` or
+    :class:`TorchOps`. Returns ``(pairs, s2)``: with ``with_s2`` and the kernel, the radial S2
+    of :func:`microvae.correlations.s2` from the same forward transform, else None.
     """
     shape = tuple(batch.shape[1:])
     grid, window, per_chunk = _batch_plan(shape, periodic, margin)
-    per_chunk *= ops.chunk_scale
+    per_chunk = ops.chunk_size(per_chunk, len(batch))
+    s2_plan = _s2_plan(shape, grid, periodic) if with_s2 and isinstance(ops, KernelOps) else None
     slices_3d = nd == 2 and d == 3
     if nd == 2 and d == 2:
-        multipliers = _planar_multipliers(grid, (2, 4))
+        multipliers = planar_multipliers(grid, (2, 4))
     elif slices_3d:
         m_max = max(truncations)
         ms = np.arange(2, m_max + 1, 2)
-        multipliers = _planar_multipliers(grid, tuple(int(m) for m in ms))
+        multipliers = planar_multipliers(grid, tuple(int(m) for m in ms))
         # π a_m / m², the weight of harmonic m in the d = 3 integrals I[P2], I[P4], per truncation.
         w2 = np.pi * slice_harmonic_coefficients(2, m_max)[ms] / ms ** 2
         w4 = np.pi * slice_harmonic_coefficients(4, m_max)[ms] / ms ** 2
         weights = [(ops.const(np.where(ms <= t, w2, 0.0)), ops.const(np.where(ms <= t, w4, 0.0)))
                    for t in truncations]
     else:
-        multipliers = _spherical_multipliers(grid, (2, 4))
+        multipliers = ops.spherical(grid, (2, 4))
 
-    results = [([], []) for _ in (truncations if slices_3d else (0,))]
+    results: list[tuple[list, list]] = [([], []) for _ in (truncations if slices_3d else (0,))]
+    curves = []
     for start in range(0, len(batch), per_chunk):
         part = batch[start:start + per_chunk]
-        phi, delta = ops.fluctuations(part, periodic, grid)
-        moments = ops.moments(delta, ops.fftn(delta), multipliers, window)
+        phi, moments, part_s2 = ops.phi_and_moments(part, periodic, grid, multipliers, window, s2_plan)
+        curves.append(part_s2)
         with np.errstate(invalid="ignore", divide="ignore"):
             scale = 1 / (phi * (1 - phi))
             if nd == 2 and d == 2:
@@ -456,7 +151,8 @@ def _lattice_parameters(batch, nd, d, periodic, margin, truncations, ops):
         for (zeta, eta), (z, e) in zip(results, pairs):
             zeta.append(ops.where(single, np.nan, z))
             eta.append(ops.where(single, np.nan, e))
-    return [(ops.concat(zeta), ops.concat(eta)) for zeta, eta in results]
+    pairs = [(ops.concat(zeta), ops.concat(eta)) for zeta, eta in results]
+    return pairs, (np.concatenate(curves) if s2_plan is not None else None)
 
 
 def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, periodic: bool = True,
@@ -519,17 +215,35 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
     one forward FFT plus one complex inverse FFT per harmonic (d = 2: 2; d = 3 slices:
     ``M/2``; volumes: 7, two real spherical harmonics per transform); ``extrapolate`` adds
     the same on the half-resolution sub-lattices (d = 3 slices: harmonics up to 8), and
-    ``periodic=False`` quadruples the transform sizes (8× for volumes). Memory: 56 bytes per
-    (padded) pixel of a chunk of images (chunks of ~48 MiB), plus the cached multipliers
-    (16 bytes per pixel and harmonic; for a 128³ volume 7 × 34 MB).
+    ``periodic=False`` quadruples the transform sizes (8× for volumes). 2D NumPy batches run in
+    the compiled kernel (:mod:`microvae._spectral`, several images per SIMD vector, inverse
+    transforms pruned to the averaging window), tensors with ``torch.fft``. Volumes: 168 bytes
+    per padded grid point (work arrays and the cached multipliers) up to 1 GiB, beyond that a
+    slab path whose peak is about 16 bytes per point of the half spectrum plus the window's
+    planes (peak 3.4 GiB for a 400³ crop). Measurements: docs/properties.md, section 7.
     """
     check_d(d)
     if is_tensor(images):
         batch, nd = as_binary_tensor(images, ndim)
-        ops = _TorchOps(batch)
     else:
         batch, nd = as_binary_batch(images, ndim=ndim)
-        ops = _NumpyOps(workers)
+    zeta, eta, _ = parameters_of_batch(batch, nd, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
+                                       harmonics=harmonics, workers=workers)
+    return zeta, eta
+
+
+def parameters_of_batch(batch, nd, d, *, periodic, margin, extrapolate, harmonics, workers, with_s2=False,
+                        ops=None):
+    """:func:`three_point_parameters` of a validated batch (uint8 array or float tensor).
+
+    Returns ``(zeta2, eta2, s2)``: with ``with_s2``, the radial S2 of each image (as
+    :func:`microvae.correlations.s2` with ``periodic``) where the compiled kernel computed it from
+    the same forward transform, else None. ``ops`` overrides the engine (the benchmark runs
+    :class:`NumpyOps`, the SciPy path of before the kernel, as its reference).
+    """
+    if ops is None:
+        ops = (TorchOps(batch) if is_tensor(batch) else KernelOps(workers) if nd == 2
+               else NumpyOps(workers) if _fits_in_memory(batch.shape[1:], periodic) else SlabOps(workers))
     if nd == 3 and d == 2:
         raise ValueError("d=2 describes a two-dimensional medium; volumes take d=3")
     if harmonics is not None and not (nd == 2 and d == 3):
@@ -547,22 +261,25 @@ def three_point_parameters(images: "ArrayLike | torch.Tensor", d: int = 3, *, pe
             raise ValueError(f"margin must be an integer in [0, {(side - 1) // 2}] for images of side {side}, "
                              f"got {margin!r}")
     if not extrapolate:
-        return _lattice_parameters(batch, nd, d, periodic, margin, (m_max,), ops)[0]
+        pairs, curves = _lattice_parameters(batch, nd, d, periodic, margin, (m_max,), ops, with_s2)
+        return pairs[0] + (curves,)
     if side < 8:
         raise ValueError(f"extrapolate=True needs image sides of at least 8 pixels, got {batch.shape[1:]}; "
                          "pass extrapolate=False for smaller images")
-    fine = _lattice_parameters(batch, nd, d, periodic, margin, (m_max, m_coarse), ops)
+    fine, curves = _lattice_parameters(batch, nd, d, periodic, margin, (m_max, m_coarse), ops, with_s2)
     (zeta, eta), (zeta_low, eta_low) = fine if len(fine) == 2 else fine * 2
     coarse_z = coarse_e = 0.0
     offsets = list(np.ndindex(*(2,) * nd))
-    for off in offsets:
-        sub = ops.contiguous(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)])
+    subs = [ops.contiguous(batch[(slice(None),) + tuple(slice(o, None, 2) for o in off)]) for off in offsets]
+    # One batch per sub-lattice shape (a single one for even sides): fewer, fuller kernel calls.
+    for shape in dict.fromkeys(tuple(sub.shape[1:]) for sub in subs):
+        group = [sub for sub in subs if tuple(sub.shape[1:]) == shape]
         # About the same border, in coarse pixels.
-        z, e = _lattice_parameters(sub, nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0]
-        coarse_z += z
-        coarse_e += e
+        z, e = _lattice_parameters(ops.concat(group), nd, d, periodic, (margin + 1) // 2, (m_coarse,), ops)[0][0]
+        coarse_z = coarse_z + z.reshape(len(group), len(batch)).sum(0)
+        coarse_e = coarse_e + e.reshape(len(group), len(batch)).sum(0)
     # Richardson on the low harmonics, which carry the discretization error: X(h) + [X_low(h) - X_low(2h)].
-    return (zeta + zeta_low - coarse_z / len(offsets), eta + eta_low - coarse_e / len(offsets))
+    return zeta + zeta_low - coarse_z / len(offsets), eta + eta_low - coarse_e / len(offsets), curves
 
 
 def zeta2(images: "ArrayLike | torch.Tensor", d: int = 3, **kwargs: Any) -> Any:

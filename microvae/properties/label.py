@@ -1,13 +1,13 @@
 """``label``: porosity, three-point parameters and strong-contrast properties of image sets."""
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d, check_int, check_moduli, check_voxel_size
+from .harmonic import parameters_of_batch
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
-from .harmonic import three_point_parameters
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,7 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
     harmonic method, :func:`~microvae.properties.three_point_parameters`); effective bulk and
     shear moduli of the rock with empty pores (third-order strong contrast); Young's modulus
     and diffusivity rescaled by the rock's and the pore's; and the two-point void bound on the
-    permeability. Formulas and the corrections to the paper: PHYSICS.md and
+    permeability. Formulas and the corrections to the paper: docs/physics.md and
     :mod:`microvae.properties.strong_contrast`.
 
     Parameters
@@ -132,14 +132,14 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
         raise ValueError(f"method must be 'strong_contrast' or 'fullfield', got {method!r}")
     if batch_size is not None:
         batch_size = check_int(batch_size, "batch_size")
-    parts = {key: [] for key in LABEL_KEYS}
+    parts: dict[str, list] = {key: [] for key in LABEL_KEYS}
     bar = None
     for batch, nd, count in _batches(images, ndim, batch_size):
         if progress and bar is None:
             from tqdm import tqdm
 
             bar = tqdm(total=count, desc="label", unit="img")
-        out = _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers)
+        out = label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers)
         for key in LABEL_KEYS:
             parts[key].append(out[key])
         if bar is not None:
@@ -150,7 +150,8 @@ def label(images: "ArrayLike | torch.Tensor", d: int = 3, K1: float = 4.3, G1: f
     if is_tensor(images):
         import torch
 
-        return {key: torch.as_tensor(value, device=images.device) for key, value in out.items()}
+        device = cast("torch.Tensor", images).device
+        return {key: torch.as_tensor(value, device=device) for key, value in out.items()}
     return out
 
 
@@ -160,15 +161,18 @@ def _host(values):
     return values.detach().cpu().double().numpy() if is_tensor(values) else values
 
 
-def _label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers):
+def label_batch(batch, nd, d, K1, G1, voxel_size, periodic, margin, extrapolate, harmonics, workers, ops=None):
+    """Labels of one validated batch. ``ops``: the engine of the three-point parameters (see
+    :func:`~microvae.properties.harmonic.parameters_of_batch`; the benchmark's reference)."""
     from ..correlations import s2
 
     phi = batch.reshape(len(batch), -1).mean(axis=1)
-    zeta, eta = three_point_parameters(batch, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
-                                       harmonics=harmonics, ndim=nd, workers=workers)
+    zeta, eta, curves = parameters_of_batch(batch, nd, d, periodic=periodic, margin=margin, extrapolate=extrapolate,
+                                            harmonics=harmonics, workers=workers, with_s2=True, ops=ops)
     phi, zeta, eta = _host(phi), _host(zeta), _host(eta)
     k_eff, g_eff = elastic_moduli(phi, zeta, eta, d, K1, G1)
-    curves = _host(s2(batch, periodic=periodic, ndim=nd, workers=workers))
+    if curves is None:  # S2 was not shared with the forward transform of ζ2, η2
+        curves = _host(s2(batch, periodic=periodic, ndim=nd, workers=workers))
     k = permeability(curves, phi, voxel_size=voxel_size)
     flags = validity_flags(phi, zeta, eta, d, s2=curves, k=k)
     return {"porosity": phi, "zeta2": zeta, "eta2": eta, "K": k_eff, "G": g_eff,

@@ -1,6 +1,6 @@
 """Three-point parameters by direct quadrature of the triple integrals over S2 and S3.
 
-This is the slow, independent path: it evaluates the defining integrals (PHYSICS.md) of
+This is the slow, independent path: it evaluates the defining integrals (docs/physics.md §2) of
 
 - d = 2: ``zeta2 = 4/(pi phi1 phi2) I[cos 2θ]``, ``eta2 = 16/(pi phi1 phi2) I[cos 4θ]``;
 - d = 3: ``zeta2 = 9/(2 phi1 phi2) I[P2]``, ``eta2 = 5 zeta2/21 + 150/(7 phi1 phi2) I[P4]``,
@@ -148,7 +148,8 @@ def parameters_from_functions(s2: Callable[[np.ndarray], np.ndarray],
         weighted = integrand * pair_w[sl, None]
         j_zeta += float(np.sum(weighted @ w_zeta))
         j_eta += float(np.sum(weighted @ w_eta))
-    return tuple(float(v) for v in _combine(d, phi, j_zeta, j_eta, local))
+    zeta, eta = _combine(d, phi, j_zeta, j_eta, local)
+    return float(zeta), float(eta)
 
 
 def _trapezoid_weights(x):
@@ -167,8 +168,9 @@ def parameters_from_samples(r: ArrayLike, s: ArrayLike, theta: ArrayLike, s3_val
 
     The r and s grids start at the first positive distance. ``B`` vanishes linearly as r or
     s → 0, so the radial integrand ``B / r`` tends to a finite limit: the cell ``[0, r[0]]``
-    is added with that integrand held at its value at ``r[0]``. The angular weights are corrected to integrate constants to exactly zero on the given θ
-    nodes, as the exact weights do; otherwise the O(1) part of the integrand at small r
+    is added with that integrand held at its value at ``r[0]``. The angular weights are
+    corrected to integrate constants to exactly zero on the given θ nodes, as the exact
+    weights do; otherwise the O(1) part of the integrand at small r
     would leak into the integral through the discrete θ rule.
 
     Parameters

@@ -1,6 +1,6 @@
 """Effective properties from microstructural parameters: third-order strong-contrast
 approximations for the elastic moduli and the diffusivity, and the two-point void bound on the
-permeability (PHYSICS.md, with the corrections to the paper it lists).
+permeability (docs/physics.md §3-5, with the corrections to the paper's formulas).
 
 Conventions: rock = phase 1 (bulk and shear moduli ``K1``, ``G1``), pore = phase 2 (porosity
 ``φ2``, empty: ``K2 = G2 = 0``, diffusivity ``D2``). ``zeta2`` and ``eta2`` are the

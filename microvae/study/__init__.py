@@ -2,8 +2,8 @@
 to a small training set improve a structure-property CNN, and do VAE samples help more than
 MRF samples?
 
-Protocol (``DESIGN.md`` §9). Authentic images (1 = pore) are labeled and split into
-``n_train`` / ``n_val`` / ``n_test`` (100 / 100 / 100). Each generator is fitted on the
+Protocol (paper §4; the data flow is drawn in docs/design.md). Authentic images (1 = pore)
+are labeled and split into ``n_train`` / ``n_val`` / ``n_test`` (100 / 100 / 100). Each generator is fitted on the
 training + validation images only (never the test images) and draws ``n_generated`` samples,
 which are labeled the same way. The property CNN (:mod:`microvae.nn.predictor`) is trained on
 the authentic training images plus ``m`` generated samples, for each ``m`` in ``added`` and

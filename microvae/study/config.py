@@ -1,6 +1,7 @@
 """What defines a study: the presets, :class:`StudyConfig` and how a config departs from the paper's."""
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from .._validate import check_int
 from ..io import jsonable
@@ -122,7 +123,7 @@ def make_config(preset: str = "quick", **overrides) -> StudyConfig:
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    values = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[preset].items()}
+    values: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[preset].items()}
     values["label"] = dict(LABEL_DEFAULTS)
     if "max_epochs" in overrides:
         values["predictor"]["max_epochs"] = overrides.pop("max_epochs")

@@ -7,12 +7,16 @@ in the runner changes.
 """
 import inspect
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .config import StudyConfig
 from .keys import derive_seed
+
+if TYPE_CHECKING:
+    from ..mrf import MRF
+    from ..vae import TrainResult
 
 __all__ = ["Generator", "VAEGenerator", "MRFGenerator", "default_generators", "check_generator"]
 
@@ -33,11 +37,17 @@ class Generator(Protocol):
         ``(n, S, S)`` binary images from the fitted model.
     """
 
-    def describe(self, image_size: int) -> dict: ...
+    def describe(self, image_size: int) -> dict:
+        """The settings that identify this generator's samples (for ``image_size`` px images)."""
+        ...
 
-    def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None: ...
+    def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
+        """Fit on the authentic training + validation images, using ``workdir`` for its files."""
+        ...
 
-    def sample(self, n: int, *, seed: int) -> np.ndarray: ...
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``(n, S, S)`` binary images (1 = pore) from the fitted model."""
+        ...
 
 
 def check_generator(name: str, generator: object) -> None:
@@ -69,7 +79,7 @@ class VAEGenerator:
 
     def __init__(self, preset: str = "quick", sample: dict | None = None, *, device: str | None = None, **overrides):
         self.preset, self.sample_options, self.device, self.overrides = preset, dict(sample or {}), device, overrides
-        self.run = None
+        self.run: TrainResult | None = None
 
     def describe(self, image_size: int) -> dict:
         """The resolved training configuration and sampling options."""
@@ -81,6 +91,7 @@ class VAEGenerator:
         return {"train": config.to_dict(), "sample": self.sample_options}
 
     def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
+        """Train the VAE on ``images`` in ``workdir``, resuming its checkpoint when there is one."""
         from .. import vae
 
         resume = (Path(workdir) / vae.CHECKPOINT).is_file()
@@ -90,6 +101,7 @@ class VAEGenerator:
                                  image_size=images.shape[-1], **self.overrides)
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` images from the trained VAE (:func:`microvae.vae.sample` with the sampling options)."""
         from .. import vae
 
         if self.run is None:
@@ -113,7 +125,8 @@ class MRFGenerator:
 
     def __init__(self, model: dict | None = None, sample: dict | None = None):
         self.model, self.sample_options = dict(model or {}), dict(sample or {})
-        self.mrf, self.size = None, None
+        self.mrf: MRF | None = None
+        self.size: int | None = None
 
     def describe(self, image_size: int) -> dict:
         """The resolved MRF configuration and sampling options."""
@@ -124,6 +137,7 @@ class MRFGenerator:
         return {"model": {p: getattr(mrf, p) for p in params}, "sample": self.sample_options}
 
     def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
+        """Fit the MRF on ``images``, or load the one an earlier attempt saved in ``workdir``."""
         from ..mrf import MRF
 
         path = Path(workdir) / "mrf.npz"
@@ -135,14 +149,15 @@ class MRFGenerator:
         self.size = images.shape[-1]
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
-        if self.mrf is None:
+        """``n`` images of the training size from the fitted MRF."""
+        if self.mrf is None or self.size is None:
             raise RuntimeError("MRFGenerator.sample before fit")
         return self.mrf.sample(n, size=self.size, seed=seed, **self.sample_options)
 
 
 def default_generators(config: StudyConfig, *, device: str | None = None) -> dict[str, Generator]:
     """The real generators named in ``config.generators``, with the config's options."""
-    available = {"vae": lambda: VAEGenerator(device=device, **config.vae),
+    available: dict[str, Any] = {"vae": lambda: VAEGenerator(device=device, **config.vae),
                  "mrf": lambda: MRFGenerator(model=config.mrf.get("model"), sample=config.mrf.get("sample"))}
     unknown = set(config.generators) - set(available)
     if unknown:

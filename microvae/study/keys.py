@@ -3,6 +3,7 @@ tags, and every cached stage carries a hash of its inputs (reused on resume only
 import hashlib
 import json
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def stage_key(*parts: object) -> str:
     return h.hexdigest()[:16]
 
 
-def stage_keys(config: StudyConfig, images: np.ndarray, settings: dict) -> dict[str, str]:
+def stage_keys(config: StudyConfig, images: np.ndarray, settings: dict) -> dict[str, Any]:
     """Keys of the stages: authentic labels and split, each generator's samples, the CNN
     configuration, and the whole study. A stage is reused on resume only when its key
     matches, so a change upstream (say the VAE's settings) recomputes exactly what depends on it."""

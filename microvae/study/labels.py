@@ -25,7 +25,9 @@ def default_labeller(config: StudyConfig) -> Callable[[np.ndarray], dict]:
 
 
 def as_label_table(labels: Mapping, n: int, properties: Sequence[str]) -> dict[str, np.ndarray]:
-    table = {}
+    """The per-image columns of a labeller's result: 1-D numeric arrays of length ``n`` (``valid``
+    as bool, the rest float64); ``KeyError`` if the porosity or a property is missing."""
+    table: dict[str, np.ndarray] = {}
     for key, values in dict(labels).items():
         arr = np.asarray(values)
         if arr.ndim == 1 and len(arr) == n and arr.dtype.kind in "biuf":
@@ -37,6 +39,7 @@ def as_label_table(labels: Mapping, n: int, properties: Sequence[str]) -> dict[s
 
 
 def finite_rows(table: dict[str, np.ndarray], properties: Sequence[str]) -> np.ndarray:
+    """Mask of the images whose ``properties`` are all finite."""
     ok = np.ones(len(table["porosity"]), dtype=bool)
     for k in properties:
         ok &= np.isfinite(table[k])

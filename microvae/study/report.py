@@ -17,6 +17,8 @@ __all__ = ["assemble_results", "write_figures", "headline_table", "morphology_ta
 def assemble_results(config: StudyConfig, digest: str, data: dict | None, split: dict[str, np.ndarray],
                      cells: list[dict], distribution: dict, timing: dict, figures: dict[str, Path], settings: dict,
                      pool_sizes: dict, morphology: dict) -> dict:
+    """The ``results.json`` object of a finished study: configuration, data, split, every
+    training cell, the summary and verdict, distribution and morphology statistics, timing."""
     props = config.properties
     baseline = [c for c in cells if c["generator"] is None]
     summary = summarize(cells, props)
@@ -43,6 +45,8 @@ _COLORS = {"authentic": "black", "vae": "tab:blue", "mrf": "tab:orange"}
 def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndarray], split: dict[str, np.ndarray],
                   gen: dict[str, dict], props: Sequence[str], cells: list[dict], s2_curves: dict[str, np.ndarray],
                   config: StudyConfig, morphology: dict) -> dict[str, Path]:
+    """Write the study's figures (sample mosaics, property histograms, S2 and morphology curves,
+    R² against added samples) into the run folder; returns their paths by name."""
     from ..compare import plot_comparison
     from ..correlations import radial_distances
     from ..plotting import mosaic, plot_s2, save_figure, subplots

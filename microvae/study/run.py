@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -342,8 +343,9 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
         # A margin of extra images so that a few non-finite labels cannot leave the splits short.
         pool = embedded_dataset(config, needed + needed // 10)
         syn = ", ".join(f"{k}={v}" for k, v in config.synthetic.items())
-        data = {"description": f"embedded synthetic sandstone-like images (microvae.synthetic.grains, {syn})",
-                "source": "embedded"}
+        data: dict[str, Any] = {
+            "description": f"embedded synthetic sandstone-like images (microvae.synthetic.grains, {syn})",
+            "source": "embedded"}
     else:
         # authentic_pool validates the user's images: the only check they go through here.
         pool, note = authentic_pool(images, ndim=ndim, size=config.image_size, needed=needed,

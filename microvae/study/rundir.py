@@ -5,6 +5,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class RunDir:
         self.reuse = resume
 
     def file(self, *parts: str) -> Path:
+        """Path of a file inside the run folder."""
         return self.path.joinpath(*parts)
 
     def write_json(self, rel: str, obj: object) -> Path:
@@ -73,7 +75,9 @@ class RunDir:
         return obj if obj.get("stage_key") == key else None
 
     def write_npz(self, rel: str, key: str, **arrays: np.ndarray) -> Path:
-        return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, key=key, **arrays), overwrite=True)
+        """Write ``arrays`` and the stage ``key`` to ``rel`` in the run folder (atomic, replacing)."""
+        contents: dict[str, Any] = {"key": key, **arrays}
+        return atomic_write(self.file(rel), lambda fh: np.savez_compressed(fh, **contents), overwrite=True)
 
     def read_npz(self, rel: str, key: str) -> dict[str, np.ndarray] | None:
         """The arrays of a finished stage file with this key, or ``None``."""
@@ -91,4 +95,5 @@ class RunDir:
 
 
 def log_stderr(msg: str) -> None:
+    """Print a time-stamped progress line of the study to stderr."""
     print(f"[study {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

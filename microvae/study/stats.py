@@ -7,12 +7,12 @@ the diversity (:func:`~microvae.compare.pairwise_correlation`) computed there.
 """
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..compare import (DDOF, Descriptors, compare_sets, describe, distribution_distance, mean_std,
-                       pairwise_correlation)
+from ..compare import DDOF, Descriptors, compare_sets, describe, distribution_distance, mean_std, pairwise_correlation
 from .config import StudyConfig
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",
@@ -55,17 +55,18 @@ def distribution_match(auth_images: np.ndarray, table: dict[str, np.ndarray], sp
     quantities = ["porosity", *props]
     fit = np.concatenate([split["train"], split["val"]])
     s2_curves = {name: d.curves["s2"] for name, d in descriptors.items()}
-    out = {"quantities": quantities,
-           "authentic": {"n": int(len(auth_images)), **{q: summary_stats(table[q]) for q in quantities}},
-           "authentic_flagged_invalid": int((~table["valid"]).sum()) if "valid" in table else None,
-           "authentic_pairwise_correlation": pairwise_correlation(auth_images),
-           "reference": {"what": "authentic test vs authentic training + validation",
-                         **{q: compare_samples(table[q][fit], table[q][split["test"]]) for q in quantities}},
-           "generators": {}}
+    out: dict[str, Any] = {
+        "quantities": quantities,
+        "authentic": {"n": int(len(auth_images)), **{q: summary_stats(table[q]) for q in quantities}},
+        "authentic_flagged_invalid": int((~table["valid"]).sum()) if "valid" in table else None,
+        "authentic_pairwise_correlation": pairwise_correlation(auth_images),
+        "reference": {"what": "authentic test vs authentic training + validation",
+                      **{q: compare_samples(table[q][fit], table[q][split["test"]]) for q in quantities}},
+        "generators": {}}
     auth_mean = s2_curves["authentic"].mean(axis=0)
     for name, g in gen.items():
         usable, gt = g["usable"], g["table"]
-        entry = {"n": int(len(g["images"])), "n_usable": int(len(usable)),
+        entry: dict[str, Any] = {"n": int(len(g["images"])), "n_usable": int(len(usable)),
                  "s2_max_abs_diff_of_mean": float(np.abs(s2_curves[name].mean(axis=0) - auth_mean).max()),
                  "pairwise_correlation": pairwise_correlation(g["images"])}
         if "valid" in gt:
@@ -106,16 +107,16 @@ def morphology_match(descriptors: dict[str, Descriptors], *, seed: int) -> dict:
     return out
 
 
-def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
+def summarize(cells: list[dict], props: Sequence[str]) -> dict:
     """Mean, std and count of test R² per generator and size, from cell records.
 
     Returns ``{"baseline": {prop: stats}, "<generator>": {"<added>": {prop: stats}}}``.
     """
-    groups = {}
+    groups: dict[tuple, list[dict]] = {}
     for c in cells:
         key = ("baseline", None) if c["generator"] is None else (c["generator"], c["added"])
         groups.setdefault(key, []).append(c)
-    out = {}
+    out: dict[str, Any] = {}
     for (g, m), group in groups.items():
         stats = {p: summary_stats([c["r2"][p] for c in group]) for p in props}
         if g == "baseline":
@@ -128,7 +129,7 @@ def summarize(cells: list[dict], props: tuple[str, ...]) -> dict:
 def verdict(summary: dict, config: StudyConfig) -> dict:
     """Plain comparison of generators by mean test R² over all sizes and properties."""
     gens = [g for g in config.generators if g in summary]
-    out = {"sizes": list(config.added), "properties": list(config.properties)}
+    out: dict[str, Any] = {"sizes": list(config.added), "properties": list(config.properties)}
     base = summary.get("baseline", {})
     for g in gens:
         gains = [summary[g][str(m)][p]["mean"] - base[p]["mean"] for m in config.added for p in config.properties
@@ -136,7 +137,8 @@ def verdict(summary: dict, config: StudyConfig) -> dict:
         out[f"{g}_mean_gain_over_baseline"] = float(np.mean(gains))
         out[f"{g}_cells_above_baseline"] = int(sum(x > 0 for x in gains))
     if {"vae", "mrf"} <= set(gens):
-        diffs, clear = {}, [0, 0]
+        diffs: dict[str, list[float]] = {}
+        clear = [0, 0]
         for p in config.properties:
             diffs[p] = []
             for m in config.added:

@@ -63,10 +63,11 @@ class SampleCheck:
     def to_dict(self) -> dict[str, Any]:
         """The check as the plain dict stored in a checkpoint (``surface`` and ``data_surface``
         only when set)."""
-        d = {"threshold": self.threshold, "smooth": self.smooth, "latent": self.latent,
-             "porosity_mean": self.porosity_mean, "porosity_std": self.porosity_std,
-             "data_porosity_mean": self.data_porosity_mean, "data_porosity_std": self.data_porosity_std,
-             "pairwise_correlation": self.pairwise_correlation}
+        d: dict[str, Any] = {
+            "threshold": self.threshold, "smooth": self.smooth, "latent": self.latent,
+            "porosity_mean": self.porosity_mean, "porosity_std": self.porosity_std,
+            "data_porosity_mean": self.data_porosity_mean, "data_porosity_std": self.data_porosity_std,
+            "pairwise_correlation": self.pairwise_correlation}
         if self.surface is not None:
             d.update(surface=self.surface, data_surface=self.data_surface)
         d.update(collapsed=self.collapsed, reason=self.reason)

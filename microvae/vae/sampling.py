@@ -2,6 +2,7 @@
 smoothing and porosity-matching threshold of the decoded probabilities and the collapse check
 (:func:`check_samples`), and :func:`sample`."""
 import os
+from typing import cast
 
 import numpy as np
 import torch
@@ -56,6 +57,7 @@ def fit_latent(vae: VAE, images: ArrayLike, chunk: int = 100) -> dict[str, list]
     dict with ``mean`` (list, ``latent``) and ``cov`` (nested list, ``latent x latent``).
     """
     device = next(vae.parameters()).device
+    images = np.asarray(images)
     with eval_mode(vae):
         parts = [vae.encode(torch.from_numpy(np.ascontiguousarray(images[i:i + chunk])).to(
                  device=device, dtype=torch.float32).unsqueeze(1)) for i in range(0, len(images), chunk)]
@@ -171,8 +173,9 @@ def check_samples(vae: VAE, porosity: ArrayLike, n: int = 400, *, seed: int = 0,
     p = _check_probabilities(vae, latent, seed, n)
     matched = {}
     if smooth == "matched":
-        smooth, got = _matched_smooth(p, porosity.mean(), surface)
-        matched = {"surface": got, "data_surface": float(surface)}
+        target = cast(float, surface)  # checked above: smooth="matched" needs a surface > 0
+        smooth, got = _matched_smooth(p, porosity.mean(), target)
+        matched = {"surface": got, "data_surface": float(target)}
     p = _smoothed(p, smooth)
     threshold = _porosity_threshold(p, porosity.mean())
     x = (p > threshold).astype(np.uint8)

@@ -17,8 +17,17 @@ from ..io import folders, provenance, write_json
 from ..morphology import specific_surface
 from ..nn.mode import eval_mode
 from ..nn.vae import VAE
-from .checkpoint import (CHECKPOINT, RUN_FILES, append_metrics, check_resumable, data_fingerprint, load_checkpoint,
-                         prepare_run_dir, save_checkpoint, truncate_metrics)
+from .checkpoint import (
+    CHECKPOINT,
+    RUN_FILES,
+    append_metrics,
+    check_resumable,
+    data_fingerprint,
+    load_checkpoint,
+    prepare_run_dir,
+    save_checkpoint,
+    truncate_metrics,
+)
 from .config import load_config
 from .parallel import init_distributed, pick_device
 from .results import SampleCheck, TrainResult
@@ -163,7 +172,9 @@ def _train(images, config, run_dir, seed, resume, device, progress, rank, world,
     bar = tqdm(total=config.steps, initial=start, disable=not progress or rank != 0, unit="step",
                desc="train VAE", dynamic_ncols=True)
     # Per-term sums and counts: the style terms exist only for the steps that computed them.
-    sums, counts, last_logged, t0 = {}, {}, start, time.perf_counter()
+    sums: dict[str, torch.Tensor | float] = {}
+    counts: dict[str, int] = {}
+    last_logged, t0 = start, time.perf_counter()
     vae.train()
     for step in range(start + 1, config.steps + 1):
         for k, v in trainer.step(step).items():

@@ -75,12 +75,12 @@ def _style_terms(style_net, generated, refs, layer_scales, config):
 @torch.no_grad()
 def _authentic_grams(style_net, images, device, config, chunk=50):
     """Gram matrices of every authentic image at every style layer, computed once."""
-    per_layer = None
+    per_layer: list[list[torch.Tensor]] = []
     for start in range(0, len(images), chunk):
         x = torch.from_numpy(images[start:start + chunk]).to(device=device, dtype=torch.float32).unsqueeze(1)
         feats = _style_features(style_net, x, config)
         grams = [g.float() for g in gram_matrices(feats, backend=config.backend)]
-        per_layer = [[g] for g in grams] if per_layer is None else [p + [g] for p, g in zip(per_layer, grams)]
+        per_layer = [p + [g] for p, g in zip(per_layer, grams)] if per_layer else [[g] for g in grams]
     return [torch.cat(p) for p in per_layer]
 
 
@@ -136,7 +136,8 @@ class Trainer:
             torch.manual_seed(seed)
             self.vae = VAE(**config.model_kwargs())
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-        self.vae.to(device, memory_format=self.memory_format)
+        # torch's stub of Module.to lacks memory_format, which Module.to takes.
+        self.vae.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.optimizer = torch.optim.Adam(self.vae.parameters(), lr=config.lr)
         # One CPU generator drives batches and latent noise, so a run is reproducible on any device
         # and resumes exactly; each process draws its own batches.
@@ -144,7 +145,8 @@ class Trainer:
         self.style_net, self.ref_grams, self.style_fingerprint, self.layer_scales = None, None, None, None
         if config.uses_style_net:
             self.style_net = VGGStyleNet(config.style_layers or None, config.style_weights, config.style_width,
-                                         seed=config.style_seed).to(device, memory_format=self.memory_format)
+                                         seed=config.style_seed)
+            self.style_net.to(device, memory_format=self.memory_format)  # type: ignore[call-overload]
             self.style_fingerprint = self.style_net.fingerprint()
             self.ref_grams = _authentic_grams(self.style_net, images, device, config)
             if config.style_normalize:
@@ -155,7 +157,7 @@ class Trainer:
                 self.layer_scales = [1.0 / r for r in rms]
                 self.ref_grams = [g * a for g, a in zip(self.ref_grams, self.layer_scales)]
         self.style_factor = config.image_size ** 2 if config.style_normalize else 1.0
-        self.module = _TrainingForward(self.vae)
+        self.module: nn.Module = _TrainingForward(self.vae)
         if world > 1:
             self.module = nn.parallel.DistributedDataParallel(
                 self.module, device_ids=[device.index] if device.type == "cuda" else None)
@@ -182,12 +184,14 @@ class Trainer:
             idx = idx[torch.randperm(b, generator=self.gen)]
         # Before style_start the style terms weigh nothing: skip the style network entirely.
         ramp = _ramp(step, config.style_start, config.style_warmup)
-        styled = self.style_net is not None and ramp > 0
+        # The style network and its reference Grams exist together (set in __init__).
+        refs = self.ref_grams
+        styled = refs is not None and ramp > 0
         detach = styled and not config.style_encoder_grad
         logits, mu, logvar, style_logits = self.module(x, eps, z_prior if styled else None, detach)
         terms = {"recon": reconstruction_loss(logits, x, config.recon), "kl": kl_divergence(mu, logvar)}
         loss = terms["recon"] + _ramp(step, 0, config.kl_warmup) * config.w_kl * terms["kl"]
-        if styled:
+        if styled and refs is not None:
             # The style network dominates a step's cost: score only the first style_batch images.
             m = min(config.style_batch or b, b)
             generated = torch.sigmoid(style_logits[:m])
@@ -195,7 +199,7 @@ class Trainer:
                 # The cached authentic Grams are of the untransformed images: turn the output back.
                 generated = dihedral(generated, turns[:m], inverse=True)
             idx = idx[:m].to(device)
-            terms["style"], terms["mc"] = _style_terms(self.style_net, generated, [g[idx] for g in self.ref_grams],
+            terms["style"], terms["mc"] = _style_terms(self.style_net, generated, [g[idx] for g in refs],
                                                        self.layer_scales, config)
             loss = loss + ramp * self.style_factor * (config.w_st * terms["style"] + config.w_mc * terms["mc"])
         terms["loss"] = loss
