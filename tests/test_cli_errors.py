@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import write_images as _images
+
 from microvae import synthetic
 from microvae.cli import main
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, shared_file
 
 from microvae import datasets
 from microvae.cli import main
-
-from conftest import SHARED_DATA, shared_file
 
 pytestmark = pytest.mark.data
 

@@ -15,7 +15,7 @@ LAYERS = [
     {"_version", "_validate", "_C", "_spectral", "choices"},  # version, input checks, compiled kernels, option names
     {"_tensor", "threads"},  # torch-tensor inputs, thread pools
     {"io", "synthetic", "fullfield", "ops"},  # files and stores; test media; reference solvers; compiled ops
-    {"correlations", "plotting"},
+    {"correlations", "plotting", "datasets"},  # datasets: real data fetched into files io reads
     {"morphology"},
     {"properties", "compare", "compat", "mrf", "nn"},
     {"labeling", "vae"},  # label at scale; train and sample the VAE

@@ -42,7 +42,7 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
 def _raises(fn, *args, **kwargs):
     try:
         fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return "no error"
 

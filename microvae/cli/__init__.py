@@ -75,7 +75,7 @@ def main(argv=None):
             raise
         _error(args, _one_line(exc) if "microvae may use" in str(exc) else f"out of memory ({_one_line(exc)})")
         return 1
-    except Exception as exc:  # noqa: BLE001 - anything else is a bug or a peer's surprise: one line still
+    except Exception as exc:  # anything else is a bug or a peer's surprise: one line still
         if args.debug:
             raise
         _error(args, f"unexpected {type(exc).__name__}: {_one_line(exc)} (run with --debug for the traceback, "

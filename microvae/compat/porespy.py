@@ -129,7 +129,7 @@ def _dead_end_pixels(pore, closed, surface):
     for ax in range(pore.ndim):
         first, last = np.take(labels, 0, axis=ax), np.take(labels, -1, axis=ax)
         spanning[np.intersect1d(first, last)] = True
-        index = [slice(None)] * pore.ndim
+        index: list[slice | int] = [slice(None)] * pore.ndim
         for end in (0, -1):
             index[ax] = end
             faces[tuple(index)] = True

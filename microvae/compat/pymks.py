@@ -179,7 +179,7 @@ def two_point_stats(arr1: ArrayLike | da.Array = _UNSET, arr2: ArrayLike | da.Ar
         a negative ``cutoff``.
     """
     if arr1 is _UNSET or arr2 is _UNSET:
-        bound = {"periodic_boundary": periodic_boundary, "cutoff": cutoff, "mask": mask}
+        bound: dict[str, Any] = {"periodic_boundary": periodic_boundary, "cutoff": cutoff, "mask": mask}
         if arr2 is not _UNSET:
             bound["arr2"] = arr2
         return functools.partial(two_point_stats, *(() if arr1 is _UNSET else (arr1,)), **bound)

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -140,16 +141,16 @@ def lock(path: str | os.PathLike, subject: str, *, name: str = LOCK) -> Iterator
     FileExistsError
         Another process holds it (its process id and host are named when known).
     """
-    name = Path(path) / name
+    lock_file = Path(path) / name
     while True:
-        fd = os.open(name, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         if not _try_lock(fd):
             holder = os.read(fd, 200).decode(errors="replace").strip()
             os.close(fd)
             raise FileExistsError(f"another microvae process{f' ({holder})' if holder else ''} is writing "
                                   f"{subject}; wait for it to end, or choose another output")
         try:  # the file locked must still be the one at that name (its last holder removes it)
-            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+            if os.stat(lock_file).st_ino == os.fstat(fd).st_ino:
                 break
         except FileNotFoundError:
             pass
@@ -161,16 +162,14 @@ def lock(path: str | os.PathLike, subject: str, *, name: str = LOCK) -> Iterator
         yield
     finally:
         try:
-            os.unlink(name)  # while still locked: a process that opened it meanwhile retries
+            os.unlink(lock_file)  # while still locked: a process that opened it meanwhile retries
         except OSError:  # the folder itself was removed (a failed new run)
             pass
         os.close(fd)  # closing the descriptor releases the lock
 
 
 def _try_lock(fd):
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":
         import msvcrt
 
         try:
@@ -178,6 +177,8 @@ def _try_lock(fd):
             return True
         except OSError:
             return False
+    import fcntl
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True

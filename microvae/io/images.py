@@ -266,7 +266,7 @@ def _read_tiff(fh, name):
         # Interleaved samples (RGB, RGBA) would be read as a last axis of width 3 or 4. Separate
         # sample planes are read as a stack of planes: tifffile stored stacks of 3 or 4 grey
         # images that way (as RGB planes) when no photometric was given, as microvae's save did.
-        if samples > 1 and page.planarconfig == tifffile.PLANARCONFIG.CONTIG:
+        if page is not None and samples > 1 and page.planarconfig == tifffile.PLANARCONFIG.CONTIG:
             raise ValueError(f"{name}: a colour or multi-channel TIFF ({samples} samples per pixel, "
                              f"{page.photometric.name}); {_COLOUR}")
         _check_array_header(name, tuple(series.shape), np.dtype(series.dtype))

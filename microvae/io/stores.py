@@ -73,7 +73,8 @@ def _check_zarr_metadata(path):
 def _store_files(path):
     """Every file of a store, sorted, following symlinked folders as zarr does (``Path.rglob``
     does not, which let a linked array folder past the checks), each real folder once."""
-    seen, files = set(), []
+    seen: set[str] = set()
+    files: list[Path] = []
     for root, dirs, names in os.walk(path, followlinks=True):
         real = os.path.realpath(root)
         if real in seen:  # a link back up the tree
@@ -276,7 +277,7 @@ def _store_errors(store):
     no file: "Unable to synchronously open file (bad byte number in an address)")."""
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - both libraries raise many types for damaged files
+    except Exception as exc:  # both libraries raise many types for damaged files
         if isinstance(exc, (FileNotFoundError, PermissionError)) or str(exc).startswith(store.path):
             raise  # the system's words with the path, or microvae's own refusal
         raise ValueError(f"{store.path}: cannot read it as a {'Zarr store' if store.kind == 'zarr' else 'HDF5 file'} "

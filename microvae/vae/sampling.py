@@ -14,7 +14,6 @@ from ..morphology import specific_surface
 from ..nn.mode import eval_mode
 from ..nn.vae import VAE
 from .checkpoint import checkpoint_config, load_checkpoint
-from .config import TrainConfig
 from .results import SampleCheck, TrainResult
 
 __all__ = ["fit_latent", "check_samples", "sample", "CollapseWarning", "SMOOTH_GRID"]
