@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from microvae import synthetic
-from microvae.fullfield import diffusivity, elastic_moduli, percolates, permeability
+from microvae.fullfield import percolates, solve_diffusivity, solve_elastic_moduli, solve_permeability
 from microvae.properties import label
 
 from .conftest import measure
@@ -37,17 +37,18 @@ def one_thread():
 
 
 def test_diffusivity_taufactor(benchmark, volume, throughput):
-    throughput["full-field De/D2, 3 axes (32³ volumes/s)"] = measure(benchmark, lambda: diffusivity(volume), 1, 2)
+    throughput["full-field De/D2, 3 axes (32³ volumes/s)"] = measure(
+        benchmark, lambda: solve_diffusivity(volume), 1, 2)
 
 
 def test_elastic_moduli(benchmark, volume, throughput):
     throughput["full-field elasticity, 6 load cases (32³ volumes/s)"] = measure(
-        benchmark, lambda: elastic_moduli(volume, tol=1e-2, dtype=torch.float32), 1, 2)
+        benchmark, lambda: solve_elastic_moduli(volume, tol=1e-2, dtype=torch.float32), 1, 2)
 
 
 def test_permeability(benchmark, volume, throughput):
     throughput["full-field Stokes k, 3 axes mirrored (32³ volumes/s)"] = measure(
-        benchmark, lambda: permeability(volume, periodic=False, tol=1e-2, dtype=torch.float32), 1, 2)
+        benchmark, lambda: solve_permeability(volume, periodic=False, tol=1e-2, dtype=torch.float32), 1, 2)
 
 
 def test_strong_contrast_labels_same_volume(benchmark, volume, throughput):
@@ -67,11 +68,11 @@ def test_convergence_with_resolution(benchmark):
             solid = np.sqrt((x ** 2).sum(0)) < radius  # c = 4π/3 · (1/4)³ ≈ 0.065
             img = (~solid).astype(np.uint8)
             c = 1 - img.mean()
-            k = permeability(img, axes=(0,), tol=1e-4, dtype=torch.float32)["k"][0] / n ** 2
+            k = solve_permeability(img, axes=(0,), tol=1e-4, dtype=torch.float32)["k"][0] / n ** 2
             a = (3 * c / (4 * math.pi)) ** (1 / 3)
             inv_K = 1 - 1.7601 * c ** (1 / 3) + c - 1.5593 * c ** 2 + 3.9799 * c ** (8 / 3) - 3.0734 * c ** (10 / 3)
             pores = solid.astype(np.uint8)  # the same geometry as spherical voids in rock
-            e = elastic_moduli(pores, tol=1e-4, dtype=torch.float32)["E_rel"]
+            e = solve_elastic_moduli(pores, tol=1e-4, dtype=torch.float32)["E_rel"]
             rows.append((radius, c, k, inv_K / (6 * math.pi * a), e))
 
     benchmark.pedantic(run, rounds=1, iterations=1)

@@ -1,7 +1,7 @@
 """Style + mode-collapse loss, forward and backward, for a batch of 20 over the feature shapes of
 the four VGG16 blocks (relu1_2, relu2_2, relu3_3, relu4_3) at 64^2 and 128^2 input.
 
-Compared in one run (setup and implementations in :mod:`microvae.bench_torch`, shared with
+Compared in one run (setup and implementations in :mod:`microvae.bench.training`, shared with
 ``microvae bench``):
 - ``eager``: what a user writes with the references, ``style_loss(..., backend="torch")`` plus
   ``mode_collapse_loss(..., backend="torch")`` (each computes its own Grams; autograd
@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from microvae import ops
-from microvae.bench_torch import fused, loss_features, loss_step, naive_eager, shared_torch
+from microvae.bench.training import fused, loss_features, loss_step, naive_eager, shared_torch
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() and ops.cuda_kernels_available() else [])
 IMPLS = {"eager": naive_eager, "shared": shared_torch, "fused": fused}

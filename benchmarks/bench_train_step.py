@@ -1,5 +1,5 @@
 """One full VAE training step (forward, all loss terms, backward, Adam) on the CPU, for the
-``quick`` and ``paper`` presets, with the speed options of :class:`microvae.train.TrainConfig`:
+``quick`` and ``paper`` presets, with the speed options of :class:`microvae.vae.TrainConfig`:
 
 - ``default``: float32, compiled fused losses (``backend="auto"``), authentic Grams cached;
 - ``eager_losses``: the same with the pure-torch losses (``backend="torch"``);
@@ -18,7 +18,7 @@ import sys
 import pytest
 import torch
 
-from microvae.bench_torch import train_session as session
+from microvae.bench.training import train_session as session
 
 VARIANTS = {"default": {}, "eager_losses": {"backend": "torch"}, "channels_last": {"channels_last": True},
             "bf16": {"bf16": True}}

@@ -58,11 +58,11 @@ log "training steps on the GPU (paper preset, 128^2, batch 20)"
 $PY - <<'EOF' | tee -a "$OUT/summary.txt"
 import time, torch
 from microvae.synthetic import gaussian_random_field
-from microvae.train import _Session, load_config
+from microvae.vae import Trainer, load_config
 images = gaussian_random_field((128, 128), 3.0, 0.2, n=40, seed=0)
 for variant in ({}, {"backend": "torch"}, {"bf16": True}):
     config = load_config("paper", **variant)
-    s = _Session(images, config, seed=0, device=torch.device("cuda"))
+    s = Trainer(images, config, seed=0, device=torch.device("cuda"))
     for _ in range(3):
         s.step()
     torch.cuda.synchronize(); t0 = time.perf_counter()

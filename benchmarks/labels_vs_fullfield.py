@@ -46,7 +46,7 @@ def grid_positions(shape, size, n, seed):
 def compute(args):
     import torch
 
-    from microvae.fullfield import diffusivity, elastic_moduli, permeability
+    from microvae.fullfield import solve_diffusivity, solve_elastic_moduli, solve_permeability
     from microvae.io import load
     from microvae.properties import label
 
@@ -69,13 +69,13 @@ def compute(args):
         sub = np.ascontiguousarray(vol[tuple(slice(p, p + args.size) for p in pos)])
         rec = {"size": args.size, "position": [int(p) for p in pos], "porosity": float(sub.mean())}
         t = time.perf_counter()
-        dif = diffusivity(sub)
+        dif = solve_diffusivity(sub)
         rec["time_D"] = time.perf_counter() - t
         t = time.perf_counter()
-        ela = elastic_moduli(sub, tol=args.tol, dtype=dtype)
+        ela = solve_elastic_moduli(sub, tol=args.tol, dtype=dtype)
         rec["time_E"] = time.perf_counter() - t
         t = time.perf_counter()
-        flow = permeability(sub, periodic=False, tol=args.tol, dtype=dtype)
+        flow = solve_permeability(sub, periodic=False, tol=args.tol, dtype=dtype)
         rec["time_k"] = time.perf_counter() - t
         rec.update(D_axes=dif["D"].tolist(), D_converged=bool(dif["converged"].all()),
                    D_iterations=dif["iterations"].tolist(), percolates=dif["percolates"].tolist(),
@@ -108,7 +108,7 @@ def resolution(args):
     much of each full-field value is discretization of the voxel geometry."""
     import torch
 
-    from microvae.fullfield import diffusivity, elastic_moduli, permeability
+    from microvae.fullfield import solve_diffusivity, solve_elastic_moduli, solve_permeability
     from microvae.io import load
 
     torch.set_num_threads(args.threads)
@@ -123,11 +123,11 @@ def resolution(args):
         rec = {"position": [int(p) for p in pos], "size": args.size, "porosity": float(crop.mean())}
         for name, img, scale in (("native", crop, 1), ("refined", crop.repeat(2, 0).repeat(2, 1).repeat(2, 2), 2)):
             t = time.perf_counter()
-            rec[name] = {"D": float(diffusivity(img)["D"].mean()),
-                         "E": elastic_moduli(img, tol=args.tol, dtype=torch.float32)["E_rel"],
+            rec[name] = {"D": float(solve_diffusivity(img)["D"].mean()),
+                         "E": solve_elastic_moduli(img, tol=args.tol, dtype=torch.float32)["E_rel"],
                          # k in native pixel² (the refined pixel is half as long)
-                         "k": float(permeability(img, periodic=False, tol=args.tol,
-                                                 dtype=torch.float32)["k"].mean()) / scale ** 2,
+                         "k": float(solve_permeability(img, periodic=False, tol=args.tol,
+                                                       dtype=torch.float32)["k"].mean()) / scale ** 2,
                          "seconds": time.perf_counter() - t}
         with open(lines, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
@@ -135,7 +135,7 @@ def resolution(args):
 
 
 PROPERTIES = {"D": "De/D2", "E": "E/E1", "k": "k (pixel²)"}
-#: The rock of ``compute`` (elastic_moduli's defaults): E1 = 9 K1 G1 / (3 K1 + G1).
+#: The rock of ``compute`` (solve_elastic_moduli's defaults): E1 = 9 K1 G1 / (3 K1 + G1).
 E1 = 9 * 4.3 * 3.8 / (3 * 4.3 + 3.8)
 
 

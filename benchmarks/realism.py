@@ -98,7 +98,7 @@ def reconstruct(run, images, batch_size=200):
     thresholded with the run's sampling settings (``run.samples``); ``(N, S, S)`` uint8."""
     import torch
 
-    from microvae.train import _smoothed
+    from microvae.vae.sampling import _smoothed
 
     vae = run.model.eval()
     parts = []
@@ -106,15 +106,15 @@ def reconstruct(run, images, batch_size=200):
         for start in range(0, len(images), batch_size):
             x = torch.from_numpy(images[start:start + batch_size]).float().unsqueeze(1)
             parts.append(vae.decode(vae.encode(x)[0]).squeeze(1).numpy())
-    p = _smoothed(np.concatenate(parts), run.samples["smooth"])
-    return (p > run.samples["threshold"]).astype(np.uint8)
+    p = _smoothed(np.concatenate(parts), run.samples.smooth)
+    return (p > run.samples.threshold).astype(np.uint8)
 
 
 def _train(args):
     import torch
 
     from benchmarks.vae_ablation import VARIANTS
-    from microvae.train import sample, train_vae
+    from microvae.vae import sample, train_vae
 
     torch.set_num_threads(args.threads)
     if args.variant not in VARIANTS:
@@ -129,7 +129,7 @@ def _train(args):
     samples = sample(run, args.n, seed=args.seed + 1000)
     np.savez_compressed(out / "realism.npz", samples=samples, reconstructions=reconstruct(run, held))
     meta = {"variant": args.variant, "seed": args.seed, "overrides": overrides, "train_seconds": seconds,
-            "threads": args.threads, "final_terms": run.history[-1], "samples": run.samples}
+            "threads": args.threads, "final_terms": run.history[-1], "samples": run.samples.to_dict()}
     (out / "realism.json").write_text(json.dumps(meta, indent=1, default=float))
     print(args.data, _run_name(args), f"{seconds:.0f} s", flush=True)
 

@@ -3,7 +3,7 @@
 The study's protocol on a segmented volume: ``authentic_pool`` cuts non-overlapping 64 px slices
 along all three axes, ``split_indices`` picks 100 train + 100 validation images (the 200 the
 generators learn from) and every other slice of the pool is held out for the measurement. Each
-variant (a set of :class:`microvae.train.TrainConfig` overrides on the quick preset) is trained
+variant (a set of :class:`microvae.vae.TrainConfig` overrides on the quick preset) is trained
 on the 200 images and sampled 1000 times with each binarization (matched threshold, 0.5
 threshold, Bernoulli); ``--mrf`` fits the MRF baseline on the same 200 images instead. Samples
 are saved, so :func:`microvae.compare.compare_sets` can score them against the held-out slices
@@ -90,7 +90,7 @@ def _data(args):
 def _train(args):
     import torch
 
-    from microvae.train import train_vae
+    from microvae.vae import train_vae
 
     torch.set_num_threads(args.threads)
     fit, _ = _data(args)
@@ -137,10 +137,9 @@ SAMPLINGS = {"0.5": ("threshold", "prior", 0.0), "bernoulli": ("bernoulli", "pri
 
 def vae_samples(run_dir, fit, n, seed, names=tuple(SAMPLINGS)):
     """{sampling name: (n, S, S) samples} of the trained VAE in ``run_dir``, for the samplings ``names``."""
-    from microvae.train import TrainConfig, TrainResult, check_samples, fit_latent, load_checkpoint, sample
-
     from microvae.morphology import specific_surface
     from microvae.nn import VAE
+    from microvae.vae import TrainConfig, TrainResult, check_samples, fit_latent, load_checkpoint, sample
 
     ckpt = load_checkpoint(run_dir)
     config = TrainConfig(**ckpt["config"])
@@ -236,7 +235,7 @@ def _evaluate(args):
 
 def _finished(run_dir):
     """Whether the run in ``run_dir`` has reached its last step (runs still training are skipped)."""
-    from microvae.train import load_checkpoint
+    from microvae.vae import load_checkpoint
 
     if not (run_dir / "checkpoint.pt").is_file():
         return False

@@ -12,7 +12,6 @@ averaged over the images of a set first (the "mean curve"), then the sets' mean 
 compared.
 """
 import io as _io
-import json
 import math
 import os
 import warnings
@@ -25,10 +24,11 @@ from numpy.typing import ArrayLike
 
 from . import morphology as _m
 from ._validate import as_binary_batch, check_finite
+from .io import atomic_write, jsonable, write_json
 
 __all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "pairwise_correlation",
-           "nearest_correlation", "label_values", "label_distances", "pattern_divergence", "LABELS", "LABEL_OPTIONS",
-           "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS"]
+           "nearest_correlation", "mean_std", "label_values", "label_distances", "pattern_divergence",
+           "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS", "DDOF", "LABELS", "LABEL_OPTIONS"]
 
 # Curve name -> (label of the x axis, description).
 DDOF = 1  #: sample standard deviation over images: compare and the study's outputs (microvae.study.stats)
@@ -130,41 +130,18 @@ def describe(images: ArrayLike, *, r_max: int | None = None, connectivity: int |
 
     batch, nd = as_binary_batch(images, ndim=ndim, name=name)
     shape = batch.shape[1:]
-    r_max = _m._r_max(shape, r_max)
+    r_max = _m.check_r_max(shape, r_max)
     if r_max > min(shape) // 2:
         raise ValueError(f"r_max must be at most {min(shape) // 2} (half the smallest side; S2 is periodic) "
                          f"for {name} of shape {shape}, got {r_max}")
-    connectivity = _m._connectivity(nd, connectivity)
-    n_max = max(shape)
-    curves, scalars = {"s2": s2(batch, r_max=r_max, ndim=nd)}, {}
-    runs = [_m._run_histograms(batch, ax) for ax in range(nd)]
-    for phase, suffix in ((1, "pore"), (0, "solid")):
-        lineal = np.zeros((len(batch), r_max + 1))
-        chords = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-        for ax, hist in enumerate(runs):
-            n = shape[ax]
-            lineal += _m._lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
-            chords[:, :n + 1] += hist[phase, 1]
-        chord = _m.ChordLengths(chords)
-        curves[f"lineal_path_{suffix}"] = lineal / nd
-        curves[f"chord_{suffix}"] = chord.probability[:, 1:]
-        scalars[f"mean_chord_{suffix}"] = chord.mean
-    labels, n_labels = _m._label(batch, nd, connectivity)
-    curves["cluster"] = _m._cluster_function(labels, r_max, tuple(range(nd)))
-    clusters = _m._cluster_statistics(labels, n_labels, nd)
-    scalars.update({
-        "specific_surface": _m.specific_surface(batch, "count", ndim=nd),
-        "specific_surface_s2": _m.specific_surface(batch, "s2", ndim=nd),
-        "euler_density": _m.euler_density(batch, connectivity, ndim=nd),
-        "perimeter_density": _m.perimeter_density(batch, ndim=nd),
-        "cluster_density": clusters["cluster_density"],
-        "largest_cluster_fraction": clusters["largest_fraction"],
-        "percolation_fraction": clusters["percolates"].mean(axis=1),
-        "pore_solidity": (_m.pore_solidity(batch, connectivity) if nd == 2 else np.full(len(batch), np.nan)),
-    })
+    connectivity = _m.check_connectivity(nd, connectivity)
+    found = _m.descriptors(batch, r_max, connectivity=connectivity, ndim=nd)
+    curves = {"s2": s2(batch, r_max=r_max, ndim=nd)}
+    curves.update((k, found[k]) for k in ("lineal_path_pore", "chord_pore", "lineal_path_solid", "chord_solid",
+                                          "cluster"))
+    scalars = {k: found[k] for k in SCALARS}
     porosity = batch.reshape(len(batch), -1).mean(axis=1)
-    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, {k: scalars[k] for k in SCALARS},
-                       _m.pattern_histogram(batch, ndim=nd))
+    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, scalars, _m.pattern_histogram(batch, ndim=nd))
 
 
 def _unit_rows(images, max_images):
@@ -247,7 +224,7 @@ def distribution_distance(reference: ArrayLike, other: ArrayLike) -> dict[str, f
     oth = np.asarray(other, dtype=np.float64).ravel()
     ref, oth = ref[np.isfinite(ref)], oth[np.isfinite(oth)]
     nan = math.nan
-    (mean_r, sd_r), (mean_o, sd_o) = (_summary(v).values() for v in (ref, oth))
+    (mean_r, sd_r), (mean_o, sd_o) = (mean_std(v).values() for v in (ref, oth))
     out = {"mean": mean_o, "std": sd_o, "reference_mean": mean_r, "reference_std": sd_r,
            "mean_diff": mean_o - mean_r, "rel_diff": (mean_o - mean_r) / abs(mean_r) if mean_r else nan,
            "std_ratio": sd_o / sd_r if sd_r else nan, "ks": nan, "ks_pvalue": nan, "w1": nan, "w1_rel": nan}
@@ -490,8 +467,8 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         "settings": {"ndim": auth.ndim, "image_shape": list(auth.images.shape[1:]), "r_max": auth.r_max,
                      "connectivity": auth.connectivity, "seed": seed},
         "x": {k: v for k, v in auth.x.items()},
-        "authentic": {"n": n, "porosity": _summary(auth.porosity),
-                      "scalars": {k: _summary(v) for k, v in auth.scalars.items()},
+        "authentic": {"n": n, "porosity": mean_std(auth.porosity),
+                      "scalars": {k: mean_std(v) for k, v in auth.scalars.items()},
                       "curves": {k: dict(zip(("mean", "std"), _mean_curve(v))) for k, v in auth.curves.items()},
                       "diversity": pairwise_correlation(auth.images, max_images)},
         "generated": {},
@@ -500,7 +477,7 @@ def compare_sets(authentic: ArrayLike | Descriptors,
     if labels:
         label_options = {**LABEL_OPTIONS, **(label_options or {})}
         tables = {name: label_values(d.images, **label_options) for name, d in (("authentic", auth), *gens.items())}
-        result["authentic"]["labels"] = {k: _summary(v) for k, v in tables["authentic"].items()}
+        result["authentic"]["labels"] = {k: mean_std(v) for k, v in tables["authentic"].items()}
         result["settings"]["labels"] = label_options
     if c2st is not False:
         from .c2st import C2ST_DEFAULTS, c2st as _c2st, c2st_halves
@@ -527,36 +504,25 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         if c2st is not False:
             entry["c2st"] = c2st_halves(held, split_seed=seed, **c2st_options)
         result["noise_floor"] = entry
-    return _jsonable(result)
+    return jsonable(result)
 
 
-def _summary(values):
-    """``{"mean", "std"}`` of the finite values (std with ``ddof=DDOF``; NaN where undefined)."""
+def mean_std(values: ArrayLike) -> dict[str, float]:
+    """``{"mean", "std"}`` of the finite values: the summary of every set in :func:`compare_sets`.
+
+    The standard deviation is the sample one (``ddof=``:data:`DDOF`); NaN where undefined (no
+    finite value; fewer than two for the std).
+    """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     return {"mean": float(v.mean()) if len(v) else math.nan,
             "std": float(v.std(ddof=DDOF)) if len(v) > DDOF else math.nan}
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def save_json(path: str | os.PathLike, result: dict, *, overwrite: bool = False) -> Path:
-    """Write a :func:`compare_sets` result as JSON, atomically (refuses to replace a file unless
-    ``overwrite``)."""
-    from .io import atomic_write
-
-    text = json.dumps(result, indent=1, allow_nan=False)
-    return atomic_write(path, lambda fh: fh.write(text), overwrite=overwrite, mode="w")
+    """Write a :func:`compare_sets` result as JSON (:func:`microvae.io.write_json`), atomically
+    (refuses to replace a file unless ``overwrite``)."""
+    return write_json(path, result, overwrite=overwrite, indent=1)
 
 
 def plot_comparison(path: str | os.PathLike, result: dict, *, curves: Sequence[str] | None = None,
@@ -580,8 +546,6 @@ def plot_comparison(path: str | os.PathLike, result: dict, *, curves: Sequence[s
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from .io import atomic_write
 
     names = list(curves) if curves is not None else list(CURVES)
     unknown = [c for c in names if c not in CURVES]

@@ -22,16 +22,20 @@ from scipy import ndimage
 from ._validate import as_binary_batch, check_int
 
 __all__ = ["lineal_path", "chord_lengths", "ChordLengths", "cluster_function", "specific_surface",
-           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "pattern_histogram",
-           "pore_solidity"]
+           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "descriptors",
+           "pattern_histogram", "pore_solidity"]
 
 # Pixel connectivities of the pore clusters: value -> rank for generate_binary_structure, which is
 # also scikit-image's ``connectivity`` argument.
 _CONNECTIVITY = {2: {4: 1, 8: 2}, 3: {6: 1, 26: 3}}
 _DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
+# Pore clusters of fewer pixels do not enter the solidity (their hull says little about shape).
+_MIN_SOLIDITY_SIZE = 10
 
 
-def _r_max(shape, r_max):
+def check_r_max(shape: tuple[int, ...], r_max: int | None) -> int:
+    """``r_max`` checked for images of spatial ``shape``: an integer in ``[0, min(shape) - 1]``,
+    half the smallest side when None."""
     limit = min(shape) - 1
     r_max = check_int(min(shape) // 2 if r_max is None else r_max, "r_max", minimum=0)
     if r_max > limit:
@@ -39,7 +43,9 @@ def _r_max(shape, r_max):
     return r_max
 
 
-def _axes(nd, axis):
+def spatial_axes(nd: int, axis: int | None) -> tuple[int, ...]:
+    """The spatial axes an axis argument selects: all ``nd`` of them for None, else the one
+    checked ``axis`` (ValueError naming ``axis`` outside ``[0, nd - 1]``)."""
     if axis is None:
         return tuple(range(nd))
     if check_int(axis, "axis", minimum=0) >= nd:
@@ -53,7 +59,9 @@ def _phase(phase):
     return int(phase)
 
 
-def _connectivity(nd, connectivity):
+def check_connectivity(nd: int, connectivity: int | None) -> int:
+    """Pore connectivity checked for ``nd``-dimensional images: 4 or 8 in 2D, 6 or 26 in 3D
+    (None: 4 and 6, face neighbours)."""
     if connectivity is None:
         connectivity = _DEFAULT_CONNECTIVITY[nd]
     if connectivity not in _CONNECTIVITY[nd]:
@@ -125,8 +133,8 @@ def lineal_path(images: ArrayLike, r_max: int | None = None, *, phase: int = 1, 
     ndarray of float64, shape ``(N, r_max + 1)``
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    r_max, phase = _r_max(batch.shape[1:], r_max), _phase(phase)
-    axes = _axes(nd, axis)
+    r_max, phase = check_r_max(batch.shape[1:], r_max), _phase(phase)
+    axes = spatial_axes(nd, axis)
     out = np.zeros((len(batch), r_max + 1))
     for ax in axes:
         n = batch.shape[ax + 1]
@@ -196,7 +204,7 @@ def chord_lengths(images: ArrayLike, *, phase: int = 1, axis: int | None = None,
     phase = _phase(phase)
     n_max = max(batch.shape[1:])
     counts = np.zeros((len(batch), n_max + 1), dtype=np.int64)
-    for ax in _axes(nd, axis):
+    for ax in spatial_axes(nd, axis):
         hist = _run_histograms(batch, ax)[phase, 0 if edges else 1]
         counts[:, :hist.shape[1]] += hist
     return ChordLengths(counts)
@@ -224,7 +232,7 @@ def label_clusters(images: ArrayLike, connectivity: int | None = None, *,
         Number of clusters in the batch.
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    return _label(batch, nd, _connectivity(nd, connectivity))
+    return _label(batch, nd, check_connectivity(nd, connectivity))
 
 
 def _label(batch, nd, connectivity):
@@ -260,9 +268,9 @@ def cluster_function(images: ArrayLike, r_max: int | None = None, *, connectivit
     ndarray of float64, shape ``(N, r_max + 1)``
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    r_max = _r_max(batch.shape[1:], r_max)
-    axes = _axes(nd, axis)
-    labels, _ = _label(batch, nd, _connectivity(nd, connectivity))
+    r_max = check_r_max(batch.shape[1:], r_max)
+    axes = spatial_axes(nd, axis)
+    labels, _ = _label(batch, nd, check_connectivity(nd, connectivity))
     return _cluster_function(labels, r_max, axes)
 
 
@@ -371,7 +379,7 @@ def euler_density(images: ArrayLike, connectivity: int | None = None, *, ndim: i
     from skimage.measure import euler_number
 
     batch, nd = as_binary_batch(images, ndim=ndim)
-    rank = _CONNECTIVITY[nd][_connectivity(nd, connectivity)]
+    rank = _CONNECTIVITY[nd][check_connectivity(nd, connectivity)]
     return np.array([euler_number(im, connectivity=rank) for im in batch], dtype=np.float64) / batch[0].size
 
 
@@ -443,7 +451,7 @@ def cluster_statistics(images: ArrayLike, connectivity: int | None = None, *,
         both faces perpendicular to spatial axis ``k`` (spans the image along ``k``).
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
-    labels, n = _label(batch, nd, _connectivity(nd, connectivity))
+    labels, n = _label(batch, nd, check_connectivity(nd, connectivity))
     return _cluster_statistics(labels, n, nd)
 
 
@@ -470,6 +478,65 @@ def _cluster_statistics(labels, n, nd):
         fraction = np.where(pore > 0, largest / np.maximum(pore, 1), np.nan)
     return {"n_clusters": n_clusters, "cluster_density": n_clusters / flat.shape[1],
             "largest_fraction": fraction, "percolates": percolates}
+
+
+def descriptors(images: ArrayLike, r_max: int | None = None, *, connectivity: int | None = None,
+                ndim: int | None = None) -> dict[str, np.ndarray]:
+    """Every descriptor of this module for one image set, sharing the run-length histograms and
+    the cluster labels between them (what :func:`microvae.compare.describe` needs).
+
+    Parameters
+    ----------
+    images : array_like
+        Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``, 1 = pore.
+    r_max : int, optional
+        Largest distance of the curves, pixels (default: half the smallest side).
+    connectivity : int, optional
+        Pore connectivity of the clusters and the Euler characteristic (:func:`label_clusters`).
+    ndim : {None, 2, 3}
+        Spatial dimension; pass ``ndim=3`` for a single volume ``(D, H, W)``.
+
+    Returns
+    -------
+    dict of ndarray
+        Curves ``(N, r_max + 1)``: ``lineal_path_pore``, ``lineal_path_solid`` (averaged over the
+        axes), ``cluster`` (C2, pore phase); chord-length probabilities ``chord_pore``,
+        ``chord_solid`` ``(N, max side)`` for lengths 1, 2, ...; per-image scalars ``(N,)``:
+        ``mean_chord_pore``, ``mean_chord_solid``, ``specific_surface`` (face count),
+        ``specific_surface_s2``, ``euler_density``, ``perimeter_density``, ``cluster_density``,
+        ``largest_cluster_fraction``, ``percolation_fraction`` (fraction of the axes along which
+        a cluster spans the image), ``pore_solidity`` (:func:`pore_solidity`; NaN for volumes).
+    """
+    batch, nd = as_binary_batch(images, ndim=ndim)
+    shape = batch.shape[1:]
+    r_max, connectivity = check_r_max(shape, r_max), check_connectivity(nd, connectivity)
+    out = {}
+    runs = [_run_histograms(batch, ax) for ax in range(nd)]
+    for phase, suffix in ((1, "pore"), (0, "solid")):
+        lineal = np.zeros((len(batch), r_max + 1))
+        chords = np.zeros((len(batch), max(shape) + 1), dtype=np.int64)
+        for ax, hist in enumerate(runs):
+            n = shape[ax]
+            lineal += _lineal_path(hist[phase, 0], n, batch[0].size // n, r_max)
+            chords[:, :n + 1] += hist[phase, 1]
+        chord = ChordLengths(chords)
+        out[f"lineal_path_{suffix}"] = lineal / nd
+        out[f"chord_{suffix}"] = chord.probability[:, 1:]
+        out[f"mean_chord_{suffix}"] = chord.mean
+    labels, n_labels = _label(batch, nd, connectivity)
+    out["cluster"] = _cluster_function(labels, r_max, tuple(range(nd)))
+    clusters = _cluster_statistics(labels, n_labels, nd)
+    out.update({
+        "specific_surface": specific_surface(batch, "count", ndim=nd),
+        "specific_surface_s2": specific_surface(batch, "s2", ndim=nd),
+        "euler_density": euler_density(batch, connectivity, ndim=nd),
+        "perimeter_density": perimeter_density(batch, ndim=nd),
+        "cluster_density": clusters["cluster_density"],
+        "largest_cluster_fraction": clusters["largest_fraction"],
+        "percolation_fraction": clusters["percolates"].mean(axis=1),
+        "pore_solidity": _solidity(labels, _MIN_SOLIDITY_SIZE) if nd == 2 else np.full(len(batch), np.nan),
+    })
+    return out
 
 
 def pattern_histogram(images: ArrayLike, size: int | None = None, *, ndim: int | None = None) -> np.ndarray:
@@ -513,7 +580,8 @@ def pattern_histogram(images: ArrayLike, size: int | None = None, *, ndim: int |
     return counts / code[0].size
 
 
-def pore_solidity(images: ArrayLike, connectivity: int | None = None, *, min_size: int = 10) -> np.ndarray:
+def pore_solidity(images: ArrayLike, connectivity: int | None = None, *,
+                  min_size: int = _MIN_SOLIDITY_SIZE) -> np.ndarray:
     """Convexity of the pores of each 2D image: the area-weighted mean solidity of its pore clusters.
 
     The solidity of a cluster is its area over the area of its convex hull
@@ -535,12 +603,17 @@ def pore_solidity(images: ArrayLike, connectivity: int | None = None, *, min_siz
     ndarray of float64, shape ``(N,)``
         NaN for an image without a cluster of ``min_size`` pixels.
     """
+    batch, nd = as_binary_batch(images, ndim=2)
+    labels, _ = _label(batch, nd, check_connectivity(nd, connectivity))
+    return _solidity(labels, check_int(min_size, "min_size"))
+
+
+def _solidity(labels, min_size):
+    """Area-weighted mean solidity of the clusters of ``min_size`` pixels or more, per 2D image
+    of a labelled batch ``(N, H, W)``."""
     from skimage.measure import regionprops
 
-    batch, nd = as_binary_batch(images, ndim=2)
-    min_size = check_int(min_size, "min_size")
-    labels, _ = _label(batch, nd, _connectivity(nd, connectivity))
-    out = np.full(len(batch), np.nan)
+    out = np.full(len(labels), np.nan)
     for i, lab in enumerate(labels):
         props = [p for p in regionprops(lab) if p.area >= min_size]
         if props:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .choices import BACKENDS, LOSS_MODES
+
 try:
     from . import _C
 except ImportError as exc:
@@ -32,11 +34,8 @@ else:
 _HAS_CUDA = _C is not None and _C.has_cuda()
 
 __all__ = ["gram", "gram_reference", "style_layer", "style_layer_reference", "mode_collapse",
-           "mode_collapse_reference", "STYLE_MODES", "compiled_available", "cuda_kernels_available",
+           "mode_collapse_reference", "BACKENDS", "LOSS_MODES", "compiled_available", "cuda_kernels_available",
            "resolve_backend"]
-
-BACKENDS = ("auto", "torch", "cpp", "cuda")
-
 
 def compiled_available() -> bool:
     """True when the compiled extension ``microvae._C`` is importable."""
@@ -103,15 +102,15 @@ def gram(features: torch.Tensor, backend: str = "auto") -> torch.Tensor:
     return torch.ops.microvae.gram_forward(features)
 
 
-STYLE_MODES = ("paired", "all_pairs")
+# The compiled ops' integer code of each of LOSS_MODES (csrc/microvae.cpp).
 _MODE_CODES = {"paired": 1, "all_pairs": 2}
 # Squared style-vector norms are floored at eps**2 (``torch.nn.functional.normalize``'s eps).
 MC_EPS = 1e-12
 
 
 def _check_style_layer_args(features, ref_gram, mode):
-    if mode not in _MODE_CODES:
-        raise ValueError(f"mode must be one of {STYLE_MODES}, got {mode!r}")
+    if mode not in LOSS_MODES:
+        raise ValueError(f"mode must be one of {LOSS_MODES}, got {mode!r}")
     if features.dim() != 3 or not features.is_floating_point() or features.shape[0] < 1:
         raise ValueError(f"features must be a floating (B, C, N) tensor with B >= 1, got {tuple(features.shape)} "
                          f"of {features.dtype}")

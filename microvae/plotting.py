@@ -7,14 +7,14 @@ microvae keeps its backend and its open figures.
 import io as _io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .io import atomic_write
 
-__all__ = ["plot_s2", "save_figure", "mosaic"]
+__all__ = ["plot_s2", "save_figure", "mosaic", "subplots"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -27,8 +27,14 @@ def save_figure(fig: "Figure", path: str | os.PathLike, *, overwrite: bool = Fal
     return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
 
 
-def _figure(nrows=1, ncols=1, *, figsize=None, **kwargs):
-    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot's global state."""
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None,
+             **kwargs: Any) -> tuple["Figure", Any]:
+    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot's global state.
+
+    The figure is not registered with pyplot (no backend is selected, no figure is left
+    open); write it with :func:`save_figure`. ``kwargs`` go to :meth:`Figure.subplots
+    <matplotlib.figure.Figure.subplots>` (``squeeze``, ``sharex``, ...).
+    """
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize)
@@ -43,7 +49,7 @@ def plot_s2(path: str | os.PathLike, r: ArrayLike, curves: ArrayLike | list, lab
     """
     sets = curves if isinstance(curves, (list, tuple)) else [curves]
     labels = labels or [f"mean of {len(c)} images" for c in sets]
-    fig, ax = _figure(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     for c, lab in zip(sets, labels):
         c = np.asarray(c)
         mean, std = c.mean(axis=0), c.std(axis=0)
@@ -62,7 +68,7 @@ def mosaic(path: str | os.PathLike, images: ArrayLike, *, ncols: int = 8, title:
     n = len(images)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = _figure(nrows, ncols, figsize=(1.2 * ncols, 1.2 * nrows + (0.3 if title else 0)), squeeze=False)
+    fig, axes = subplots(nrows, ncols, figsize=(1.2 * ncols, 1.2 * nrows + (0.3 if title else 0)), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, im in zip(axes.ravel(), images):

@@ -40,3 +40,10 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def write_images(path, n=6, size=16, seed=0):
+    """Save ``n`` random binary ``size``² images (40 % pore) as ``.npy`` at ``path``; returns ``path``."""
+    rng = np.random.default_rng(seed)
+    np.save(path, (rng.random((n, size, size)) < 0.4).astype(np.uint8))
+    return path

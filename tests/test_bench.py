@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from microvae import bench
+from microvae.bench import registry as bench
 from microvae.cli import main
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from microvae.fullfield import (diffusivity, elastic_moduli, fullfield_labels, isotropic_projection, percolates,
-                                permeability)
+from microvae.fullfield import (fullfield_labels, isotropic_projection, percolates, solve_diffusivity,
+                                solve_elastic_moduli, solve_permeability)
 
 K1, G1 = 4.3, 3.8
 
@@ -92,12 +92,12 @@ def fv_diffusivity(img):
 
 def test_diffusivity_parallel_laminate_is_porosity_and_series_is_zero():
     img = layers((24, 24, 24), 6, axis=1)  # pore layers parallel to axes 0 and 2
-    out = diffusivity(img)
+    out = solve_diffusivity(img)
     # Parallel rule De/D2 = φ, exact; taufactor runs in float32.
     np.testing.assert_allclose(out["D"][[0, 2]], 0.25, rtol=1e-4)
     assert out["D"][1] == 0 and not out["percolates"][1] and out["percolates"][[0, 2]].all()
     assert out["converged"].all()
-    two_d = diffusivity(layers((20, 20), 5, axis=0))
+    two_d = solve_diffusivity(layers((20, 20), 5, axis=0))
     np.testing.assert_allclose(two_d["D"], [0.0, 0.25], atol=1e-5)
 
 
@@ -109,16 +109,16 @@ def test_diffusivity_matches_independent_finite_volume_solve():
     img = (field < np.quantile(field, 0.65)).astype(np.uint8)
     assert percolates(img, 0)
     ref = fv_diffusivity(img)
-    out = diffusivity(img, axes=(0,), conv_crit=1e-3)
+    out = solve_diffusivity(img, axes=(0,), conv_crit=1e-3)
     # taufactor stops when layer fluxes agree to conv_crit (here 1e-3) and τ is stable.
     assert out["D"][0] == pytest.approx(ref, rel=5e-3)
-    moved = diffusivity(img.T.copy(), axes=(1,), conv_crit=1e-3)
+    moved = solve_diffusivity(img.T.copy(), axes=(1,), conv_crit=1e-3)
     assert moved["D"][0] == pytest.approx(ref, rel=5e-3)
 
 
 def test_diffusivity_rejects_non_binary():
     with pytest.raises(ValueError, match="binary"):
-        diffusivity(np.full((8, 8), 2))
+        solve_diffusivity(np.full((8, 8), 2))
 
 
 # --------------------------------------------------------------------------------------- E
@@ -143,7 +143,7 @@ def laminate_stiffness_2d(f_pore, ratio):
 @pytest.mark.parametrize("ratio", [0.1, 0.0])
 def test_elastic_laminate_2d_is_exact(ratio):
     img = layers((24, 24), 6, axis=0)
-    out = elastic_moduli(img, K1, G1, void_stiffness=ratio, tol=1e-10)
+    out = solve_elastic_moduli(img, K1, G1, void_stiffness=ratio, tol=1e-10)
     C11, C22, C12, C66 = laminate_stiffness_2d(0.25, ratio)
     C = out["C"]
     np.testing.assert_allclose([C[0, 0], C[1, 1], C[0, 1], C[2, 2]], [C11, C22, C12, C66], rtol=1e-8, atol=1e-10)
@@ -152,7 +152,7 @@ def test_elastic_laminate_2d_is_exact(ratio):
 
 def test_elastic_laminate_3d_normal_and_shear_are_series():
     img = layers((12, 12, 12), 4, axis=2)
-    out = elastic_moduli(img, K1, G1, void_stiffness=0.2, tol=1e-10)
+    out = solve_elastic_moduli(img, K1, G1, void_stiffness=0.2, tol=1e-10)
     lam1, mu1 = K1 - 2 * G1 / 3, G1
     f = np.array([2 / 3, 1 / 3])
     s = np.array([1.0, 0.2])
@@ -178,14 +178,14 @@ def test_elastic_oblique_laminate_converges_with_resolution(ratio, finest):
     for m in (32, 64, 128):
         i, j = np.indices((m, m))
         img = ((i + 2 * j) % m < m // 2).astype(np.uint8)
-        err.append(elastic_moduli(img, K1, G1, void_stiffness=ratio, tol=1e-8)["E_rel"] / exact - 1)
+        err.append(solve_elastic_moduli(img, K1, G1, void_stiffness=ratio, tol=1e-8)["E_rel"] / exact - 1)
     assert err[0] < err[1] < err[2] < 0
     assert all(1.8 < a / b < 2.2 for a, b in zip(err, err[1:]))
     assert -err[2] < finest
 
 
 def test_homogeneous_rock_and_isotropic_projection():
-    out = elastic_moduli(np.zeros((8, 8, 8)), K1, G1)
+    out = solve_elastic_moduli(np.zeros((8, 8, 8)), K1, G1)
     assert out["K"] == pytest.approx(K1) and out["G"] == pytest.approx(G1) and out["E_rel"] == pytest.approx(1)
     C = np.zeros((3, 3))
     C[:2, :2] = K1 - G1
@@ -207,7 +207,7 @@ def hs_upper_voids(phi, d):
 def test_spherical_void_between_dilute_limit_and_hs_bound():
     img = disk(24, 4.5, d=3).astype(np.uint8)
     phi = img.mean()
-    out = elastic_moduli(img, K1, G1, tol=1e-6)
+    out = solve_elastic_moduli(img, K1, G1, tol=1e-6)
     assert out["converged"]
     K_hs, G_hs = hs_upper_voids(phi, 3)
     nu = (3 * K1 - 2 * G1) / (2 * (3 * K1 + G1))
@@ -223,8 +223,8 @@ def test_spherical_void_between_dilute_limit_and_hs_bound():
 def test_circular_hole_2d_dilute_and_void_regularization():
     img = disk(48, 6).astype(np.uint8)
     phi = img.mean()
-    out = elastic_moduli(img, K1, G1, tol=1e-6)
-    reg = elastic_moduli(img, K1, G1, tol=1e-6, void_stiffness=1e-6)
+    out = solve_elastic_moduli(img, K1, G1, tol=1e-6)
+    reg = solve_elastic_moduli(img, K1, G1, tol=1e-6, void_stiffness=1e-6)
     K_hs, G_hs = hs_upper_voids(phi, 2)
     assert out["K"] <= K_hs and out["G"] <= G_hs
     # 2D dilute holes: K/K1 = 1 − φ(K1 + G1)/G1 (first order; φ ≈ 0.05, so 3% covers φ²).
@@ -238,7 +238,7 @@ def test_circular_hole_2d_dilute_and_void_regularization():
 def test_slit_poiseuille_exact_discrete_and_continuum(h):
     n = 24
     img = layers((n, n), h, axis=0)
-    out = permeability(img, tol=1e-8)
+    out = solve_permeability(img, tol=1e-8)
     phi = h / n
     # The discrete slit solution is known in closed form: k = φ(h²/12 + 1/6); the penalty
     # leak (1/α = 1e-4) is the only difference.
@@ -247,13 +247,13 @@ def test_slit_poiseuille_exact_discrete_and_continuum(h):
         assert out["k"][1] == pytest.approx(phi * h * h / 12, rel=2.2 / h ** 2)
     # Across the layers only the penalty leaks (~1/α); a crop (mirrored) reports exactly 0.
     assert 0 <= out["k"][0] < 1e-3 * out["k"][1] and not out["percolates"][0]
-    assert permeability(img, periodic=False, axes=(0,))["k"][0] == 0
+    assert solve_permeability(img, periodic=False, axes=(0,))["k"][0] == 0
 
 
 def test_slit_3d_and_mirror_on_periodic_image():
     img = layers((16, 16, 16), 6, axis=1)
-    per = permeability(img, tol=1e-8)
-    mir = permeability(img, periodic=False, tol=1e-8, axes=(0, 2))
+    per = solve_permeability(img, tol=1e-8)
+    mir = solve_permeability(img, periodic=False, tol=1e-8, axes=(0, 2))
     expected = 6 / 16 * (36 / 12 + 1 / 6)
     np.testing.assert_allclose(per["k"][[0, 2]], expected, rtol=1e-3)
     np.testing.assert_allclose(mir["k"], expected, rtol=1e-3)
@@ -263,7 +263,7 @@ def test_square_array_of_cylinders_dilute():
     n, radius = 64, 8
     img = (~disk(n, radius)).astype(np.uint8)
     c = 1 - img.mean()
-    out = permeability(img, axes=(0,), tol=1e-6)
+    out = solve_permeability(img, axes=(0,), tol=1e-6)
     # Sangani & Acrivos (1982): F/(μU) = 4π / (−½ ln c − 0.738 + c − 0.887c² + 2.038c³),
     # k = μU/(f) with f·L² = F per cylinder. At R = 8 px the staircase costs a few percent.
     k_sa = n ** 2 * (-0.5 * math.log(c) - 0.738 + c - 0.887 * c ** 2 + 2.038 * c ** 3) / (4 * math.pi)
@@ -275,7 +275,7 @@ def test_simple_cubic_array_of_spheres():
     img = (~disk(n, radius, d=3)).astype(np.uint8)
     c = 1 - img.mean()
     a = (3 * c / (4 * math.pi)) ** (1 / 3) * n  # radius of the sphere with the pixel volume
-    out = permeability(img, axes=(0,), tol=1e-5, dtype=torch.float32)
+    out = solve_permeability(img, axes=(0,), tol=1e-5, dtype=torch.float32)
     # Sangani & Acrivos (1982) / Hasimoto (1959): F = 6πμaU·K(c), 1/K = 1 − 1.7601c^{1/3}
     # + c − 1.5593c² + 3.9799c^{8/3} − 3.0734c^{10/3}; k = L³/(6πaK). 6% at 6 px per radius.
     inv_K = 1 - 1.7601 * c ** (1 / 3) + c - 1.5593 * c ** 2 + 3.9799 * c ** (8 / 3) - 3.0734 * c ** (10 / 3)
@@ -302,7 +302,7 @@ def test_square_array_of_cylinders_dense_converges_to_table(c):
     for n in (64, 128, 256):
         img = (~disk(n, radius_for_fraction(n, c))).astype(np.uint8)
         assert 1 - img.mean() == pytest.approx(c, abs=2.5e-3)
-        drag.append(n ** 2 / permeability(img, axes=(0,), tol=1e-4, dtype=torch.float32)["k"][0])
+        drag.append(n ** 2 / solve_permeability(img, axes=(0,), tol=1e-4, dtype=torch.float32)["k"][0])
     err = [f / SANGANI_ACRIVOS_TABLE1[c] - 1 for f in drag]
     assert 0 < err[2] < err[1] < err[0]
     assert err[2] < 0.02 if c == 0.5 else err[2] < 0.04
@@ -319,7 +319,7 @@ def test_simple_cubic_array_of_spheres_dense_zick_homsy():
         img = (~disk(n, radius_for_fraction(n, 0.45, d=3), d=3)).astype(np.uint8)
         c = 1 - img.mean()
         assert c == pytest.approx(0.45, abs=3e-3)
-        k = permeability(img, axes=(0,), tol=1e-4, dtype=torch.float32)["k"][0] / n ** 2
+        k = solve_permeability(img, axes=(0,), tol=1e-4, dtype=torch.float32)["k"][0] / n ** 2
         a = (3 * c / (4 * math.pi)) ** (1 / 3)
         err.append(1 / (6 * math.pi * a * k) / 28.1 - 1)
     assert 0 < err[1] < err[0] and err[1] < 0.07
@@ -327,9 +327,9 @@ def test_simple_cubic_array_of_spheres_dense_zick_homsy():
 
 def test_permeability_rejects_bad_input():
     with pytest.raises(ValueError, match="binary"):
-        permeability(np.full((8, 8), 0.5))
+        solve_permeability(np.full((8, 8), 0.5))
     with pytest.raises(ValueError, match="axes"):
-        permeability(np.ones((8, 8)), axes=(2,))
+        solve_permeability(np.ones((8, 8)), axes=(2,))
 
 
 # ---------------------------------------------------------------------------- fullfield_labels
@@ -378,10 +378,10 @@ def test_solvers_take_torch_tensors(small_volumes, device):
     vol = small_volumes[0]
     tensor = torch.from_numpy(vol).to(device=device, dtype=torch.float32)
     rtol = 1e-12 if device == "cpu" else 1e-5
-    np.testing.assert_allclose(elastic_moduli(tensor, tol=1e-6)["C"], elastic_moduli(vol, tol=1e-6)["C"],
+    np.testing.assert_allclose(solve_elastic_moduli(tensor, tol=1e-6)["C"], solve_elastic_moduli(vol, tol=1e-6)["C"],
                                rtol=rtol, atol=rtol)
-    np.testing.assert_allclose(permeability(tensor, periodic=False, tol=1e-6)["k"],
-                               permeability(vol, periodic=False, tol=1e-6)["k"], rtol=rtol)
+    np.testing.assert_allclose(solve_permeability(tensor, periodic=False, tol=1e-6)["k"],
+                               solve_permeability(vol, periodic=False, tol=1e-6)["k"], rtol=rtol)
 
 
 def test_non_convergence_is_reported_and_flagged(small_volumes, monkeypatch):
@@ -391,15 +391,15 @@ def test_non_convergence_is_reported_and_flagged(small_volumes, monkeypatch):
 
     vol = small_volumes[0]
     # taufactor checks every 100 sweeps; 50 stops before the first check, yet D is measured.
-    dif = diffusivity(vol, iter_limit=50)
+    dif = solve_diffusivity(vol, iter_limit=50)
     assert not dif["converged"].any() and (dif["iterations"] == 50).all() and (dif["D"] > 0).all()
-    ela = elastic_moduli(vol, max_iter=1)
-    flow = permeability(vol, periodic=False, max_iter=1)
+    ela = solve_elastic_moduli(vol, max_iter=1)
+    flow = solve_permeability(vol, periodic=False, max_iter=1)
     for out in (ela, flow):
         assert not out["converged"] and out["iterations"] == 1 and out["residual"] > 0.1
-    monkeypatch.setattr(ff, "diffusivity", functools.partial(diffusivity, iter_limit=50))
-    monkeypatch.setattr(ff, "elastic_moduli", functools.partial(elastic_moduli, max_iter=1))
-    monkeypatch.setattr(ff, "permeability", functools.partial(permeability, max_iter=1))
+    monkeypatch.setattr(ff, "solve_diffusivity", functools.partial(solve_diffusivity, iter_limit=50))
+    monkeypatch.setattr(ff, "solve_elastic_moduli", functools.partial(solve_elastic_moduli, max_iter=1))
+    monkeypatch.setattr(ff, "solve_permeability", functools.partial(solve_permeability, max_iter=1))
     labels = ff.fullfield_labels(vol, ndim=3)
     assert not labels["valid"][0] and labels["invalid"][0] == 1 | 2 | 4
     assert labels["iterations_D"][0] == 50 and labels["iterations_E"][0] == labels["iterations_k"][0] == 1
@@ -417,7 +417,7 @@ def _same_labels(a, b):
 
 def test_label_method_fullfield_dask_and_resume(small_volumes, tmp_path):
     from microvae import label
-    from microvae.distributed import label_chunks, label_dask
+    from microvae.labeling import label_chunks, label_dask
 
     ref = fullfield_labels(small_volumes, periodic=False)
     via_label = label(small_volumes, method="fullfield", periodic=False)

@@ -165,6 +165,63 @@ def test_save_table_and_sidecar(tmp_path):
         io.save_table(tmp_path / "u.csv", {"a": [1], "b": [1, 2]}, {})
 
 
+
+def test_json_policy_writes_standard_json(tmp_path):
+    """One encoder for every JSON file: NumPy values as Python ones, NaN and infinities as null."""
+    import json
+    from pathlib import Path
+
+    data = {"nan": np.float32("nan"), "inf": [float("inf"), -np.inf], "x": np.float64(0.1), "n": np.int64(3),
+            "flag": np.bool_(True), "arr": np.arange(3, dtype=np.uint8), "pair": (1, 2.5), "path": Path("/a/b"),
+            6: "int key"}
+    plain = io.jsonable(data)
+    assert plain == {"nan": None, "inf": [None, None], "x": 0.1, "n": 3, "flag": True, "arr": [0, 1, 2],
+                     "pair": [1, 2.5], "path": "/a/b", 6: "int key"}
+    assert type(plain["n"]) is int and type(plain["flag"]) is bool and type(plain["x"]) is float
+    path = io.write_json(tmp_path / "r.json", data)
+    text = path.read_text()
+    # parse_constant is called for NaN/Infinity tokens only: none may appear.
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard token {c}"))["nan"] is None
+    with pytest.raises(FileExistsError, match="overwrite"):
+        io.write_json(path, {})
+    assert json.loads(io.write_json(path, [1], overwrite=True, indent=None).read_text()) == [1]
+    with pytest.raises(TypeError, match="not JSON serializable: object"):
+        io.jsonable({"a": object()})
+    # The sidecar of a table follows the same policy.
+    _, sidecar = io.save_table(tmp_path / "t.csv", {"a": [1.0]}, {"missing": np.nan})
+    assert json.loads(sidecar.read_text())["parameters"] == {"missing": None}
+    assert sidecar == io.sidecar_path(tmp_path / "t.csv") == tmp_path / "t.csv.json"
+
+
+def test_as_image_stack_layouts():
+    img = np.zeros((5, 6), dtype=np.uint8)
+    for data, volume, shape, nd in ((img, False, (1, 5, 6), 2), (img[None].repeat(3, 0), False, (3, 5, 6), 2),
+                                    (np.zeros((2, 4, 5, 6)), False, (2, 4, 5, 6), 3),
+                                    (img[None].repeat(4, 0), True, (1, 4, 5, 6), 3)):
+        stack, got_nd = io.as_image_stack(data, volume=volume)
+        assert stack.shape == shape and got_nd == nd
+    with pytest.raises(ValueError, match="volume=True expects a 3D array"):
+        io.as_image_stack(np.zeros((2, 4, 5, 6)), volume=True)
+    with pytest.raises(ValueError, match="cannot interpret an array of shape"):
+        io.as_image_stack(np.zeros(5))
+
+
+def test_store_paths_and_overwrite_check(tmp_path):
+    assert io.is_store("a/b.zarr/") and io.is_store("x.H5") and io.is_store(tmp_path / "s.hdf5")
+    assert not io.is_store("x.npz") and not io.is_store("zarr")
+    assert io.STORE_SUFFIXES == (".zarr", ".h5", ".hdf5", ".he5")
+    (tmp_path / "b").write_text("x")
+    io.check_overwrite(tmp_path / "a", tmp_path / "b", overwrite=True)
+    with pytest.raises(FileExistsError, match=r"b exists; pass overwrite=True"):
+        io.check_overwrite(tmp_path / "a", tmp_path / "b")
+
+
+def test_integral_pore_value_given_as_float_is_the_stored_integer(tmp_path, volume):
+    io.save(tmp_path / "v.npy", volume * 255)
+    np.testing.assert_array_equal(io.load(tmp_path / "v.npy", pore_value=255.0), volume)
+    with pytest.raises(ValueError, match=r"pore_value=7 does not occur"):
+        io.load(tmp_path / "v.npy", pore_value=7.0)
+
 @pytest.mark.data
 def test_berea_loads_with_documented_porosity():
     vol = io.load(shared_file("berea.zip"), pore_value=0)

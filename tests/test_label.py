@@ -1,5 +1,6 @@
 """``label()`` and ``microvae label``: the labels are the documented compositions of the
-kernels, stores are read lazily, the CLI writes CSV + sidecar, resumes, and labels Berea."""
+kernels, stores are read lazily, the CLI writes CSV + sidecar, resumes, and labels Berea;
+images the labels cannot describe (unresolved or non-positive k) are flagged with the reason."""
 import json
 
 import numpy as np
@@ -132,7 +133,7 @@ def test_cli_slices_volumes_along_three_axes(tmp_path):
 
 
 def test_cli_resumes_after_an_interruption(tmp_path, grains, monkeypatch):
-    import microvae.distributed as dist
+    import microvae.labeling as dist
 
     src = tmp_path / "g.npy"
     np.save(src, grains)
@@ -174,3 +175,37 @@ def test_cli_labels_berea_slices(tmp_path, berea_volume):
     assert np.all((table["E"] > 0.2) & (table["E"] < 0.9))
     assert np.all((table["D"] > 0.01) & (table["D"] < 0.4))
     assert np.all(table["k"] > 0)
+
+
+def test_unresolved_or_non_positive_permeability_is_flagged_with_the_reason():
+    from microvae import synthetic
+    from microvae.correlations import s2
+    from microvae.properties import label
+    from microvae.properties.strong_contrast import INVALID_FLAGS, invalid_reasons, validity_flags
+
+    noise = (np.random.default_rng(0).random((40, 32, 32)) < 0.3).astype(np.uint8)
+    out = label(noise, d=3)
+    chi1 = s2(noise)[:, 1] - out["porosity"] ** 2
+    # Uncorrelated pixels: χ reaches 0 within the first pixel in most images, and k <= 0 in many.
+    assert (chi1 <= 0).sum() > 10 and (out["k"] <= 0).sum() > 10
+    assert not out["valid"][out["k"] <= 0].any() and not out["valid"][chi1 <= 0].any()
+    assert np.all((out["invalid"][out["k"] <= 0] & 8) == 8)
+    assert np.array_equal((out["invalid"] & 16) == 16, chi1 <= 0)
+    assert np.array_equal(out["valid"], out["invalid"] == 0)
+    assert "k <= 0" in " ".join(invalid_reasons(out["invalid"][np.argmin(out["k"])]))
+    # Resolved media keep their labels valid.
+    grains = label(synthetic.grains((64, 64), 4, 0.25, n=6, seed=1))
+    assert grains["valid"].all() and (grains["invalid"] == 0).all() and (grains["k"] > 0).all()
+    assert validity_flags(0.3, 0.4, 0.4, k=-1.0) == 8 and validity_flags(1.0, 0.4, 0.4) == 1
+    assert set(INVALID_FLAGS) == {1, 2, 4, 8, 16}
+
+
+def test_cli_label_says_why_images_are_flagged(tmp_path, capsys):
+    np.save(tmp_path / "noise.npy", (np.random.default_rng(3).random((8, 16, 16)) < 0.3).astype(np.uint8))
+    out = tmp_path / "labels.csv"
+    assert main(["label", str(tmp_path / "noise.npy"), "-o", str(out), "--d", "2"]) == 0
+    assert "k unresolved" in capsys.readouterr().out
+    table = np.genfromtxt(out, delimiter=",", names=True)
+    assert np.array_equal(table["valid"] == 1, table["invalid"] == 0) and (table["invalid"] > 0).any()
+    meta = json.loads((tmp_path / "labels.csv.json").read_text())
+    assert meta["parameters"]["invalid_flags"]["8"] == "permeability k <= 0"

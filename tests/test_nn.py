@@ -41,6 +41,41 @@ def test_vae_reparameterization_is_seeded():
     assert 0.5 < (a.std() / torch.e) < 2.0  # std = exp(logvar / 2) = e
 
 
+def test_vae_forward_with_a_given_noise_draw():
+    """forward(x, eps=...): z = mu + exp(logvar / 2) * eps from the encoder's own mu, logvar, and the
+    decoded z; the same as drawing eps from a generator seeded alike."""
+    torch.manual_seed(0)
+    vae = VAE(image_size=16, channels=(4, 8), hidden=16, latent=3)
+    x = (torch.rand(2, 1, 16, 16) > 0.5).float()
+    eps = torch.randn(2, 3, generator=torch.Generator().manual_seed(5))
+    logits, mu, logvar, z = vae(x, eps=eps)
+    mu_ref, logvar_ref = vae.encode(x)
+    torch.testing.assert_close(z, mu_ref + torch.exp(0.5 * logvar_ref) * eps, rtol=0, atol=0)
+    torch.testing.assert_close(logits, vae.decode_logits(z), rtol=0, atol=0)
+    drawn = vae(x, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(drawn[3], z, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="either generator .* or eps"):
+        vae(x, torch.Generator(), eps=eps)
+    with pytest.raises(ValueError, match=r"eps must have the latent shape \(2, 3\)"):
+        vae(x, eps=torch.zeros(2, 4))
+
+
+def test_eval_mode_restores_the_training_flag():
+    from microvae.nn import eval_mode
+
+    vae = VAE(image_size=16, channels=(2,), hidden=8, latent=2)
+    for training in (True, False):
+        vae.train(training)
+        with eval_mode(vae) as module:
+            assert module is vae and not any(m.training for m in vae.modules())
+        assert all(m.training == training for m in vae.modules())
+    vae.train()
+    with pytest.raises(RuntimeError, match="inside"):
+        with eval_mode(vae):
+            raise RuntimeError("inside the block")
+    assert all(m.training for m in vae.modules())
+
+
 def test_vae_rejects_bad_sizes():
     with pytest.raises(ValueError, match="divisible by 2\\*\\*3"):
         VAE(image_size=100, channels=(4, 8, 8))

@@ -10,7 +10,7 @@ from microvae.correlations.reference import s3_map_reference
 from microvae.properties import (diffusivity, elastic_moduli, parameters_from_functions, parameters_from_samples,
                                  permeability, rock_youngs_modulus, slice_truncation_bound, three_point_parameters,
                                  validity, youngs_modulus)
-from microvae.properties.three_point import harmonic_kernel, slice_harmonic_coefficients
+from microvae.properties.harmonic import harmonic_kernel, slice_harmonic_coefficients
 
 
 # ---------------------------------------------------------------- references

@@ -284,6 +284,22 @@ def test_figures_and_label_tables_written(tiny_run):
     assert not list(run_dir.rglob("*.tmp"))
 
 
+
+def test_every_json_file_of_a_run_is_standard_json(tiny_run):
+    """NaN (the std over the single draw that adds all samples) is written as null, not as NaN,
+    and the report rendered from the file is the one written from the results in memory."""
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    files = sorted(tiny_run["paths"]["dir"].rglob("*.json"))
+    assert len(files) > 10
+    for path in files:
+        json.loads(path.read_text(), parse_constant=refuse)
+    res = tiny_run["results"]
+    assert res["summary"]["vae"]["24"]["E"]["n"] == 1 and res["summary"]["vae"]["24"]["E"]["std"] is None
+    assert tiny_run["paths"]["report"].read_text() == study.render_report(res)
+
+
 # ---------------------------------------------------------------------- resume and safety
 
 def test_resume_skips_finished_work(tiny_run, tmp_path):

@@ -150,9 +150,7 @@ def test_cli_cluster_splits_the_threads_among_its_workers(monkeypatch):
     """After set_threads (every microvae command) the parent's OMP_NUM_THREADS would override
     Dask's default of 1 in every worker; `microvae label --processes P` gives each its share."""
     pytest.importorskip("distributed")
-    from argparse import Namespace
-
-    from microvae.cli.label import _client
+    from microvae.labeling import local_client
 
     monkeypatch.setattr(threads, "_threads", 4)
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
@@ -163,7 +161,7 @@ def test_cli_cluster_splits_the_threads_among_its_workers(monkeypatch):
         threads.worker_env(0)
     monkeypatch.setattr(threads, "_threads", 2)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    with _client(Namespace(scheduler=None, processes=2)) as client:
+    with local_client(2) as client:
         shares = client.run(lambda: __import__("microvae").get_threads())
         client.cluster.close()
     assert sorted(shares.values()) == [1, 1]

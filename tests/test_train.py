@@ -6,11 +6,13 @@ import pytest
 import scipy.ndimage as ndi
 import torch
 
-from microvae import train as T
+from microvae import vae as T
 from microvae.cli import main
+from microvae.nn import VAE
+from microvae.vae import sampling, trainer
 
 # Models trained for a few steps are collapsed by design; test_collapse_warning checks the warning.
-pytestmark = pytest.mark.filterwarnings("ignore::microvae.train.CollapseWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::microvae.vae.CollapseWarning")
 
 # A tiny model and quarter-scale style net: seconds per test on a CPU.
 TINY = dict(image_size=16, channels=(4, 8), hidden=16, latent=4, style_width=0.0625, batch_size=4, steps=6,
@@ -131,8 +133,10 @@ def test_bad_training_input(tmp_path, images):
         T.train_vae(images, out_dir=tmp_path / "x", progress=False, **{**TINY, "image_size": 32})
     with pytest.raises(ValueError, match="at least batch_size=20"):
         T.train_vae(images, out_dir=tmp_path / "x", progress=False, **{**TINY, "batch_size": 20})
-    with pytest.raises(ValueError, match="out_dir is required"):
+    with pytest.raises(TypeError, match="required keyword-only argument: 'out_dir'"):
         T.train_vae(images, **TINY)
+    with pytest.raises(ValueError, match="out_dir is required"):
+        T.train_vae(images, out_dir=None, **TINY)
     with pytest.raises(ValueError, match="NaN"):
         T.train_vae(np.where(images > 0, np.nan, 0.0), out_dir=tmp_path / "x", progress=False, **TINY)
     assert not (tmp_path / "x").exists()
@@ -166,10 +170,10 @@ def test_style_normalization(images):
     the unnormalized run keeps the plain F F^T / (C H W) Grams."""
     from microvae.nn.losses import gram_matrices
 
-    s = T._Session(images, T.load_config("quick", **TINY), seed=0, device=torch.device("cpu"))
+    s = T.Trainer(images, T.load_config("quick", **TINY), seed=0, device=torch.device("cpu"))
     for g in s.ref_grams:
         assert g.square().sum(dim=(1, 2)).mean().sqrt().item() == pytest.approx(1.0, rel=1e-5)
-    raw = T._Session(images, T.load_config("quick", **TINY, style_normalize=False), seed=0, device=torch.device("cpu"))
+    raw = T.Trainer(images, T.load_config("quick", **TINY, style_normalize=False), seed=0, device=torch.device("cpu"))
     x = torch.from_numpy(images).float().unsqueeze(1)
     with torch.no_grad():
         expected = gram_matrices(raw.style_net(x))
@@ -180,7 +184,7 @@ def test_style_normalization(images):
 
 def test_kl_warmup_ramps_the_kl_weight(images):
     config = T.load_config("quick", **{**TINY, "style_mode": "none", "kl_warmup": 4, "w_kl": 2.0})
-    s = T._Session(images, config, seed=0, device=torch.device("cpu"))
+    s = T.Trainer(images, config, seed=0, device=torch.device("cpu"))
     for step, weight in ((1, 0.5), (2, 1.0), (8, 2.0)):
         t = s.step(step)
         assert t["loss"].item() == pytest.approx(t["recon"].item() + weight * t["kl"].item(), rel=1e-6)
@@ -188,7 +192,7 @@ def test_kl_warmup_ramps_the_kl_weight(images):
 
 def test_style_terms_start_late_and_ramp_up(images):
     config = T.load_config("quick", **{**TINY, "style_start": 2, "style_warmup": 4, "w_st": 0.5, "w_mc": 0.1})
-    s = T._Session(images, config, seed=0, device=torch.device("cpu"))
+    s = T.Trainer(images, config, seed=0, device=torch.device("cpu"))
     for step in (1, 2):  # off: the style network is not even run
         t = s.step(step)
         assert "style" not in t and "mc" not in t
@@ -210,8 +214,8 @@ def test_metrics_average_the_style_terms_over_the_steps_that_had_them(tmp_path, 
 def test_bf16_autocast_changes_the_style_terms_little(images):
     """bfloat16 autocast of the style network: the style terms of one batch agree with float32 to
     2 % (bfloat16 keeps 8 significant bits; the Grams are accumulated in float32)."""
-    terms = [T._Session(images, T.load_config("quick", **{**TINY, "bf16": bf16}), seed=0,
-                        device=torch.device("cpu")).step() for bf16 in (False, True)]
+    terms = [T.Trainer(images, T.load_config("quick", **{**TINY, "bf16": bf16}), seed=0,
+                       device=torch.device("cpu")).step() for bf16 in (False, True)]
     for k in ("style", "mc"):
         assert terms[1][k].item() == pytest.approx(terms[0][k].item(), rel=0.02)
 
@@ -221,7 +225,7 @@ def test_style_encoder_grad(images, encoder_grad):
     """style_encoder_grad=False: the encoder's gradient is that of the plain VAE (recon + KL)."""
     def encoder_grads(**kw):
         config = T.load_config("quick", **{**TINY, "lr": 0.0, **kw})
-        s = T._Session(images, config, seed=0, device=torch.device("cpu"))
+        s = T.Trainer(images, config, seed=0, device=torch.device("cpu"))
         s.step(1)
         return torch.cat([p.grad.flatten() for p in s.vae.encoder.parameters()])
 
@@ -271,7 +275,7 @@ def test_augmented_style_terms_score_the_output_turned_back(images, monkeypatch)
     inverse transform, with the cached Grams of the untransformed authentic image: a model that
     reproduces its input exactly then has zero style loss whatever the transform."""
     config = T.load_config("quick", **{**TINY, "augment": True, "w_mc": 0.0})
-    session = T._Session(images, config, 0, torch.device("cpu"))
+    session = T.Trainer(images, config, seed=0, device=torch.device("cpu"))
 
     def identity(x, eps, z_prior=None, detach_style=False):
         logits = torch.logit(x.clamp(1e-4, 1 - 1e-4)).requires_grad_(True)
@@ -283,7 +287,7 @@ def test_augmented_style_terms_score_the_output_turned_back(images, monkeypatch)
     assert float(session.step()["style"]) < 1e-6
     # Without turning the output back, the same exact copies would be scored as different.
     forward = T.dihedral
-    monkeypatch.setattr(T, "dihedral", lambda x, turns, inverse=False: x if inverse else forward(x, turns))
+    monkeypatch.setattr(trainer, "dihedral", lambda x, turns, inverse=False: x if inverse else forward(x, turns))
     assert float(session.step()["style"]) > 1e-3
 
 
@@ -291,7 +295,7 @@ def test_matched_threshold_restores_the_training_porosity():
     """check_samples picks the threshold at which decoded prior draws have the training porosity,
     and flags a decoder whose output does not depend on z as collapsed."""
     torch.manual_seed(0)
-    vae = T.VAE(image_size=16, channels=(4, 8), hidden=16, latent=4)
+    vae = VAE(image_size=16, channels=(4, 8), hidden=16, latent=4)
     z = torch.randn(200, 4, generator=torch.Generator().manual_seed(1 + 7919))
     with torch.no_grad():  # varied but pore-poor probabilities: 3 % of the pixels exceed 0.5
         vae.decoder[-1].bias.sub_(torch.quantile(vae.decode_logits(z).flatten(), 0.97))
@@ -300,13 +304,13 @@ def test_matched_threshold_restores_the_training_porosity():
     check = T.check_samples(vae, porosity, n=200, seed=1)
     p = vae.decode(z).detach().numpy()
     assert (p > 0.5).mean() < 0.1 and len(np.unique(p)) > 10_000
-    assert abs((p > check["threshold"]).mean() - 0.25) < 1e-3
-    assert abs(check["porosity_mean"] - 0.25) < 1e-3 and check["data_porosity_std"] == pytest.approx(0.0527, abs=1e-4)
+    assert abs((p > check.threshold).mean() - 0.25) < 1e-3
+    assert abs(check.porosity_mean - 0.25) < 1e-3 and check.data_porosity_std == pytest.approx(0.0527, abs=1e-4)
     with torch.no_grad():  # a decoder that ignores z: every sample the same (structured) image
         vae.decoder_fc[0].weight.zero_()
         vae.decoder_fc[0].bias.normal_(generator=torch.Generator().manual_seed(2))
     collapsed = T.check_samples(vae, porosity, n=50)
-    assert collapsed["collapsed"] and "spread" in collapsed["reason"] and collapsed["pairwise_correlation"] > 0.9
+    assert collapsed.collapsed and "spread" in collapsed.reason and collapsed.pairwise_correlation > 0.9
 
 
 def test_matched_smoothing_matches_the_training_interface_density():
@@ -314,7 +318,7 @@ def test_matched_smoothing_matches_the_training_interface_density():
     surface closest to the training images' (reference: the same draws, scipy smoothing and a
     plain count of unlike neighbours)."""
     torch.manual_seed(0)
-    vae = T.VAE(image_size=16, channels=(4, 8), hidden=16, latent=4)
+    vae = VAE(image_size=16, channels=(4, 8), hidden=16, latent=4)
     with torch.no_grad():  # pixel-scale texture in the decoded probabilities
         vae.decoder[-1].weight.mul_(20.0)
     z = torch.randn(100, 4, generator=torch.Generator().manual_seed(3 + 7919))
@@ -329,11 +333,11 @@ def test_matched_smoothing_matches_the_training_interface_density():
     expected = min(T.SMOOTH_GRID, key=lambda w: abs(faces(w) - target))
     assert 0 < expected < 1
     check = T.check_samples(vae, np.full(8, 0.3), n=100, seed=3, smooth="matched", surface=target)
-    assert check["smooth"] == expected and check["data_surface"] == target
-    assert check["surface"] == pytest.approx(faces(expected), rel=1e-12)
+    assert check.smooth == expected and check.data_surface == target
+    assert check.surface == pytest.approx(faces(expected), rel=1e-12)
     # The threshold is the porosity-matching one at that width.
-    assert check["porosity_mean"] == pytest.approx(0.3, abs=2e-3)
-    assert T.check_samples(vae, np.full(8, 0.3), n=100, seed=3, smooth="matched", surface=faces(0.0))["smooth"] == 0
+    assert check.porosity_mean == pytest.approx(0.3, abs=2e-3)
+    assert T.check_samples(vae, np.full(8, 0.3), n=100, seed=3, smooth="matched", surface=faces(0.0)).smooth == 0
     with pytest.raises(ValueError, match="needs the training images' mean specific surface"):
         T.check_samples(vae, np.full(8, 0.3), n=20, smooth="matched")
     with pytest.raises(ValueError, match="sample_smooth must be .* or 'matched'"):
@@ -344,7 +348,7 @@ def test_fit_latent_is_the_moment_match_of_the_aggregate_posterior(images):
     """Mean and covariance of a draw from the mixture mean_i N(mu_i, diag sigma_i^2), against the
     fitted Gaussian; and fitted draws have those moments."""
     torch.manual_seed(0)
-    vae = T.VAE(image_size=16, channels=(4, 8), hidden=16, latent=3)
+    vae = VAE(image_size=16, channels=(4, 8), hidden=16, latent=3)
     fitted = T.fit_latent(vae, images, chunk=5)
     mu, logvar = vae.encode(torch.from_numpy(images).float().unsqueeze(1))
     mu, sd = mu.detach().double().numpy(), (0.5 * logvar).exp().detach().double().numpy()
@@ -356,7 +360,7 @@ def test_fit_latent_is_the_moment_match_of_the_aggregate_posterior(images):
     cov_mix = np.cov(z, rowvar=False) + (1 / (n - 1)) * np.cov(mu, rowvar=False, bias=True)
     np.testing.assert_allclose(fitted["mean"], z.mean(0), atol=0.01 * sd.mean() + 0.005)
     np.testing.assert_allclose(fitted["cov"], cov_mix, rtol=0.03, atol=2e-3 * np.abs(cov_mix).max())
-    draws = T._latent_draws(200_000, 3, torch.Generator().manual_seed(1), fitted).double().numpy()
+    draws = sampling._latent_draws(200_000, 3, torch.Generator().manual_seed(1), fitted).double().numpy()
     # Sampling error of a covariance of 2e5 draws with unit variances: ~1 / sqrt(2e5) = 0.0022; 5 sigma.
     np.testing.assert_allclose(np.cov(draws, rowvar=False), fitted["cov"], rtol=0.03, atol=0.011)
 
@@ -379,7 +383,7 @@ def test_sample_with_fitted_latent_and_smoothing(tmp_path, images):
 
 
 def test_collapse_warning(tmp_path, images, monkeypatch):
-    monkeypatch.setattr(T, "_MIN_SPREAD_RATIO", 1e6)  # every model "collapses"
+    monkeypatch.setattr(sampling, "_MIN_SPREAD_RATIO", 1e6)  # every model "collapses"
     with pytest.warns(T.CollapseWarning, match="looks collapsed"):
         T.train_vae(images, out_dir=tmp_path / "run", progress=False, **{**TINY, "steps": 2})
 
@@ -389,7 +393,7 @@ def test_style_center_uses_channel_covariances(images):
     from microvae.nn.losses import gram_matrices
 
     config = T.load_config("quick", **{**TINY, "style_center": True, "style_normalize": False})
-    session = T._Session(images, config, 0, torch.device("cpu"))
+    session = T.Trainer(images, config, seed=0, device=torch.device("cpu"))
     x = torch.from_numpy(images).float().unsqueeze(1)
     feats = session.style_net(x)
     centred = gram_matrices([f - f.mean(dim=(2, 3), keepdim=True) for f in feats], backend="torch")
@@ -448,3 +452,33 @@ def test_style_loss_reduces_s2_distance_against_plain_vae(tmp_path):
         generated = T.sample(run, 200, seed=1, binarize="threshold", threshold=0.5)
         distance[mode] = float(np.sqrt(np.mean((s2(generated, periodic=False).mean(0) - ref) ** 2)))
     assert distance["paired"] < 0.95 * distance["none"], distance
+
+
+def test_sample_check_is_stored_as_a_plain_dict(tmp_path, images):
+    """The checkpoint keeps today's plain dict (keys and order); SampleCheck reads it back, also a
+    check stored before latent fitting and smoothing existed."""
+    result = T.train_vae(images, out_dir=tmp_path / "run", progress=False, **{**TINY, "steps": 2})
+    stored = T.load_checkpoint(tmp_path / "run")["samples"]
+    assert type(stored) is dict and list(stored) == [
+        "threshold", "smooth", "latent", "porosity_mean", "porosity_std", "data_porosity_mean", "data_porosity_std",
+        "pairwise_correlation", "surface", "data_surface", "collapsed", "reason"]
+    assert stored == result.samples.to_dict() and T.SampleCheck.from_dict(stored) == result.samples
+    assert result.threshold == stored["threshold"]
+    older = {k: v for k, v in stored.items() if k not in ("smooth", "latent", "surface", "data_surface")}
+    check = T.SampleCheck.from_dict(older)
+    assert (check.smooth, check.latent, check.surface, check.threshold) == (0.0, None, None, stored["threshold"])
+    assert "surface" not in check.to_dict()
+    with pytest.raises(ValueError, match=r"lacks \['threshold'\]"):
+        T.SampleCheck.from_dict({k: v for k, v in stored.items() if k != "threshold"})
+    with pytest.raises(TypeError, match="seed must be an integer or None, got Generator"):
+        T.sample(result, 2, seed=np.random.default_rng(0))
+
+
+def test_the_old_module_warns_and_reexports(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.delitem(sys.modules, "microvae.train", raising=False)
+    with pytest.warns(DeprecationWarning, match="microvae.train is deprecated.*microvae.vae"):
+        old = importlib.import_module("microvae.train")
+    assert old.__all__ == T.__all__ and all(getattr(old, name) is getattr(T, name) for name in T.__all__)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from microvae import train as T
+from microvae import vae as T
 from microvae.cli import main
 
 from conftest import shared_file

@@ -5,7 +5,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from microvae import train as T
+from microvae import vae as T
 
 from test_train import TINY, blobs
 

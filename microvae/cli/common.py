@@ -79,23 +79,10 @@ def read_images(args, path=None):
 
     Returns ``(images, ndim)`` with images shaped ``(N, H, W)`` or ``(N, D, H, W)``.
     """
-    from ..io import load
+    from ..io import as_image_stack, load
 
-    pore_value = args.pore_value
-    if pore_value is not None and float(pore_value).is_integer():
-        pore_value = int(pore_value)
-    data = load(path or args.input, pore_value=pore_value, shape=args.shape, dtype=args.dtype, key=args.key)
-    if args.volume:
-        if data.ndim != 3:
-            raise ValueError(f"--volume expects a 3D array (D, H, W), got shape {data.shape}")
-        return data[None], 3
-    if data.ndim == 2:
-        return data[None], 2
-    if data.ndim == 3:
-        return data, 2
-    if data.ndim == 4:
-        return data, 3
-    raise ValueError(f"cannot interpret an array of shape {data.shape} as images")
+    data = load(path or args.input, pore_value=args.pore_value, shape=args.shape, dtype=args.dtype, key=args.key)
+    return as_image_stack(data, volume=args.volume)
 
 
 def as_float_list(text):
@@ -181,15 +168,19 @@ def flag_names(parser, args, message):
         if chosen not in getattr(sub, "choices", {}):
             break
         parser = sub.choices[chosen]
-    names = {}
+    names, switches = {}, set()
     for action in parser._actions:
         flags = [o for o in action.option_strings if o.startswith("--")] or action.option_strings
         if flags and action.dest not in ("help", "overwrite"):
             names[action.dest] = flags[0]
+            if action.nargs == 0 and action.const is True:  # store_true: volume=True is the bare flag
+                switches.add(action.dest)
     # Library keywords a command sets from differently named flags (set_defaults(cli_keywords=...)).
     names.update(getattr(args, "cli_keywords", {}))
     for keyword, flag in names.items():
         key = re.escape(keyword)
+        if keyword in switches:
+            message = re.sub(rf"(?<![\w-]){key}=True\b", flag, message)
         message = re.sub(rf"(?<![\w-]){key}=(?=[^\s,;)])", f"{flag} ", message)
         message = re.sub(rf"(?<![\w-]){key}=", flag, message)
         message = re.sub(rf"(?<![\w.-]){key}(?= must\b| \()", flag, message)

@@ -43,13 +43,10 @@ def _compare(args):
 
     sets = _named(args.generated)
     check_outputs(args, args.output, args.plot, inputs=[args.authentic, *sets.values()])
-    pore_value = args.pore_value
-    if pore_value is not None and float(pore_value).is_integer():
-        pore_value = int(pore_value)
     ndim = 3 if args.volume else 2
 
     def read(path):
-        return load(path, pore_value=pore_value, key=args.key)
+        return load(path, pore_value=args.pore_value, key=args.key)
 
     result = compare_sets(read(args.authentic), {name: read(path) for name, path in sets.items()},
                           r_max=args.r_max, seed=args.seed, connectivity=args.connectivity, ndim=ndim)

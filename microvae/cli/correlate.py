@@ -25,10 +25,10 @@ def _correlate(args):
     from tqdm import tqdm
 
     from ..correlations import default_r_max, radial_distances, s2
-    from ..io import save_table
+    from ..io import save_table, sidecar_path
     from .common import check_outputs, read_images
 
-    check_outputs(args, args.output, args.output + ".json", args.plot, inputs=[args.input])
+    check_outputs(args, args.output, sidecar_path(args.output), args.plot, inputs=[args.input])
     images, nd = read_images(args)
     r_max = args.r_max if args.r_max is not None else default_r_max(images.shape[1:])
     curves = np.empty((len(images), r_max + 1))

@@ -1,5 +1,4 @@
 """``microvae data slice|synth|info``: prepare image sets."""
-import json
 
 
 def register(sub):
@@ -99,8 +98,10 @@ def _synth(args):
 
 
 def _info(args):
-    from ..io import describe
+    import json
+
+    from ..io import describe, jsonable
     from .common import read_images
 
     images, nd = read_images(args)
-    print(json.dumps(describe(images, ndim=nd), indent=2))
+    print(json.dumps(jsonable(describe(images, ndim=nd)), indent=2))

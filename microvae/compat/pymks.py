@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validate import check_finite
-from ..correlations.two_point import _overlap
+from ..correlations.two_point import pair_counts
 from ..threads import fft_workers
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _normalization(spatial, grid, window, periodic, mask, axes, workers):
         return _correlate(spec, spec, grid, window, axes, workers)
     if periodic:
         return float(np.prod(spatial))
-    return _overlap(spatial, grid, False)[window]
+    return pair_counts(spatial, grid, periodic=False)[window]
 
 
 def _stats_block(fields, pairs, periodic, c, mask=None, dtype=np.float64):

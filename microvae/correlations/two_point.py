@@ -14,7 +14,7 @@ from ..threads import fft_workers
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max"]
+__all__ = ["s2", "radial_distances", "fftshift_map", "default_r_max", "pair_counts"]
 
 # Above this many entries the spectral binning matrix (spectrum size x bins) costs more memory
 # than it saves time; large volumes take the inverse-FFT + bincount route instead.
@@ -57,8 +57,26 @@ def _grid(shape, periodic, r_needed):
     return tuple(scipy.fft.next_fast_len(n + r, real=True) for n, r in zip(shape, r_needed))
 
 
-def _overlap(shape, grid, periodic):
-    """Number of point pairs entering each displacement of the FFT grid (dtype float64)."""
+def pair_counts(shape: tuple[int, ...], grid: tuple[int, ...], *, periodic: bool) -> np.ndarray:
+    """Number of pixel pairs of an image at each displacement of an FFT grid: the
+    normalization that turns correlation sums into averages.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Spatial shape of the image.
+    grid : tuple of int
+        FFT grid per axis, at least ``shape`` (zero-padded when not periodic); entries are in
+        FFT order (displacement ``0..⌈g/2⌉-1`` then ``-⌊g/2⌋..-1`` along an axis of length ``g``).
+    periodic : bool
+        True: every pixel pairs with one at every displacement (the image is one period), so
+        each entry is the number of pixels. False: ``Π_i max(n_i - |r_i|, 0)``, the pairs that
+        lie inside the image.
+
+    Returns
+    -------
+    ndarray of float64, shape ``grid``
+    """
     if periodic:
         return np.full(grid, float(np.prod(shape)))
     counts = [np.maximum(n - np.abs(_signed_offsets(g)), 0).astype(np.float64) for n, g in zip(shape, grid)]
@@ -90,7 +108,7 @@ def _bins(shape, grid, periodic, edges):
     of the image has (``|r_i| < n_i``)."""
     radius = _radius_map(grid).ravel()
     bin_of = np.searchsorted(np.asarray(edges), radius, side="right") - 1
-    overlap = _overlap(shape, grid, periodic).ravel()
+    overlap = pair_counts(shape, grid, periodic=periodic).ravel()
     idx = np.flatnonzero((bin_of >= 0) & (bin_of < len(edges) - 1) & (overlap > 0))
     bins = bin_of[idx]
     counts = np.bincount(bins, minlength=len(edges) - 1).astype(np.float64)
@@ -190,7 +208,7 @@ def _s2_map(batch, nd, periodic, workers):
     workers = fft_workers(workers)
     axes = tuple(range(1, nd + 1))
     window = np.ix_(*_map_window(shape, grid))
-    overlap = _overlap(shape, grid, periodic)[window]
+    overlap = pair_counts(shape, grid, periodic=periodic)[window]
     out = np.empty(batch.shape)
     for start in range(0, len(batch), chunk):
         part = batch[start:start + chunk].astype(np.float64)
@@ -214,7 +232,7 @@ def _device_constant(kind, shape, grid, periodic, edges, device, dtype):
         return (torch.as_tensor(idx, device=device), torch.as_tensor(bins, device=device),
                 torch.as_tensor(weight, dtype=dtype, device=device))
     window = _map_window(shape, grid)
-    overlap = _overlap(shape, grid, periodic)[np.ix_(*window)]
+    overlap = pair_counts(shape, grid, periodic=periodic)[np.ix_(*window)]
     return ([torch.as_tensor(w, device=device) for w in window],
             torch.as_tensor(overlap, dtype=dtype, device=device))
 

@@ -10,13 +10,12 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from .diffusion import diffusivity
-from .elasticity import elastic_moduli, isotropic_projection
-from .permeability import fluid_faces, percolates, permeability
+from .diffusion import solve_diffusivity
+from .elasticity import isotropic_projection, solve_elastic_moduli
+from .permeability import fluid_faces, percolates, solve_permeability
 
-__all__ = ["fullfield_labels", "FULLFIELD_KEYS", "FULLFIELD_INVALID_FLAGS", "diffusivity", "elastic_moduli",
-           "isotropic_projection",
-           "permeability", "percolates", "fluid_faces"]
+__all__ = ["fullfield_labels", "FULLFIELD_KEYS", "FULLFIELD_INVALID_FLAGS", "solve_diffusivity",
+           "solve_elastic_moduli", "isotropic_projection", "solve_permeability", "percolates", "fluid_faces"]
 
 #: Keys of :func:`fullfield_labels`: the columns of :func:`microvae.label` (ζ2, η2 are NaN:
 #: a full-field solve has no three-point parameters), then per-axis values and solver records.
@@ -102,9 +101,9 @@ def fullfield_labels(images: ArrayLike | torch.Tensor, K1: float = 4.3, G1: floa
     for i in it:
         t0 = time.perf_counter()
         img = batch[i]
-        dif = diffusivity(img, device=str(dev))
-        ela = elastic_moduli(torch.as_tensor(img, device=dev), K1, G1, tol=tol_elastic, dtype=dtype)
-        flow = permeability(torch.as_tensor(img, device=dev), periodic=periodic, penalty=penalty, tol=tol_flow,
+        dif = solve_diffusivity(img, device=str(dev))
+        ela = solve_elastic_moduli(torch.as_tensor(img, device=dev), K1, G1, tol=tol_elastic, dtype=dtype)
+        flow = solve_permeability(torch.as_tensor(img, device=dev), periodic=periodic, penalty=penalty, tol=tol_flow,
                             voxel_size=voxel_size, dtype=dtype)
         rows["porosity"].append(float(img.mean()))
         rows["zeta2"].append(np.nan)

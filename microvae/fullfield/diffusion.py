@@ -17,11 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["diffusivity"]
+__all__ = ["solve_diffusivity"]
 
 
-def diffusivity(image: ArrayLike, *, axes: Sequence[int] | None = None, conv_crit: float = 1e-2,
-                iter_limit: int = 20000, device: str = "cpu") -> dict:
+def solve_diffusivity(image: ArrayLike, *, axes: Sequence[int] | None = None, conv_crit: float = 1e-2,
+                      iter_limit: int = 20000, device: str = "cpu") -> dict:
     """Relative effective diffusivity De/D2 of the pore phase along each axis.
 
     Parameters

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from .._validate import check_positive
 from ._spectral import as_tensor, half_spectrum_weights, pcg, rotated_gradient
 
-__all__ = ["elastic_moduli", "isotropic_projection"]
+__all__ = ["solve_elastic_moduli", "isotropic_projection"]
 
 
 def _mandel_pairs(d):
@@ -48,9 +48,10 @@ def _youngs(K, G, d):
     return 9 * K * G / (3 * K + G) if d == 3 else 4 * K * G / (K + G)
 
 
-def elastic_moduli(image: ArrayLike | torch.Tensor, K1: float = 4.3, G1: float = 3.8, *, void_stiffness: float = 0.0,
-                   tol: float = 1e-5, max_iter: int = 2000, device: str | torch.device | None = None,
-                   dtype: torch.dtype = torch.float64, progress: bool = False) -> dict:
+def solve_elastic_moduli(image: ArrayLike | torch.Tensor, K1: float = 4.3, G1: float = 3.8, *,
+                         void_stiffness: float = 0.0, tol: float = 1e-5, max_iter: int = 2000,
+                         device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
+                         progress: bool = False) -> dict:
     """Homogenized stiffness of a binary image (1 = pore, empty) under periodic boundaries.
 
     Parameters

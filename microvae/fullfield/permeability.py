@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike
 from .._validate import check_positive
 from ._spectral import as_tensor, half_spectrum_weights, pcg
 
-__all__ = ["permeability", "fluid_faces", "percolates"]
+__all__ = ["solve_permeability", "fluid_faces", "percolates"]
 
 
 def fluid_faces(pore: torch.Tensor) -> torch.Tensor:
@@ -50,10 +50,10 @@ def percolates(image: ArrayLike | torch.Tensor, axis: int) -> bool:
     return bool(np.intersect1d(first[first > 0], last[last > 0]).size)
 
 
-def permeability(image: ArrayLike | torch.Tensor, *, axes: Sequence[int] | None = None, periodic: bool = True,
-                 penalty: float = 1e4, tol: float = 1e-3, max_iter: int = 3000, voxel_size: float = 1.0,
-                 device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
-                 progress: bool = False) -> dict:
+def solve_permeability(image: ArrayLike | torch.Tensor, *, axes: Sequence[int] | None = None, periodic: bool = True,
+                       penalty: float = 1e4, tol: float = 1e-3, max_iter: int = 3000, voxel_size: float = 1.0,
+                       device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
+                       progress: bool = False) -> dict:
     """Permeability of a periodic binary image (1 = pore) along each axis.
 
     Parameters
@@ -76,7 +76,7 @@ def permeability(image: ArrayLike | torch.Tensor, *, axes: Sequence[int] | None 
     voxel_size : float
         Pixel length; k is reported in its square.
     device, dtype, progress :
-        As :func:`~microvae.fullfield.elastic_moduli`.
+        As :func:`~microvae.fullfield.solve_elastic_moduli`.
 
     Returns
     -------

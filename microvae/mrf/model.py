@@ -45,7 +45,7 @@ def export_tree(estimator: Any) -> dict[str, np.ndarray]:
             "threshold": t.threshold.astype(np.float64), "proba": value[:, 1] / total}
 
 
-def _image_seeds(n, seed):
+def image_seeds(n: int, seed: Seed) -> np.ndarray:
     """Two independent 64-bit seeds per image (sampling, porosity matching). Drawn as one block,
     so image ``k`` gets the same seeds whatever ``n`` is (``sample(10)[:5] == sample(5)``)."""
     return as_generator(seed).integers(0, 2 ** 64, size=(n, 2), dtype=np.uint64, endpoint=False)
@@ -114,7 +114,7 @@ def match_porosity(images: ArrayLike, porosity: ArrayLike, *, seed: Seed = None)
     targets = np.broadcast_to(targets, (len(batch),))
     if not np.all(np.isfinite(targets)) or np.any((targets < 0) | (targets > 1)):
         raise ValueError("target porosity must lie in [0, 1]")
-    return _match(batch.copy(), targets, _image_seeds(len(batch), seed)[:, 1])
+    return _match(batch.copy(), targets, image_seeds(len(batch), seed)[:, 1])
 
 
 def _match(batch, targets, seeds):
@@ -328,7 +328,7 @@ class MRF:
         splits = list(GroupKFold(n_splits=self.cv).split(positions, groups=positions[:, 0]))
         tree_seed = int(rng.integers(2 ** 31))
         if self.cv_scoring == "morphology":
-            image_seeds = _image_seeds(self.cv_images, rng)
+            cv_seeds = image_seeds(self.cv_images, rng)
             # Held-out images whose porosities the samples are matched to, and whose curves they must reproduce.
             references = [batch[test_idx[np.arange(self.cv_images) % len(test_idx)]]
                           for test_idx in (np.unique(positions[test, 0]) for _, test in splits)]
@@ -343,9 +343,9 @@ class MRF:
             for f, ((train, test), est) in enumerate(zip(splits, estimators)):
                 if self.cv_scoring == "morphology":
                     tiles = batch[np.unique(positions[train, 0])[:self.n_tiles]]
-                    fake = _raster(image_seeds[:, 0], shape, canvas_pad(s, default_burn_in(s), None, 0), s,
+                    fake = _raster(cv_seeds[:, 0], shape, canvas_pad(s, default_burn_in(s), None, 0), s,
                                    export_tree(est), tiles, float(y[train].mean()))
-                    fake = _match(fake, references[f].mean(axis=(1, 2)), image_seeds[:, 1])
+                    fake = _match(fake, references[f].mean(axis=(1, 2)), cv_seeds[:, 1])
                     rmse = np.sqrt(np.mean((_morphology_curves(fake) - reference_curves[f]) ** 2, axis=1))
                     fold_scores.append(-float(rmse.mean()))
                 else:
@@ -418,7 +418,7 @@ class MRF:
             raise ValueError("this model has no Gibbs tree (fitted with gibbs_S=None); use gibbs_sweeps=0")
         burn_in = default_burn_in(self.S_) if burn_in is None else check_int(burn_in, "burn_in", minimum=0)
         batch_size = check_int(batch_size, "batch_size", minimum=1)
-        seeds = _image_seeds(n, seed)
+        seeds = image_seeds(n, seed)
         targets = self._porosity_targets(porosity, seeds[:, 1], (out_h, out_w))
         margins = canvas_pad(self.S_, burn_in, self.gibbs_S, gibbs_sweeps)
         tiles = self.tiles_ if margin == "real" else np.zeros((0, 1, 1), dtype=np.uint8)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._validate import Seed
 from .features import causal_offsets, noncausal_offsets
-from .model import MRF, _image_seeds, canvas_pad, default_burn_in
+from .model import MRF, image_seeds, canvas_pad, default_burn_in
 
 __all__ = ["SplitMix64", "sample_reference"]
 
@@ -59,7 +59,7 @@ def sample_reference(model: MRF, n: int, size: int | tuple[int, int] = 128, seed
         return estimator.predict_proba(x)[0, 1]
 
     out = np.empty((n, size, size), dtype=np.uint8)
-    for k, seed_k in enumerate(_image_seeds(n, seed)[:, 0]):
+    for k, seed_k in enumerate(image_seeds(n, seed)[:, 0]):
         rng = SplitMix64(seed_k)
         canvas = np.empty((h, w), dtype=np.uint8)
         if margin == "real":

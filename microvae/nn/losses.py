@@ -19,11 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import ops
+from ..choices import LOSS_MODES, RECON_LOSSES
 
 __all__ = ["gram_matrices", "style_loss", "mode_collapse_loss", "style_and_mode_collapse", "reconstruction_loss",
-           "kl_divergence", "STYLE_MODES"]
-
-STYLE_MODES = ops.STYLE_MODES
+           "kl_divergence", "LOSS_MODES"]
 
 
 def _layers(feats, name):
@@ -93,8 +92,8 @@ def _ref_grams(ref_feats, gen_flat, backend, layer_scales):
 
 
 def _style_terms(gen_feats, ref_feats, mode, backend, layer_scales):
-    if mode not in STYLE_MODES:
-        raise ValueError(f"mode must be one of {STYLE_MODES}, got {mode!r}")
+    if mode not in LOSS_MODES:
+        raise ValueError(f"mode must be one of {LOSS_MODES}, got {mode!r}")
     gen = _flat_layers(gen_feats, "gen_feats", layer_scales)
     refs = _ref_grams(ref_feats, gen, backend, layer_scales)
     losses, grams = zip(*(ops.style_layer(f, r, mode=mode, scale=s, backend=backend)
@@ -180,7 +179,7 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 
         return 0.5 * (torch.sigmoid(logits) - target).square().sum() / b
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / b
-    raise ValueError(f"kind must be 'sse' or 'bce', got {kind!r}")
+    raise ValueError(f"kind must be one of {RECON_LOSSES}, got {kind!r}")
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..choices import DOWNSAMPLE
+
 __all__ = ["VAE"]
 
 
@@ -70,8 +72,8 @@ class VAE(nn.Module):
                              f"use fewer stages or a larger image size")
         if hidden < 1 or latent < 1 or kernel_size < 1:
             raise ValueError("hidden, latent and kernel_size must be positive")
-        if downsample not in ("pool", "stride"):
-            raise ValueError(f"downsample must be 'pool' or 'stride', got {downsample!r}")
+        if downsample not in DOWNSAMPLE:
+            raise ValueError(f"downsample must be one of {DOWNSAMPLE}, got {downsample!r}")
         if downsample == "stride" and kernel_size % 2:
             raise ValueError(f"downsample='stride' needs an even kernel_size, got {kernel_size}")
         self._config = {"image_size": int(image_size), "channels": list(channels), "hidden": int(hidden),
@@ -156,15 +158,26 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` drawn from ``generator``."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None, *,
+                       eps: torch.Tensor | None = None) -> torch.Tensor:
+        """``z = mu + exp(logvar / 2) * eps`` with ``eps ~ N(0, I)`` drawn from ``generator``, or the
+        given standard-normal draw ``eps`` (same shape as ``mu``)."""
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        elif generator is not None:
+            raise ValueError("pass either generator (to draw eps) or eps, not both")
+        elif eps.shape != mu.shape:
+            raise ValueError(f"eps must have the latent shape {tuple(mu.shape)}, got {tuple(eps.shape)}")
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def forward(self, x: torch.Tensor,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Encode, draw ``z ~ q(z | x)``, decode: returns ``(logits, mu, logvar, z)``."""
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None, *,
+                eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Encode, draw ``z ~ q(z | x)``, decode: returns ``(logits, mu, logvar, z)``.
+
+        The standard-normal noise of ``z`` is drawn from ``generator`` (default: torch's global
+        generator), or given as ``eps`` ``(B, latent)``: a trainer that draws all of a step's
+        randomness from one generator, in a fixed order, passes its draw.
+        """
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator)
+        z = self.reparameterize(mu, logvar, generator, eps=eps)
         return self.decode_logits(z), mu, logvar, z

@@ -6,7 +6,7 @@ from .label import LABEL_KEYS, label
 from .quadrature import parameters_from_functions, parameters_from_samples, three_point_quadrature
 from .strong_contrast import (diffusivity, elastic_moduli, permeability, rock_youngs_modulus, validity,
                               youngs_modulus)
-from .three_point import eta2, slice_truncation_bound, three_point_parameters, zeta2
+from .harmonic import eta2, slice_truncation_bound, three_point_parameters, zeta2
 
 __all__ = ["label", "LABEL_KEYS", "three_point_parameters", "zeta2", "eta2", "slice_truncation_bound",
            "elastic_moduli", "youngs_modulus", "diffusivity", "permeability", "rock_youngs_modulus", "validity",

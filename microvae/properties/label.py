@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 from .._tensor import as_binary_tensor, is_tensor
 from .._validate import as_binary_batch, check_d, check_int, check_positive
 from .strong_contrast import diffusivity, elastic_moduli, permeability, validity_flags, youngs_modulus
-from .three_point import three_point_parameters
+from .harmonic import three_point_parameters
 
 if TYPE_CHECKING:
     import torch

@@ -15,7 +15,7 @@ numbers), so differences between generators are not confounded with initializati
 
 :func:`run_study` is the core and takes the labeller and the generators as arguments;
 :func:`reproduce` wires the real ones (:func:`microvae.properties.label`, the VAE of
-:mod:`microvae.train`, :class:`microvae.mrf.MRF`) and the embedded synthetic data set.
+:mod:`microvae.vae`, :class:`microvae.mrf.MRF`) and the embedded synthetic data set.
 
 A run folder holds ``config.json``, the cached stages (``authentic.npz``,
 ``generated/<name>.npz``, ``models/``), one JSON file per finished training cell

@@ -3,7 +3,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from .._validate import check_int
-from ..io import _json_default
+from ..io import jsonable
 
 __all__ = ["PRESETS", "LABEL_DEFAULTS", "StudyConfig", "make_config", "paper_differences"]
 
@@ -59,7 +59,7 @@ class StudyConfig:
         :class:`microvae.nn.predictor.PredictorConfig` fields.
     vae, mrf : dict
         Options of the generators: ``vae`` = ``preset`` plus training overrides (and
-        ``sample``, options of :func:`microvae.train.sample`); ``mrf`` = ``model`` (MRF
+        ``sample``, options of :func:`microvae.vae.sample`); ``mrf`` = ``model`` (MRF
         constructor arguments) and ``sample`` (MRF sampling options).
     synthetic : dict
         Parameters of the embedded data set (:func:`microvae.synthetic.grains`).
@@ -109,7 +109,8 @@ class StudyConfig:
         self.predictor = asdict(PredictorConfig(**self.predictor))
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(asdict(self), default=_json_default))
+        """The config as ``config.json`` holds it (lists, string keys), so that one read back compares equal."""
+        return json.loads(json.dumps(jsonable(asdict(self))))
 
 
 def make_config(preset: str = "quick", **overrides) -> StudyConfig:

@@ -49,15 +49,15 @@ def check_generator(name: str, generator: object) -> None:
 
 
 class VAEGenerator:
-    """The morphology-aware VAE: :func:`microvae.train.train_vae` on the given images, then
-    :func:`microvae.train.sample`.
+    """The morphology-aware VAE: :func:`microvae.vae.train_vae` on the given images, then
+    :func:`microvae.vae.sample`.
 
     Parameters
     ----------
     preset : str
-        Training preset of :mod:`microvae.train` (``"quick"``, ``"paper"``).
+        Training preset of :mod:`microvae.vae` (``"quick"``, ``"paper"``).
     sample : dict, optional
-        Options of :func:`microvae.train.sample` (e.g. ``binarize``).
+        Options of :func:`microvae.vae.sample` (e.g. ``binarize``).
     device : str, optional
         torch device (default: the trainer's choice, CUDA when available).
     **overrides
@@ -73,26 +73,26 @@ class VAEGenerator:
 
     def describe(self, image_size: int) -> dict:
         """The resolved training configuration and sampling options."""
-        from .. import train
+        from .. import vae
 
-        config = train.load_config(self.preset, **{**self.overrides, "image_size": image_size})
+        config = vae.load_config(self.preset, **{**self.overrides, "image_size": image_size})
         return {"train": config.to_dict(), "sample": self.sample_options}
 
     def fit(self, images: np.ndarray, *, seed: int, workdir: Path) -> None:
-        from .. import train
+        from .. import vae
 
-        resume = (Path(workdir) / train.CHECKPOINT).is_file()
+        resume = (Path(workdir) / vae.CHECKPOINT).is_file()
         # Without a checkpoint, leftovers of an attempt interrupted before its first one are replaced.
-        self.run = train.train_vae(images, preset=self.preset, out_dir=workdir, seed=seed, resume=resume,
-                                   overwrite=not resume, device=self.device, progress=False,
-                                   image_size=images.shape[-1], **self.overrides)
+        self.run = vae.train_vae(images, preset=self.preset, out_dir=workdir, seed=seed, resume=resume,
+                                 overwrite=not resume, device=self.device, progress=False,
+                                 image_size=images.shape[-1], **self.overrides)
 
     def sample(self, n: int, *, seed: int) -> np.ndarray:
-        from .. import train
+        from .. import vae
 
         if self.run is None:
             raise RuntimeError("VAEGenerator.sample before fit")
-        return train.sample(self.run, n, seed=seed, device=self.device, **self.sample_options)
+        return vae.sample(self.run, n, seed=seed, device=self.device, **self.sample_options)
 
 
 class MRFGenerator:

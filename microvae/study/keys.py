@@ -6,7 +6,7 @@ import zlib
 
 import numpy as np
 
-from ..io import _json_default
+from ..io import jsonable
 from .config import StudyConfig
 
 __all__ = ["derive_seed", "stage_key", "stage_keys"]
@@ -29,7 +29,7 @@ def stage_key(*parts: object) -> str:
             h.update(repr((part.shape, part.dtype.str)).encode())
             h.update(np.ascontiguousarray(part).tobytes())
         else:
-            h.update(json.dumps(part, sort_keys=True, default=_json_default).encode())
+            h.update(json.dumps(jsonable(part), sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

@@ -1,5 +1,6 @@
 """The outputs of a study: ``results.json`` (assembled from the cells), the figures and ``report.md``
 (rendered from ``results.json`` alone, so the two never disagree)."""
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndar
                   config: StudyConfig, morphology: dict) -> dict[str, Path]:
     from ..compare import plot_comparison
     from ..correlations import radial_distances
-    from ..plotting import _figure, mosaic, plot_s2, save_figure
+    from ..plotting import mosaic, plot_s2, save_figure, subplots
 
     fig_dir = run.file("figures")
     paths = {}
@@ -57,7 +58,7 @@ def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndar
                                          title=f"{name.upper()} samples", overwrite=True)
 
     quantities = ["porosity", *props]
-    fig, axes = _figure(1, len(quantities), figsize=(3.2 * len(quantities), 2.8), squeeze=False)
+    fig, axes = subplots(1, len(quantities), figsize=(3.2 * len(quantities), 2.8), squeeze=False)
     for ax, q in zip(axes[0], quantities):
         sets = [("authentic", table[q])] + [(n, g["table"][q][g["usable"]]) for n, g in gen.items()
                                             if len(g["usable"])]
@@ -79,7 +80,7 @@ def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndar
     paths["morphology"] = plot_comparison(fig_dir / "morphology.png", morphology, overwrite=True)
 
     summary = summarize(cells, props)
-    fig, axes = _figure(1, len(props), figsize=(3.6 * len(props), 3.0), squeeze=False)
+    fig, axes = subplots(1, len(props), figsize=(3.6 * len(props), 3.0), squeeze=False)
     for ax, p in zip(axes[0], props):
         b = summary["baseline"][p]
         ax.axhline(b["mean"], color="gray", lw=1, label="baseline")
@@ -101,10 +102,16 @@ def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndar
     return paths
 
 
+def _nan(x):
+    """A value of ``results.json``, where NaN is written as null, as the number it was."""
+    return math.nan if x is None else x
+
+
 def _pm(s, digits=3):
-    if not np.isfinite(s["mean"]):
+    mean, std = _nan(s["mean"]), _nan(s["std"])
+    if not np.isfinite(mean):
         return "–"
-    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}" if np.isfinite(s["std"]) else f"{s['mean']:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if np.isfinite(std) else f"{mean:.{digits}f}"
 
 
 def _num(x, digits=3):
@@ -246,11 +253,12 @@ def render_report(results: dict) -> str:
         a = dist["authentic"][q]
         lines.append(f"| authentic | {a['n']} | {q} | {_pm(a, 4)} | | |")
         ref = dist["reference"][q]
-        lines.append(f"| reference | | {q} | | {ref['ks']:.3f} ({_num(ref['ks_pvalue'], 2)}) | "
+        lines.append(f"| reference | | {q} | | {_nan(ref['ks']):.3f} ({_num(ref['ks_pvalue'], 2)}) | "
                      f"{_num(ref['wasserstein_rel'], 3)} |")
         for g, e in dist["generators"].items():
             s = e[q]
-            lines.append(f"| {g.upper()} | {s['n']} | {q} | {_pm(s, 4)} | {s['ks']:.3f} ({_num(s['ks_pvalue'], 2)}) | "
+            lines.append(f"| {g.upper()} | {s['n']} | {q} | {_pm(s, 4)} | {_nan(s['ks']):.3f} "
+                         f"({_num(s['ks_pvalue'], 2)}) | "
                          f"{_num(s['wasserstein_rel'], 3)} |")
     lines += ["", "Diversity: mean pixel-wise correlation between two different images of a set (about 0 for "
               "independent samples, near 1 when a generator repeats one picture, i.e. mode collapse): "
@@ -260,8 +268,9 @@ def render_report(results: dict) -> str:
               + ".", ""]
     for g, e in dist["generators"].items():
         extra = f"; {e['n_flagged_invalid']} flagged outside the formulas' validity" if "n_flagged_invalid" in e else ""
+        s2_diff = _nan(e["s2_max_abs_diff_of_mean"])
         lines.append(f"- {g.upper()}: {e['n_usable']} of {e['n']} samples with finite labels{extra}; largest "
-                     f"difference of the mean S2 curve from the authentic one {e['s2_max_abs_diff_of_mean']:.4f}.")
+                     f"difference of the mean S2 curve from the authentic one {s2_diff:.4f}.")
     lines += ["", "![property histograms](figures/histograms.png)", "", "![S2](figures/s2.png)", ""]
     if results.get("morphology"):  # results.json files written before the comparison lack it
         lines += _morphology_text(results)
@@ -293,10 +302,10 @@ def _verdict_text(v, cfg):
         if key in v:
             n = len(v["sizes"]) * len(v["properties"])
             out.append(f"- {g.upper()} augmentation: mean change of test R² over the baseline "
-                       f"{v[key]:+.3f} (averaged over sizes and properties); above the baseline in "
+                       f"{_nan(v[key]):+.3f} (averaged over sizes and properties); above the baseline in "
                        f"{v[f'{g}_cells_above_baseline']} of {n} (size, property) cells.")
     if "matches_paper" in v:
-        per = ", ".join(f"{p} {d:+.3f}" for p, d in v["vae_minus_mrf_mean_r2"].items())
+        per = ", ".join(f"{p} {_nan(d):+.3f}" for p, d in v["vae_minus_mrf_mean_r2"].items())
         out.append(f"- VAE minus MRF mean test R², averaged over sizes: {per}; the VAE is ahead in "
                    f"{v['vae_wins']} of {v['comparisons']} (size, property) comparisons (by more than two "
                    f"standard errors of the difference in {v['vae_clearly_ahead']}; the MRF by that margin in "

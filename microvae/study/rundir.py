@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import _json_default, atomic_write
+from ..io import atomic_write, write_json
 
 __all__ = ["RunDir", "log_stderr"]
 
@@ -42,8 +42,8 @@ class RunDir:
         return self.path.joinpath(*parts)
 
     def write_json(self, rel: str, obj: object) -> Path:
-        text = json.dumps(obj, indent=2, default=_json_default, allow_nan=True)
-        return atomic_write(self.file(rel), lambda fh: fh.write(text), overwrite=True, mode="w")
+        """Write ``obj`` to ``rel`` as standard JSON (:func:`microvae.io.write_json`: NaN becomes null)."""
+        return write_json(self.file(rel), obj, overwrite=True)
 
     def read_json(self, rel: str, key: str) -> dict | None:
         """A finished stage file with this key, or ``None``."""

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..compare import DDOF, Descriptors, _summary, compare_sets, describe, distribution_distance, pairwise_correlation
+from ..compare import (DDOF, Descriptors, compare_sets, describe, distribution_distance, mean_std,
+                       pairwise_correlation)
 from .config import StudyConfig
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",
@@ -20,7 +21,7 @@ __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "
 
 def summary_stats(values: ArrayLike) -> dict:
     """``{"n", "mean", "std"}`` of the finite values, as :mod:`microvae.compare` summarizes them."""
-    return {"n": int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()), **_summary(values)}
+    return {"n": int(np.isfinite(np.asarray(values, dtype=np.float64)).sum()), **mean_std(values)}
 
 
 def compare_samples(ref: ArrayLike, other: ArrayLike) -> dict:

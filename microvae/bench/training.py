@@ -1,5 +1,5 @@
-"""Benchmark cases of the torch side for ``microvae bench`` (registered in :mod:`microvae.bench`),
-and their setup, shared with the pytest benchmarks ``benchmarks/bench_losses.py`` and
+"""Benchmark cases of the torch side for ``microvae bench`` (registered in
+:mod:`microvae.bench.registry`), and their setup, shared with the pytest benchmarks ``benchmarks/bench_losses.py`` and
 ``benchmarks/bench_train_step.py``:
 
 - ``losses``: style + mode-collapse loss, forward and backward, three ways: the naive eager
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from .bench import case, row, timed
+from .registry import case, row, timed
 
 # (channels, downsampling) of VGG16's relu1_2 .. relu4_3, the layers the style network uses.
 VGG_BLOCKS = ((64, 1), (128, 2), (256, 4), (512, 8))
@@ -35,21 +35,21 @@ def loss_features(size, device="cpu", seed=0, batch=LOSS_BATCH, blocks=VGG_BLOCK
 
 def naive_eager(gen, ref):
     """Separate losses as a user composes them: each computes its own Grams (pure torch)."""
-    from .nn import losses
+    from ..nn import losses
 
     return losses.style_loss(gen, ref, backend="torch"), losses.mode_collapse_loss(gen, backend="torch")
 
 
 def shared_torch(gen, ref):
     """The best pure-torch version: one Gram per layer shared by both losses, one backward."""
-    from .nn import losses
+    from ..nn import losses
 
     return losses.style_and_mode_collapse(gen, ref, backend="torch")
 
 
 def fused(gen, ref):
     """The compiled ops: one GEMM per layer forward, one backward GEMM for both losses."""
-    from .nn import losses
+    from ..nn import losses
 
     return losses.style_and_mode_collapse(gen, ref, backend="auto")
 
@@ -75,15 +75,15 @@ def loss_step(impl, gen, ref, device="cpu"):
 
 
 def train_session(preset="quick", device="cpu", **overrides):
-    """A ready :class:`microvae.train._Session` on 40 Gaussian random fields of the preset's size."""
+    """A ready :class:`microvae.vae.Trainer` on 40 Gaussian random fields of the preset's size."""
     import torch
 
-    from .synthetic import gaussian_random_field
-    from .train import _Session, load_config
+    from ..synthetic import gaussian_random_field
+    from ..vae import Trainer, load_config
 
     config = load_config(preset, **overrides)
     images = gaussian_random_field((config.image_size,) * 2, corr_length=3.0, porosity=0.2, n=40, seed=0)
-    return _Session(images, config, seed=0, device=torch.device(device))
+    return Trainer(images, config, seed=0, device=torch.device(device))
 
 
 @case("losses", "style + mode-collapse loss fwd+bwd, batch 20, VGG16 layer shapes: naive eager, shared-Gram "
@@ -91,7 +91,7 @@ def train_session(preset="quick", device="cpu", **overrides):
 def bench_losses(ctx):
     import torch
 
-    from .nn import losses
+    from ..nn import losses
 
     rows = []
     impls = dict(LOSS_IMPLS)
@@ -131,7 +131,7 @@ def bench_train_step(ctx):
 
 # One job of the ``concurrent`` case. With the library defaults torch (and its OpenMP runtime) is
 # loaded before microvae, so none of microvae's thread settings reach it.
-_JOB = {c: f"import sys, {first}; from microvae.bench_torch import _job; _job(float(sys.argv[1]), {mine})"
+_JOB = {c: f"import sys, {first}; from microvae.bench.training import _job; _job(float(sys.argv[1]), {mine})"
         for c, first, mine in (("library defaults", "torch", False), ("microvae defaults", "microvae", True))}
 _THREAD_VARS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS", "MICROVAE_NUM_THREADS")
@@ -187,7 +187,7 @@ def _job(seconds, microvae_threads):
     """One job of the ``concurrent`` case: warm up, say ``ready``, then for each ``go`` line train
     for ``seconds`` and print the step count as JSON."""
     if microvae_threads:
-        from . import threads
+        from .. import threads
 
         threads.set_threads()
     session = train_session("quick")

@@ -1,26 +1,22 @@
-"""Load, save, binarize and slice microstructure images.
+"""Image files: read, load as a pore indicator, binarize, save and slice microstructure images.
 
 Convention: the arrays this module returns are ``uint8`` with **1 = pore** and 0 = solid.
 Files differ in how they mark the pore phase (the Berea micro-CT stack stores pores as 0,
 grains as 255), so loaders take an explicit ``pore_value`` and never guess it.
-Writes are atomic (temporary file + rename) and refuse to replace an existing file unless
-``overwrite=True``.
 """
 import io as _io
 import math
 import os
-import secrets
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from ._validate import as_binary_batch, as_generator, check_finite, check_int
+from .._validate import as_binary_batch, as_generator, check_finite, check_int
+from .files import atomic_write
 
-__all__ = ["read", "load", "binarize", "save", "slices", "atomic_write", "describe", "save_table", "provenance"]
+__all__ = ["read", "load", "as_image_stack", "binarize", "save", "slices", "describe", "SAVE_SUFFIXES"]
 
 _IMAGE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff", ".png", ".raw", ".bin")
 SAVE_SUFFIXES = (".npy", ".npz", ".tif", ".tiff")  #: the formats of :func:`save`
@@ -146,6 +142,9 @@ def load(path: str | os.PathLike, pore_value: float | None = None, *, shape: tup
     ndarray of uint8
         Same shape as stored; 1 where the stored value equals ``pore_value``.
     """
+    if isinstance(pore_value, float) and pore_value.is_integer():
+        # 255.0 (from a command line or a JSON file) names the stored integer 255: say so in messages.
+        pore_value = int(pore_value)
     return _to_pore_indicator(read(path, shape=shape, dtype=dtype, key=key), pore_value, str(path))
 
 
@@ -168,6 +167,36 @@ def _to_pore_indicator(data, pore_value, name):
     if pore_value not in values:
         raise ValueError(f"{name}: pore_value={pore_value!r} does not occur in the data (values: {values.tolist()})")
     return (data == pore_value).astype(np.uint8)
+
+
+def as_image_stack(data: ArrayLike, *, volume: bool = False) -> tuple[np.ndarray, int]:
+    """An array as a stack of images with its spatial dimension, by the layout files are stored in.
+
+    Parameters
+    ----------
+    data : array_like
+        ``(H, W)`` one 2D image, ``(N, H, W)`` a stack of 2D images, ``(N, D, H, W)`` a stack
+        of volumes; with ``volume=True``, ``(D, H, W)`` one volume.
+    volume : bool
+        The array is one 3D volume, not a stack of 2D images.
+
+    Returns
+    -------
+    images : ndarray, shape ``(N, H, W)`` or ``(N, D, H, W)``
+        ``data`` (a view) with a leading image axis.
+    ndim : {2, 3}
+        Spatial dimension of each image.
+    """
+    data = np.asarray(data)
+    if volume:
+        if data.ndim != 3:
+            raise ValueError(f"volume=True expects a 3D array (D, H, W), got shape {data.shape}")
+        return data[None], 3
+    if data.ndim == 2:
+        return data[None], 2
+    if data.ndim in (3, 4):
+        return data, data.ndim - 1
+    raise ValueError(f"cannot interpret an array of shape {data.shape} as images")
 
 
 def binarize(image: ArrayLike, threshold: float, pore_value: str = "below") -> NDArray[np.uint8]:
@@ -200,47 +229,6 @@ def binarize(image: ArrayLike, threshold: float, pore_value: str = "below") -> N
     if pore_value == "above":
         return (image > threshold).astype(np.uint8)
     raise ValueError(f"pore_value must be 'below' or 'above', got {pore_value!r}")
-
-
-def _new_temp_file(path):
-    """Create an empty, uniquely named temporary file beside ``path``.
-
-    Created with mode 0666 so that the kernel applies the process umask, as for a plain
-    ``open()`` (``tempfile.mkstemp`` makes it 0600, and learning the umask means setting it,
-    which would race with other threads).
-    """
-    for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"cannot create a temporary file beside {path}")
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO], object], *, overwrite: bool = False,
-                 mode: str = "wb") -> Path:
-    """Write a file atomically: ``write(fh)`` fills a temporary file that is then renamed.
-
-    An existing file is never replaced unless ``overwrite=True``, and a failed write leaves
-    whatever was at ``path`` untouched.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (or --overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_temp_file(path)
-    try:
-        # Reopened by name: some writers (tifffile) need a file object with a path.
-        with open(tmp, mode, **({} if "b" in mode else {"newline": ""})) as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def save(path: str | os.PathLike, images: ArrayLike, *, overwrite: bool = False, compress: bool = True) -> Path:
@@ -355,71 +343,3 @@ def describe(images: ArrayLike, ndim: int | None = None) -> dict:
     return {"n": int(len(batch)), "ndim": nd, "shape": list(batch.shape[1:]),
             "porosity_mean": float(phi.mean()), "porosity_std": float(phi.std()),
             "porosity_min": float(phi.min()), "porosity_max": float(phi.max())}
-
-
-def provenance(parameters: dict) -> dict:
-    """Metadata recorded beside every output: code version, time, and the parameters used."""
-    import datetime
-    import platform
-
-    from ._version import __version__
-
-    return {"microvae_version": __version__,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(), "parameters": parameters}
-
-
-def save_table(path: str | os.PathLike, columns: dict[str, ArrayLike], parameters: dict, *,
-               overwrite: bool = False) -> tuple[Path, Path]:
-    """Write a CSV table with a header plus a JSON sidecar ``<path>.json`` holding provenance.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV file to write (atomically; existing files are kept unless ``overwrite``).
-    columns : dict of str -> 1-D array_like
-        Column name to values; all columns must have the same length.
-    parameters : dict
-        JSON-serializable parameters of the computation, stored in the sidecar.
-
-    Returns
-    -------
-    (Path, Path)
-        The CSV and the sidecar paths.
-    """
-    import csv
-    import json
-
-    path = Path(path)
-    names = list(columns)
-    cols = [np.asarray(columns[k]).ravel() for k in names]
-    if not cols or len({len(c) for c in cols}) != 1:
-        raise ValueError("columns must be a non-empty mapping of equal-length 1-D arrays")
-    sidecar = path.with_name(path.name + ".json")
-    if not overwrite:
-        for p in (path, sidecar):
-            if p.exists():
-                raise FileExistsError(f"{p} exists; pass overwrite=True (or --overwrite) to replace it")
-
-    def write_csv(fh):
-        writer = csv.writer(fh)
-        writer.writerow(names)
-        for row in zip(*cols):
-            writer.writerow([repr(float(v)) if isinstance(v, (float, np.floating)) else v for v in row])
-
-    meta = provenance(parameters)
-    meta["columns"] = names
-    meta["rows"] = int(len(cols[0]))
-    atomic_write(path, write_csv, overwrite=overwrite, mode="w")
-    atomic_write(sidecar, lambda fh: json.dump(meta, fh, indent=2, default=_json_default), overwrite=overwrite, mode="w")
-    return path, sidecar
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
