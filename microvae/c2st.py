@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike
 from torch import nn
 
 from ._validate import as_binary_batch, check_int, check_positive
+from .vae.augment import dihedral
 
 __all__ = ["C2ST_DEFAULTS", "C2STNet", "c2st", "c2st_halves"]
 
@@ -68,18 +69,6 @@ class C2STNet(nn.Module):
         return self.head(self.embed(x)).squeeze(1)
 
 
-def _dihedral(x, turns):
-    """Image ``i`` of ``x`` ``(B, 1, S, S)`` rotated by ``turns[i] % 4`` quarter turns, then
-    mirrored when ``turns[i] >= 4``."""
-    out = torch.empty_like(x)
-    for t in range(8):
-        sel = np.flatnonzero(turns == t)
-        if len(sel):
-            y = torch.rot90(x[sel], t % 4, dims=(-2, -1))
-            out[sel] = y.flip(-1) if t >= 4 else y
-    return out
-
-
 def _logits(model, x, orientations, batch=256):
     """Logits of ``x`` averaged over the first ``orientations`` of the 8 symmetries of the square."""
     model.eval()
@@ -87,7 +76,8 @@ def _logits(model, x, orientations, batch=256):
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = x[i:i + batch]
-            out.append(torch.stack([model(_dihedral(xb, np.full(len(xb), t))) for t in range(orientations)]).mean(0))
+            out.append(torch.stack([model(dihedral(xb, torch.full((len(xb),), t))) for t in range(orientations)])
+                       .mean(0))
     return torch.cat(out)
 
 
@@ -115,7 +105,7 @@ def _one_seed(a, b, seed, n, fractions, channels, batch_size, lr, max_epochs, pa
         for epoch in range(1, max_epochs + 1):
             model.train()
             order = torch.from_numpy(rng.permutation(len(x)))
-            xa = _dihedral(x, rng.integers(0, 8, len(x)))
+            xa = dihedral(x, torch.from_numpy(rng.integers(0, 8, len(x))))
             for start in range(0, len(x), batch_size):
                 idx = order[start:start + batch_size]
                 if len(idx) < 2:  # batch norm needs two images
@@ -146,7 +136,7 @@ def c2st(images: ArrayLike, authentic: ArrayLike, *, seeds: int | Sequence[int] 
     Parameters
     ----------
     images : array_like
-        ``(N, S, S)`` binary images, 1 = pore (e.g. a generator's samples).
+        ``(N, S, S)`` binary square images, 1 = pore (e.g. a generator's samples).
     authentic : array_like
         ``(M, S, S)`` authentic images of the same size that the generator never saw (held-out
         images): a generator's own training images would let a copying generator pass.
@@ -187,6 +177,9 @@ def c2st(images: ArrayLike, authentic: ArrayLike, *, seeds: int | Sequence[int] 
     if a.shape[1:] != b.shape[1:]:
         raise ValueError(f"{name} ({a.shape[1]}x{a.shape[2]} px) and authentic images "
                          f"({b.shape[1]}x{b.shape[2]} px) differ in size")
+    if a.shape[1] != a.shape[2]:
+        raise ValueError(f"{name} are {a.shape[1]}x{a.shape[2]} px; the test needs square images (it shows "
+                         "them under the 8 symmetries of the square)")
     channels = tuple(check_int(c, "every entry of channels") for c in channels)
     if not channels:
         raise ValueError("channels must name at least one block width")

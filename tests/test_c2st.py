@@ -77,6 +77,8 @@ def test_bad_input_is_named(fields):
     a, b, _ = fields
     with pytest.raises(ValueError, match="differ in size"):
         c2st(a[:, :16, :16], b)
+    with pytest.raises(ValueError, match="square"):
+        c2st(a[:, :16], b[:, :16])
     with pytest.raises(ValueError, match="binary"):
         c2st(a * 2, b, name="samples")
     with pytest.raises(ValueError, match="fewer than 2 per class"):
