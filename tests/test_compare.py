@@ -166,6 +166,17 @@ def test_cli(sets, tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
     assert main(["compare", str(tmp_path / "auth.npz"), str(tmp_path / "missing.npz")]) == 2
     assert "missing" in capsys.readouterr().err
+    # Labels and the classifier test on request, against the held-out images given.
+    out2 = tmp_path / "out2.json"
+    assert main(["compare", str(tmp_path / "auth.npz"), f"u={tmp_path / 'unlike.npz'}", "--labels", "--c2st",
+                 "--c2st-seeds", "1", "--held-out", str(tmp_path / "like.npz"), "-o", str(out2)]) == 0
+    printed = capsys.readouterr().out
+    assert "C2ST accuracy [95 % CI] vs 30 held-out" in printed and "label E: mean (W1/σ, KS p)" in printed
+    saved = json.loads(out2.read_text())
+    assert saved["settings"]["c2st"]["seeds"] == 1 and saved["inputs"]["held_out"] == str(tmp_path / "like.npz")
+    assert main(["compare", str(tmp_path / "auth.npz"), str(tmp_path / "like.npz"), "--held-out",
+                 str(tmp_path / "like.npz")]) == 2
+    assert "add --c2st" in capsys.readouterr().err
 
 
 def test_nearest_correlation_tells_copies_from_new_images():
