@@ -194,7 +194,7 @@ def _sets(args, fit, held):
 def _evaluate(args):
     import torch
 
-    from benchmarks.vae_ablation import passes, score
+    from benchmarks.vae_ablation import score
     from microvae.compare import compare_sets, describe, label_values
 
     torch.set_num_threads(args.threads)

@@ -42,7 +42,7 @@ __all__ = ["C2ST_DEFAULTS", "C2STNet", "c2st", "c2st_halves"]
 
 #: Default settings of :func:`c2st` (docs/vae.md, "Realism", says how they were chosen).
 C2ST_DEFAULTS = dict(seeds=3, max_per_class=600, fractions=(0.5, 0.2, 0.3), channels=(8, 16, 32, 32),
-                     batch_size=32, lr=2e-3, max_epochs=60, patience=8)
+                     batch_size=32, lr=2e-3, max_epochs=100, patience=20)
 
 
 class C2STNet(nn.Module):
