@@ -204,7 +204,8 @@ def _evaluate(args):
     out.mkdir(parents=True, exist_ok=True)
     cache = out / "realism_rows.json"
     rows = json.loads(cache.read_text()) if cache.exists() else {}
-    key = json.dumps(c2st_options, sort_keys=True)
+    # Same seeds, same results for the same number of torch threads.
+    key = json.dumps({**c2st_options, "threads": args.threads}, sort_keys=True)
     held_labels = label_values(held)
     order = np.random.default_rng(0).permutation(len(held))
     half = len(held) // 2

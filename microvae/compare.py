@@ -6,6 +6,13 @@ as the noise floor, two disjoint random halves of the authentic set against each
 difference of that size is what sampling alone produces. :func:`describe` computes the per-image
 descriptors of a set once, for callers that compare many sets against the same authentic images.
 
+Measures that see what a person sees, beyond averaged descriptors: :func:`pattern_divergence`
+(local 3x3 pixel configurations: specks, rounded or cusped boundaries, thin necks), the pore
+solidity among the scalars (how convex the pores are), :func:`label_distances` (the
+distributions of the study's labels: porosity, ζ2, η2, E, D, k) and the classifier two-sample
+test of :mod:`microvae.c2st` (can a small CNN tell the set from held-out authentic images?).
+:func:`compare_sets` adds the last two on request (``labels``, ``c2st``), with their noise floors.
+
 Conventions: binary images, 1 = pore; lengths in pixels; densities per pixel; sample standard
 deviations over images with ``ddof=1`` (:data:`DDOF`, also the study's); every curve is
 averaged over the images of a set first (the "mean curve"), then the sets' mean curves are

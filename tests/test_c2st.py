@@ -5,6 +5,8 @@ import pytest
 from microvae.c2st import C2STNet, c2st, c2st_halves
 from microvae.synthetic import gaussian_random_field
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # Small and quick: 32 px images, a few epochs; the defaults' power is measured in docs/vae.md.
 FAST = dict(seeds=2, max_per_class=80, max_epochs=8, patience=3, channels=(4, 8, 16))
 

@@ -142,6 +142,7 @@ def test_table_and_figure(result, tmp_path):
         save_json(tmp_path / "r.json", result)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_cli(sets, tmp_path, capsys):
     from microvae.cli import main
     from microvae.io import save
@@ -236,6 +237,7 @@ def test_label_distances_of_tables_and_images(sets):
         label_values(auth, keys=("E", "stiffness"))
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_compare_sets_with_labels_and_classifier(sets):
     auth, like, unlike = sets
     fast = {"seeds": 1, "max_epochs": 3, "patience": 2}
