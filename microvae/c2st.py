@@ -165,7 +165,7 @@ def c2st(images: ArrayLike, authentic: ArrayLike, *, seeds: int | Sequence[int] 
         over the ``k`` seeds with Student's ``t`` (``k - 1`` degrees of freedom), where ``s``
         is the larger of the seeds' standard deviation and the binomial standard deviation of
         one seed's test accuracy, ``√(p (1 - p) / n_test)`` (a few seeds can agree by chance;
-        one seed gets the normal interval of that binomial); ``std``: the seeds' standard
+        one seed gets the normal interval of that binomial), clipped to [0, 1]; ``std``: the seeds' standard
         deviation; ``accuracies``, ``epochs`` (epochs trained), ``best_epochs`` per seed;
         ``n_per_class``, ``n_train``, ``n_val``, ``n_test`` (images per split, both classes);
         ``seconds`` (wall clock); ``settings``.
@@ -214,7 +214,8 @@ def c2st(images: ArrayLike, authentic: ArrayLike, *, seeds: int | Sequence[int] 
     sd = float(acc.std(ddof=1)) if k > 1 else math.nan
     spread = max(0.0 if k == 1 else sd, math.sqrt(mean * (1 - mean) / n_test))
     half = (float(stats.t.ppf(0.975, k - 1)) if k > 1 else 1.959964) * spread / math.sqrt(k)
-    return {"accuracy": mean, "ci": [mean - half, mean + half], "std": sd, "accuracies": acc.tolist(),
+    return {"accuracy": mean, "ci": [max(0.0, mean - half), min(1.0, mean + half)], "std": sd,
+            "accuracies": acc.tolist(),
             "epochs": [r["epochs"] for r in runs], "best_epochs": [r["best_epoch"] for r in runs],
             "n_per_class": n, "n_train": 2 * n_split[0], "n_val": 2 * n_split[1], "n_test": n_test,
             "seconds": time.perf_counter() - t0,
