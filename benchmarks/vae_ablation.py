@@ -12,6 +12,11 @@ are saved, so :func:`microvae.compare.compare_sets` can score them against the h
     python benchmarks/vae_ablation.py train --variant strided_bce --seed 0 --out abl
     python benchmarks/vae_ablation.py mrf --seed 0 --out abl
     python benchmarks/vae_ablation.py evaluate --out abl --table abl/table.md
+    python benchmarks/vae_ablation.py evaluate --out abl --realism --samplings fitted+smooth-matched
+
+``--realism`` adds the columns of ``benchmarks/realism.py`` (classifier two-sample test against
+the held-out slices, W1/σ of the labels E, D, k, 3x3 pattern divergence); the classifier costs
+tens of seconds of CPU per row, so ``--samplings`` can restrict the samplings evaluated.
 
 Needs ../shared/data/berea.zip (or --data, --pore-value).
 """
@@ -167,6 +172,22 @@ CURVE_TARGETS = {"s2": 0.015, "lineal_path_pore": "mrf", "lineal_path_solid": "m
 COLUMNS = ["phi_mean", "dphi", "phi_std_ratio", "s2_max", "lineal_path_pore_max", "lineal_path_solid_max",
            "chord_pore_max", "chord_solid_max", "cluster_max", "cluster_density_rel", "euler_density_rel",
            "specific_surface_rel", "diversity", "nearest_train"]
+# With --realism (benchmarks/realism.py's measures against the held-out slices).
+REALISM_COLUMNS = ["c2st", "w1_rel_E", "w1_rel_D", "w1_rel_k", "pattern_mbit"]
+
+
+def realism_columns(images, held, held_labels, c2st_options, halves=None):
+    """The --realism columns of one set (``halves``: the held-out indices of the two authentic
+    halves, for the noise-floor row, whose set is ``held[halves[1]]`` against ``held[halves[0]]``)."""
+    from benchmarks.realism import judge
+
+    if halves is not None:
+        a, b = halves
+        row = judge(held[b], held[a], {k: v[a] for k, v in held_labels.items()}, c2st_options)
+    else:
+        row = judge(images, held, held_labels, c2st_options)
+    return {"c2st": row["c2st"]["accuracy"], **{f"w1_rel_{k}": row["labels"][k]["w1_rel"] for k in "EDk"},
+            "pattern_mbit": 1000 * row["pattern_js"]}
 
 
 def score(entry):
@@ -193,40 +214,58 @@ def passes(row, mrf_row):
 
 
 def _evaluate(args):
-    from microvae.compare import compare_sets, describe, nearest_correlation
+    from microvae.compare import compare_sets, describe, label_values, nearest_correlation
 
     fit, held = _data(args)
     out = Path(args.out)
     auth = describe(held)
     cache = out / "evaluation_rows.json"
     rows = json.loads(cache.read_text()) if cache.exists() else {}
-    if "authentic:held-out halves" not in rows:
+    samplings = args.samplings.split(",") if args.samplings else list(SAMPLINGS)
+    unknown = set(samplings) - set(SAMPLINGS)
+    if unknown:
+        raise SystemExit(f"unknown samplings {sorted(unknown)}; known: {sorted(SAMPLINGS)}")
+    c2st_options = json.loads(args.c2st)
+
+    def wanted(key):
+        return key not in rows or (args.realism and "c2st" not in rows[key])
+
+    held_labels = label_values(held) if args.realism else None
+    if wanted("authentic:held-out halves"):
         floor = compare_sets(auth, {"x": held[:2]}, seed=0)["noise_floor"]
         rows["authentic:held-out halves"] = {**score(floor), "nearest_train": nearest_correlation(held, fit)}
+        if args.realism:
+            # compare_sets' split of seed 0, so the halves are the same images in every column.
+            order = np.random.default_rng(0).permutation(len(held))
+            halves = np.sort(order[:len(held) // 2]), np.sort(order[len(held) // 2:2 * (len(held) // 2)])
+            rows["authentic:held-out halves"].update(realism_columns(None, held, held_labels, c2st_options, halves))
     sets = {}
     for path in sorted(out.glob("mrf_s*.npz")):
         with np.load(path) as z:
             sets[f"mrf_s{path.stem.split('_s')[1]}:mrf"] = z["samples"]
     for run_dir in sorted((out / "runs").glob("*_s*")):
-        missing = [name for name in SAMPLINGS if f"{run_dir.name}:{name}" not in rows]
+        missing = [name for name in samplings if wanted(f"{run_dir.name}:{name}")]
         if not _finished(run_dir) or not missing:
             continue
         seed = int(run_dir.name.rsplit("_s", 1)[1])
         for name, x in vae_samples(run_dir, fit, args.n, seed + 1000, missing).items():
             sets[f"{run_dir.name}:{name}"] = x
-    sets = {k: v for k, v in sets.items() if k not in rows}
+    sets = {k: v for k, v in sets.items() if wanted(k)}
     if sets:
         result = compare_sets(auth, sets, seed=0, noise_floor=False)
         for k, entry in result["generated"].items():
             rows[k] = {**score(entry), "nearest_train": nearest_correlation(sets[k], fit)}
-        cache.write_text(json.dumps(rows, indent=1))
+            if args.realism:
+                rows[k].update(realism_columns(sets[k], held, held_labels, c2st_options))
+            cache.write_text(json.dumps(rows, indent=1))
     table = _table(rows)
     (out / "evaluation.json").write_text(json.dumps(table, indent=1))
-    lines = ["| variant | sampling | seeds | " + " | ".join(COLUMNS) + " | targets met |",
-             "|" + "---|" * (len(COLUMNS) + 4)]
+    columns = COLUMNS + [c for c in REALISM_COLUMNS if any(c in r for r in table)]
+    lines = ["| variant | sampling | seeds | " + " | ".join(columns) + " | targets met |",
+             "|" + "---|" * (len(columns) + 4)]
     for r in table:
         lines.append(f"| {r['variant']} | {r['sampling']} | {r['seeds']} | "
-                     + " | ".join(f"{r[c]:.3f}" for c in COLUMNS) + f" | {r['met']} {r['failed']} |")
+                     + " | ".join(f"{r[c]:.3f}" if c in r else "–" for c in columns) + f" | {r['met']} {r['failed']} |")
     text = "\n".join(lines)
     print(text)
     if args.table:
@@ -254,7 +293,8 @@ def _table(rows):
     mrf_mean = {c: float(np.mean([r[c] for r in mrf.values()])) for c in COLUMNS} if mrf else None
     table = []
     for (variant, sampling), by_seed in groups.items():
-        mean = {c: float(np.mean([r[c] for r in by_seed.values()])) for c in COLUMNS}
+        mean = {c: float(np.mean([r[c] for r in by_seed.values()])) for c in COLUMNS + REALISM_COLUMNS
+                if all(c in r for r in by_seed.values())}
         ok = passes(mean, mrf_mean) if mrf_mean else {}
         table.append({"variant": variant, "sampling": sampling, "seeds": ",".join(sorted(by_seed)), **mean,
                       "met": f"{sum(ok.values())}/{len(ok)}", "failed": ", ".join(k for k, v in ok.items() if not v)})
@@ -275,6 +315,10 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
     p.add_argument("--table", default=None, help="also write the evaluation table (markdown) here")
+    p.add_argument("--realism", action="store_true",
+                   help="add the realism columns (C2ST, label W1/σ of E, D, k, 3x3 pattern divergence)")
+    p.add_argument("--c2st", default="{}", help="options of microvae.c2st.c2st as JSON (with --realism)")
+    p.add_argument("--samplings", default=None, help="comma-separated names of SAMPLINGS to evaluate (default all)")
     args = p.parse_args(argv)
     {"train": _train, "mrf": _mrf, "evaluate": _evaluate}[args.action](args)
 

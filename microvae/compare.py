@@ -6,6 +6,13 @@ as the noise floor, two disjoint random halves of the authentic set against each
 difference of that size is what sampling alone produces. :func:`describe` computes the per-image
 descriptors of a set once, for callers that compare many sets against the same authentic images.
 
+Measures that see what a person sees, beyond averaged descriptors: :func:`pattern_divergence`
+(local 3x3 pixel configurations: specks, rounded or cusped boundaries, thin necks), the pore
+solidity among the scalars (how convex the pores are), :func:`label_distances` (the
+distributions of the study's labels: porosity, ζ2, η2, E, D, k) and the classifier two-sample
+test of :mod:`microvae.c2st` (can a small CNN tell the set from held-out authentic images?).
+:func:`compare_sets` adds the last two on request (``labels``, ``c2st``), with their noise floors.
+
 Conventions: binary images, 1 = pore; lengths in pixels; densities per pixel; sample standard
 deviations over images with ``ddof=1`` (:data:`DDOF`, also the study's); every curve is
 averaged over the images of a set first (the "mean curve"), then the sets' mean curves are
@@ -27,8 +34,8 @@ from ._validate import as_binary_batch, check_finite
 from .io import atomic_write, jsonable, write_json
 
 __all__ = ["Descriptors", "describe", "compare_sets", "distribution_distance", "pairwise_correlation",
-           "nearest_correlation", "mean_std", "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS",
-           "DDOF"]
+           "nearest_correlation", "mean_std", "label_values", "label_distances", "pattern_divergence",
+           "plot_comparison", "format_table", "save_json", "CURVES", "SCALARS", "DDOF", "LABELS", "LABEL_OPTIONS"]
 
 # Curve name -> (label of the x axis, description).
 DDOF = 1  #: sample standard deviation over images: compare and the study's outputs (microvae.study.stats)
@@ -51,7 +58,14 @@ SCALARS = {
     "percolation_fraction": "fraction of the axes along which a pore cluster spans the image",
     "mean_chord_pore": "mean interior chord length of the pore phase, pixels",
     "mean_chord_solid": "mean interior chord length of the solid phase, pixels",
+    "pore_solidity": "pore convexity: area-weighted mean solidity (area / convex hull) of the pore clusters of at "
+                     "least 10 px (morphology.pore_solidity; 2D only, NaN for volumes)",
 }
+#: Labels of :func:`microvae.label` (the study's) compared by :func:`label_distances`.
+LABELS = ("porosity", "zeta2", "eta2", "E", "D", "k")
+#: Label options of :func:`label_values`: images are planar sections of a 3D rock (``d=3``) and
+#: crops of a larger sample (non-periodic estimators).
+LABEL_OPTIONS = {"d": 3, "periodic": False}
 
 
 class Descriptors:
@@ -68,12 +82,15 @@ class Descriptors:
         :data:`CURVES` name -> ``(N, len(x))``; the x values in :attr:`x`.
     scalars : dict of ndarray
         :data:`SCALARS` name -> ``(N,)``.
+    patterns : ndarray
+        ``(N, K)``: frequencies of the binary configurations of 3x3 windows (2D) or 2x2x2
+        windows (3D) per image (:func:`microvae.morphology.pattern_histogram`).
     """
 
     def __init__(self, images: np.ndarray, ndim: int, r_max: int, connectivity: int, porosity: np.ndarray,
-                 curves: dict[str, np.ndarray], scalars: dict[str, np.ndarray]):
+                 curves: dict[str, np.ndarray], scalars: dict[str, np.ndarray], patterns: np.ndarray):
         self.images, self.ndim, self.r_max, self.connectivity = images, ndim, r_max, connectivity
-        self.porosity, self.curves, self.scalars = porosity, curves, scalars
+        self.porosity, self.curves, self.scalars, self.patterns = porosity, curves, scalars, patterns
 
     def __len__(self):
         return len(self.images)
@@ -89,7 +106,7 @@ class Descriptors:
         idx = np.asarray(index)
         return Descriptors(self.images[idx], self.ndim, self.r_max, self.connectivity, self.porosity[idx],
                            {k: v[idx] for k, v in self.curves.items()},
-                           {k: v[idx] for k, v in self.scalars.items()})
+                           {k: v[idx] for k, v in self.scalars.items()}, self.patterns[idx])
 
     def __repr__(self):
         return (f"Descriptors(n={len(self)}, shape={self.images.shape[1:]}, r_max={self.r_max}, "
@@ -132,7 +149,7 @@ def describe(images: ArrayLike, *, r_max: int | None = None, connectivity: int |
                                           "cluster"))
     scalars = {k: found[k] for k in SCALARS}
     porosity = batch.reshape(len(batch), -1).mean(axis=1)
-    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, scalars)
+    return Descriptors(batch, nd, r_max, connectivity, porosity, curves, scalars, _m.pattern_histogram(batch, ndim=nd))
 
 
 def _unit_rows(images, max_images):
@@ -226,6 +243,112 @@ def distribution_distance(reference: ArrayLike, other: ArrayLike) -> dict[str, f
     return out
 
 
+def label_values(images: ArrayLike, *, keys: Sequence[str] = LABELS, **options) -> dict[str, np.ndarray]:
+    """Per-image labels of an image set: :func:`microvae.label` with :data:`LABEL_OPTIONS`.
+
+    Parameters
+    ----------
+    images : array_like
+        Binary ``(N, H, W)`` or ``(N, D, H, W)``, 1 = pore.
+    keys : sequence of str
+        Labels to keep (names of :data:`microvae.properties.LABEL_KEYS`).
+    **options
+        :func:`microvae.label` options replacing :data:`LABEL_OPTIONS` (``d``, ``periodic``,
+        the rock's moduli ``K1``, ``G1``, ...).
+
+    Returns
+    -------
+    dict of str -> ndarray of float64, shape ``(N,)``
+        Non-finite where a label is undefined (an image of one phase).
+    """
+    from .properties import LABEL_KEYS, label
+
+    unknown = [k for k in keys if k not in LABEL_KEYS]
+    if unknown or not keys:
+        raise ValueError(f"unknown labels {unknown or list(keys)}; choose from {list(LABEL_KEYS)}")
+    out = label(images, **{**LABEL_OPTIONS, **options})
+    return {k: np.asarray(out[k], dtype=np.float64) for k in keys}
+
+
+def label_distances(images: ArrayLike | Mapping[str, ArrayLike], authentic: ArrayLike | Mapping[str, ArrayLike], *,
+                    keys: Sequence[str] = LABELS, **options) -> dict[str, dict[str, float]]:
+    """How far the distribution of each label of ``images`` is from the authentic one.
+
+    Parameters
+    ----------
+    images, authentic : array_like or mapping
+        Binary image batches, labeled here by :func:`label_values`, or mappings of per-image
+        label arrays (a :func:`label_values` result, a study's label table) holding ``keys``.
+    keys : sequence of str
+        Labels compared (default :data:`LABELS`: porosity, ζ2, η2, E, D, k).
+    **options
+        :func:`label_values` options for the sets given as images.
+
+    Returns
+    -------
+    dict
+        Per label, the :func:`distribution_distance` of the finite values of ``images`` from
+        those of ``authentic``: KS statistic ``ks`` and ``ks_pvalue`` (SciPy's two-sample
+        test), ``w1`` and ``w1_rel`` (Wasserstein-1 distance over the authentic std), means,
+        stds and their differences.
+    """
+    def table(values, name):
+        if isinstance(values, Mapping):
+            missing = [k for k in keys if k not in values]
+            if missing:
+                raise KeyError(f"{name} labels lack {missing}")
+            return values
+        return label_values(values, keys=keys, **options)
+
+    a, b = table(authentic, "authentic"), table(images, "images")
+    return {k: distribution_distance(a[k], b[k]) for k in keys}
+
+
+def _js_bits(p, q):
+    """Jensen-Shannon divergence of two discrete distributions, bits."""
+    m = (p + q) / 2
+    return float(sum(0.5 * np.sum(x[x > 0] * np.log2(x[x > 0] / m[x > 0])) for x in (p, q)))
+
+
+def pattern_divergence(images: ArrayLike | Descriptors, authentic: ArrayLike | Descriptors, *,
+                       size: int | None = None, ndim: int | None = None) -> float:
+    """Jensen-Shannon divergence between the local pixel configurations of two image sets, bits.
+
+    Each set's frequencies of the binary configurations of ``size``-pixel windows
+    (:func:`microvae.morphology.pattern_histogram`: 3x3 in 2D, 2x2x2 in 3D), pooled over its
+    images, compared by the Jensen-Shannon divergence (0 for equal frequencies, 1 bit for
+    disjoint ones). It sees what a person sees at the pixel scale: specks, rounded or cusped
+    boundaries, one-pixel necks, checkerboard texture. Sampling alone gives a small positive
+    value (compare with the authentic-halves noise floor of :func:`compare_sets`).
+
+    Parameters
+    ----------
+    images, authentic : array_like or Descriptors
+        Binary image sets of one image shape, or their :func:`describe` results (which hold
+        the default windows' frequencies).
+    size : int, optional
+        Window side (default 3 in 2D, 2 in 3D; ``Descriptors`` hold the default).
+    ndim : {None, 2, 3}
+
+    Returns
+    -------
+    float
+    """
+    from .morphology import pattern_histogram
+
+    def freq(x, name):
+        if isinstance(x, Descriptors):
+            if size is not None and size != (3 if x.ndim == 2 else 2):
+                raise ValueError(f"{name} descriptors hold the default window size, not size={size}")
+            return x.patterns
+        return pattern_histogram(x, size, ndim=ndim)
+
+    p, q = freq(images, "images"), freq(authentic, "authentic")
+    if p.shape[1] != q.shape[1]:
+        raise ValueError(f"the sets' windows differ ({p.shape[1]} and {q.shape[1]} configurations)")
+    return _js_bits(p.mean(axis=0), q.mean(axis=0))
+
+
 def _mean_curve(curves):
     """Mean and std (ddof=:data:`DDOF`) over images, ignoring NaN (an image without chords)."""
     with warnings.catch_warnings():
@@ -239,6 +362,7 @@ def _compare(ref, oth, max_images):
     entry: dict[str, Any] = {
         "n": len(oth), "porosity": distribution_distance(ref.porosity, oth.porosity), "curves": {},
         "scalars": {k: distribution_distance(ref.scalars[k], oth.scalars[k]) for k in SCALARS},
+        "pattern_js": pattern_divergence(oth, ref),
         "diversity": pairwise_correlation(oth.images, max_images),
         "reference_diversity": pairwise_correlation(ref.images, max_images)}
     for k in CURVES:
@@ -273,8 +397,11 @@ def _described(images, name, reference=None, **settings):
 def compare_sets(authentic: ArrayLike | Descriptors,
                  generated: ArrayLike | Descriptors | Mapping[str, ArrayLike | Descriptors], *,
                  r_max: int | None = None, seed: int = 0, connectivity: int | None = None, ndim: int | None = None,
-                 noise_floor: bool = True, max_images: int = 200) -> dict[str, Any]:
-    """Compare generated image sets with an authentic one by porosity, curves and scalar descriptors.
+                 noise_floor: bool = True, max_images: int = 200, labels: bool = False,
+                 label_options: Mapping[str, Any] | None = None, c2st: bool | Mapping[str, Any] = False,
+                 held_out: ArrayLike | None = None) -> dict[str, Any]:
+    """Compare generated image sets with an authentic one by porosity, curves and scalar descriptors,
+    local pixel patterns and, on request, label distributions and a classifier two-sample test.
 
     Parameters
     ----------
@@ -295,6 +422,19 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         Also compare two disjoint random halves of the authentic set.
     max_images : int
         Images per set entering the diversity (:func:`pairwise_correlation`).
+    labels : bool
+        Also compare the distributions of the labels (:func:`label_distances`; about 6 ms per
+        64 px image to label).
+    label_options : mapping, optional
+        :func:`label_values` options (default :data:`LABEL_OPTIONS`).
+    c2st : bool or mapping
+        Also run the classifier two-sample test (:func:`microvae.c2st.c2st`) of every set
+        against ``held_out``; a mapping gives its options. It costs tens of seconds of CPU per
+        set (docs/vae.md, "Realism").
+    held_out : array_like, optional
+        The authentic images the classifier sees: images no generator learned from. Default
+        ``authentic`` (pass the held-out images whenever ``authentic`` includes the
+        generators' training images: a generator copying them would otherwise pass). 2D only.
 
     Returns
     -------
@@ -307,10 +447,16 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         :func:`distribution_distance` from the authentic values (``mean``, ``std``,
         ``mean_diff``, ``rel_diff``, ``std_ratio``, ``ks``, ``ks_pvalue``, ``w1``, ``w1_rel``);
         ``curves``: per curve ``mean``, ``std`` and the ``max_diff`` and ``rms_diff`` of the mean
-        curve from the authentic mean curve; ``diversity``.
+        curve from the authentic mean curve; ``diversity``; ``pattern_js``: the
+        :func:`pattern_divergence` from the authentic images, bits; with ``labels``, ``labels``:
+        the :func:`label_distances` per label; with ``c2st``, ``c2st``: the
+        :func:`microvae.c2st.c2st` result.
         ``noise_floor``: the same entry for the second authentic half against the first (``n``
-        is the size of each half; ``split_seed``), or ``None`` when disabled or fewer than 4
-        authentic images.
+        is the size of each half; ``split_seed``; its ``c2st`` is :func:`microvae.c2st.c2st_halves`
+        of ``held_out``), or ``None`` when disabled or fewer than 4 authentic images.
+        With ``labels``, ``authentic["labels"]`` holds each label's mean and std and
+        ``settings["labels"]`` the label options; with ``c2st``, ``settings["c2st"]`` holds the
+        classifier's options and the number of held-out images.
     """
     settings = {"r_max": r_max, "connectivity": connectivity, "ndim": ndim}
     auth = _described(authentic, "authentic", **settings)
@@ -337,15 +483,36 @@ def compare_sets(authentic: ArrayLike | Descriptors,
         "generated": {},
         "noise_floor": None,
     }
+    if labels:
+        label_options = {**LABEL_OPTIONS, **(label_options or {})}
+        tables = {name: label_values(d.images, **label_options) for name, d in (("authentic", auth), *gens.items())}
+        result["authentic"]["labels"] = {k: mean_std(v) for k, v in tables["authentic"].items()}
+        result["settings"]["labels"] = label_options
+    if c2st is not False:
+        from .c2st import C2ST_DEFAULTS, c2st_halves
+        from .c2st import c2st as _c2st
+
+        c2st_options = {} if c2st is True else dict(c2st)
+        held, _ = as_binary_batch(auth.images if held_out is None else held_out, ndim=2, name="held_out")
+        result["settings"]["c2st"] = {**C2ST_DEFAULTS, **c2st_options, "n_held_out": len(held)}
     for name, desc in gens.items():
         entry = _compare(auth, desc, max_images)
         del entry["reference_diversity"]
+        if labels:
+            entry["labels"] = label_distances(tables[name], tables["authentic"])
+        if c2st is not False:
+            entry["c2st"] = _c2st(desc.images, held, name=f"generated set {name!r}", **c2st_options)
         result["generated"][name] = entry
     if noise_floor and n >= 4:
         order = np.random.default_rng(seed).permutation(n)
-        half_a, half_b = auth.subset(np.sort(order[:n // 2])), auth.subset(np.sort(order[n // 2:2 * (n // 2)]))
-        entry = _compare(half_a, half_b, max_images)
+        index_a, index_b = np.sort(order[:n // 2]), np.sort(order[n // 2:2 * (n // 2)])
+        entry = _compare(auth.subset(index_a), auth.subset(index_b), max_images)
         entry["n"] = n // 2
+        if labels:
+            entry["labels"] = label_distances({k: v[index_b] for k, v in tables["authentic"].items()},
+                                              {k: v[index_a] for k, v in tables["authentic"].items()})
+        if c2st is not False:
+            entry["c2st"] = c2st_halves(held, split_seed=seed, **c2st_options)
         result["noise_floor"] = entry
     return jsonable(result)
 
@@ -450,6 +617,16 @@ def format_table(result: dict, *, digits: int = 3) -> str:
                     + [f"{f(e['scalars'][key]['mean'])} ({f(e['scalars'][key]['rel_diff'])}, "
                        f"{f(e['scalars'][key]['w1_rel'])})" for _, e in cols])
     rows.append(["diversity (pairwise corr.)", f(a["diversity"])] + [f(e["diversity"]) for _, e in cols])
+    rows.append(["3x3 pattern JS divergence, mbit", ""]
+                + [f(None if e["pattern_js"] is None else 1000 * e["pattern_js"]) for _, e in cols])
+    for key, s in a.get("labels", {}).items():
+        rows.append([f"label {key}: mean (W1/σ, KS p)", f(s["mean"])]
+                    + [f"{f(e['labels'][key]['mean'])} ({f(e['labels'][key]['w1_rel'])}, "
+                       f"{_fmt(e['labels'][key]['ks_pvalue'], 2)})" for _, e in cols])
+    if "c2st" in result["settings"]:
+        rows.append([f"C2ST accuracy [95 % CI] vs {result['settings']['c2st']['n_held_out']} held-out", "0.5"]
+                    + [f"{f(e['c2st']['accuracy'])} [{f(e['c2st']['ci'][0])}, {f(e['c2st']['ci'][1])}]"
+                       for _, e in cols])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)

@@ -22,12 +22,15 @@ from scipy import ndimage
 from ._validate import as_binary_batch, check_int
 
 __all__ = ["lineal_path", "chord_lengths", "ChordLengths", "cluster_function", "specific_surface",
-           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "descriptors"]
+           "euler_density", "perimeter_density", "cluster_statistics", "label_clusters", "descriptors",
+           "pattern_histogram", "pore_solidity"]
 
 # Pixel connectivities of the pore clusters: value -> rank for generate_binary_structure, which is
 # also scikit-image's ``connectivity`` argument.
 _CONNECTIVITY = {2: {4: 1, 8: 2}, 3: {6: 1, 26: 3}}
 _DEFAULT_CONNECTIVITY = {2: 4, 3: 6}
+# Pore clusters of fewer pixels do not enter the solidity (their hull says little about shape).
+_MIN_SOLIDITY_SIZE = 10
 
 
 def check_r_max(shape: tuple[int, ...], r_max: int | None) -> int:
@@ -502,7 +505,7 @@ def descriptors(images: ArrayLike, r_max: int | None = None, *, connectivity: in
         ``mean_chord_pore``, ``mean_chord_solid``, ``specific_surface`` (face count),
         ``specific_surface_s2``, ``euler_density``, ``perimeter_density``, ``cluster_density``,
         ``largest_cluster_fraction``, ``percolation_fraction`` (fraction of the axes along which
-        a cluster spans the image).
+        a cluster spans the image), ``pore_solidity`` (:func:`pore_solidity`; NaN for volumes).
     """
     batch, nd = as_binary_batch(images, ndim=ndim)
     shape = batch.shape[1:]
@@ -531,5 +534,89 @@ def descriptors(images: ArrayLike, r_max: int | None = None, *, connectivity: in
         "cluster_density": clusters["cluster_density"],
         "largest_cluster_fraction": clusters["largest_fraction"],
         "percolation_fraction": clusters["percolates"].mean(axis=1),
+        "pore_solidity": _solidity(labels, _MIN_SOLIDITY_SIZE) if nd == 2 else np.full(len(batch), np.nan),
     })
+    return out
+
+
+def pattern_histogram(images: ArrayLike, size: int | None = None, *, ndim: int | None = None) -> np.ndarray:
+    """Frequencies of the binary configurations of every ``size``-pixel window of each image.
+
+    The windows are all positions of a square (cube) of ``size`` pixels per side inside the
+    image; a window's configuration is the number whose bits are its pixels (row-major, the
+    first pixel the lowest bit). The 2x2 configurations fix the area, perimeter and Euler
+    characteristic (Minkowski functionals) of a pixel image; 3x3 ones add its local shape: the
+    curvature of the boundary, corners and cusps, one-pixel specks and necks.
+
+    Parameters
+    ----------
+    images : array_like
+        Binary ``(H, W)``, ``(N, H, W)`` or ``(N, D, H, W)``, 1 = pore.
+    size : int, optional
+        Window side, pixels (default 3 in 2D, 2 in 3D); at most 16 pixels per window
+        (``size**ndim <= 16``: up to 65 536 configurations).
+    ndim : {None, 2, 3}
+        Spatial dimension; pass ``ndim=3`` for a single volume ``(D, H, W)``.
+
+    Returns
+    -------
+    ndarray of float64, shape ``(N, 2 ** size**ndim)``
+        Per image, the fraction of its windows in each configuration (rows sum to 1).
+    """
+    batch, nd = as_binary_batch(images, ndim=ndim)
+    size = check_int(size if size is not None else (3 if nd == 2 else 2), "size")
+    if size ** nd > 16:
+        raise ValueError(f"size={size} gives {size ** nd} pixels per window in {nd}D; at most 16 are supported")
+    if size > min(batch.shape[1:]):
+        raise ValueError(f"size={size} exceeds the smallest side of images of shape {batch.shape[1:]}")
+    inner = tuple(n - size + 1 for n in batch.shape[1:])
+    code = np.zeros((len(batch),) + inner, dtype=np.int64)
+    for bit, offset in enumerate(np.ndindex(*(size,) * nd)):
+        window = (slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, inner))
+        code |= batch[window].astype(np.int64) << bit
+    n_codes = 2 ** size ** nd
+    counts = np.bincount((code.reshape(len(batch), -1) + n_codes * np.arange(len(batch))[:, None]).ravel(),
+                         minlength=n_codes * len(batch)).reshape(len(batch), n_codes)
+    return counts / code[0].size
+
+
+def pore_solidity(images: ArrayLike, connectivity: int | None = None, *,
+                  min_size: int = _MIN_SOLIDITY_SIZE) -> np.ndarray:
+    """Convexity of the pores of each 2D image: the area-weighted mean solidity of its pore clusters.
+
+    The solidity of a cluster is its area over the area of its convex hull
+    (:func:`skimage.measure.regionprops`): 1 for a convex pore, less for concave, branched or
+    cusped pore space (the spaces between grains of a sandstone, joined by thin throats), near 1
+    for the rounded blobs of an over-smoothed generator.
+
+    Parameters
+    ----------
+    images : array_like
+        Binary ``(H, W)`` or ``(N, H, W)``, 1 = pore.
+    connectivity : int, optional
+        4 (default) or 8: which neighbours join pore pixels into a cluster.
+    min_size : int
+        Clusters of fewer pixels are left out (the hull of a few pixels says little about shape).
+
+    Returns
+    -------
+    ndarray of float64, shape ``(N,)``
+        NaN for an image without a cluster of ``min_size`` pixels.
+    """
+    batch, nd = as_binary_batch(images, ndim=2)
+    labels, _ = _label(batch, nd, check_connectivity(nd, connectivity))
+    return _solidity(labels, check_int(min_size, "min_size"))
+
+
+def _solidity(labels, min_size):
+    """Area-weighted mean solidity of the clusters of ``min_size`` pixels or more, per 2D image
+    of a labelled batch ``(N, H, W)``."""
+    from skimage.measure import regionprops
+
+    out = np.full(len(labels), np.nan)
+    for i, lab in enumerate(labels):
+        props = [p for p in regionprops(lab) if p.area >= min_size]
+        if props:
+            area = np.array([p.area for p in props], dtype=np.float64)
+            out[i] = np.dot(area, [p.solidity for p in props]) / area.sum()
     return out

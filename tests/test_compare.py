@@ -7,12 +7,16 @@ import pytest
 from microvae import morphology as M
 from microvae.compare import (
     CURVES,
+    LABELS,
     SCALARS,
     compare_sets,
     describe,
     distribution_distance,
     format_table,
+    label_distances,
+    label_values,
     pairwise_correlation,
+    pattern_divergence,
     plot_comparison,
     save_json,
 )
@@ -150,6 +154,7 @@ def test_table_and_figure(result, tmp_path):
         save_json(tmp_path / "r.json", result)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_cli(sets, tmp_path, capsys):
     from microvae.cli import main
     from microvae.io import save
@@ -174,6 +179,17 @@ def test_cli(sets, tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
     assert main(["compare", str(tmp_path / "auth.npz"), str(tmp_path / "missing.npz")]) == 2
     assert "missing" in capsys.readouterr().err
+    # Labels and the classifier test on request, against the held-out images given.
+    out2 = tmp_path / "out2.json"
+    assert main(["compare", str(tmp_path / "auth.npz"), f"u={tmp_path / 'unlike.npz'}", "--labels", "--c2st",
+                 "--c2st-seeds", "1", "--held-out", str(tmp_path / "like.npz"), "-o", str(out2)]) == 0
+    printed = capsys.readouterr().out
+    assert "C2ST accuracy [95 % CI] vs 30 held-out" in printed and "label E: mean (W1/σ, KS p)" in printed
+    saved = json.loads(out2.read_text())
+    assert saved["settings"]["c2st"]["seeds"] == 1 and saved["inputs"]["held_out"] == str(tmp_path / "like.npz")
+    assert main(["compare", str(tmp_path / "auth.npz"), str(tmp_path / "like.npz"), "--held-out",
+                 str(tmp_path / "like.npz")]) == 2
+    assert "add --c2st" in capsys.readouterr().err
 
 
 def test_nearest_correlation_tells_copies_from_new_images():
@@ -195,3 +211,59 @@ def test_nearest_correlation_tells_copies_from_new_images():
     assert nearest_correlation(new, train) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="differ in shape"):
         nearest_correlation(new, train[:, :8])
+
+
+def test_pattern_divergence_against_scipy(sets):
+    from scipy.spatial.distance import jensenshannon
+
+    auth, like, unlike = sets
+    p, q = M.pattern_histogram(unlike).mean(axis=0), M.pattern_histogram(auth).mean(axis=0)
+    assert pattern_divergence(unlike, auth) == pytest.approx(jensenshannon(p, q, base=2) ** 2)
+    assert pattern_divergence(describe(unlike), describe(auth)) == pattern_divergence(unlike, auth)
+    assert pattern_divergence(auth, auth) == 0
+    # All solid against all pore: disjoint configurations, 1 bit.
+    assert pattern_divergence(np.zeros((2, 8, 8)), np.ones((2, 8, 8))) == pytest.approx(1)
+    assert pattern_divergence(unlike, auth) > 5 * pattern_divergence(like, auth)
+    with pytest.raises(ValueError, match="windows differ"):
+        pattern_divergence(auth, np.zeros((2, 4, 4, 4)))
+    with pytest.raises(ValueError, match="default window size"):
+        pattern_divergence(describe(auth), auth, size=2)
+
+
+def test_label_distances_of_tables_and_images(sets):
+    auth, like, unlike = sets
+    table_a = label_values(auth)
+    assert list(table_a) == list(LABELS) and table_a["E"].shape == (40,)
+    got = label_distances(unlike, table_a)
+    direct = label_values(unlike)
+    for k in LABELS:
+        assert got[k] == distribution_distance(table_a[k], direct[k])
+    # Planar sections of crops: the study's labels with the non-periodic estimators.
+    from microvae.properties import label
+
+    np.testing.assert_array_equal(table_a["zeta2"], label(auth, d=3, periodic=False)["zeta2"])
+    assert label_distances(like, auth)["E"]["w1_rel"] < got["E"]["w1_rel"]
+    with pytest.raises(KeyError, match="lack"):
+        label_distances({"E": [1.0]}, table_a)
+    with pytest.raises(ValueError, match="unknown labels"):
+        label_values(auth, keys=("E", "stiffness"))
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_compare_sets_with_labels_and_classifier(sets):
+    auth, like, unlike = sets
+    fast = {"seeds": 1, "max_epochs": 3, "patience": 2}
+    r = compare_sets(auth, {"like": like, "unlike": unlike}, seed=3, labels=True, c2st=fast, held_out=like)
+    assert json.loads(json.dumps(r, allow_nan=False)) == r
+    assert r["settings"]["c2st"]["n_held_out"] == 30 and r["settings"]["labels"]["periodic"] is False
+    assert set(r["authentic"]["labels"]) == set(LABELS)
+    for entry in (r["generated"]["unlike"], r["noise_floor"]):
+        assert set(entry["labels"]) == set(LABELS) and 0 <= entry["c2st"]["accuracy"] <= 1
+    # The floor's classifier splits the held-out images into halves.
+    assert r["noise_floor"]["c2st"]["n_per_class"] == 15
+    assert r["generated"]["unlike"]["labels"]["E"]["w1_rel"] > r["noise_floor"]["labels"]["E"]["w1_rel"]
+    table = format_table(r)
+    assert "C2ST accuracy [95 % CI] vs 30 held-out" in table and "label E: mean (W1/σ, KS p)" in table
+    assert len({line.count("|") for line in table.splitlines()}) == 1
+    plain = compare_sets(auth, {"like": like, "unlike": unlike}, seed=3)
+    assert "c2st" not in plain["generated"]["like"] and "labels" not in plain["authentic"]

@@ -14,10 +14,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "microvae"
 LAYERS = [
     {"_version", "_validate", "_C", "_spectral", "choices"},  # version, input checks, compiled kernels, option names
     {"_tensor", "threads"},  # torch-tensor inputs, thread pools
-    {"io", "synthetic", "fullfield", "ops"},  # files and stores; test media; reference solvers; compiled ops
+    {"io", "synthetic", "fullfield", "ops", "augment"},  # files and stores; test media; reference solvers;
+    # compiled ops; symmetries of the square
     {"correlations", "plotting", "datasets"},  # datasets: real data fetched into files io reads
-    {"morphology"},
-    {"properties", "compare", "compat", "mrf", "nn"},
+    {"morphology", "c2st"},  # descriptors beyond S2; the classifier two-sample test
+    {"properties", "compat", "mrf", "nn"},
+    {"compare"},  # fidelity of image sets: descriptors, labels, the classifier test
     {"labeling", "vae"},  # label at scale; train and sample the VAE
     {"study", "bench", "train", "distributed"},  # train and distributed: deprecated re-exports
     {"cli"},

@@ -298,8 +298,65 @@ def test_percolation_of_a_channel():
     assert stats["largest_fraction"][1] == pytest.approx(5 / 9)
 
 
+def _pattern_reference(img, size):
+    """Configuration frequencies of every window, by a loop over window positions and pixels."""
+    nd = img.ndim
+    counts = np.zeros(2 ** size ** nd)
+    for corner in itertools.product(*(range(n - size + 1) for n in img.shape)):
+        code = 0
+        for bit, offset in enumerate(itertools.product(range(size), repeat=nd)):
+            code += int(img[tuple(c + o for c, o in zip(corner, offset))]) << bit
+        counts[code] += 1
+    return counts / counts.sum()
+
+
+@pytest.mark.parametrize("shape, size", [((9, 7), 3), ((6, 8), 2), ((5, 5), 4), ((4, 5, 6), 2)])
+def test_pattern_histogram_matches_reference(rng, shape, size):
+    images = (rng.random((3,) + shape) < 0.4).astype(np.uint8)
+    got = M.pattern_histogram(images, size, ndim=len(shape))
+    for img, row in zip(images, got):
+        np.testing.assert_allclose(row, _pattern_reference(img, size))
+
+
+def test_pattern_histogram_of_known_images():
+    solid, pore = np.zeros((6, 6), np.uint8), np.ones((6, 6), np.uint8)
+    h = M.pattern_histogram(np.stack([solid, pore]))
+    assert h.shape == (2, 512) and h[0, 0] == 1 and h[1, 511] == 1
+    # A checkerboard has two 3x3 configurations, each of half the windows: 0b101010101 and its complement.
+    board = np.indices((8, 8)).sum(axis=0) % 2
+    h = M.pattern_histogram(board)[0]
+    assert h[0b101010101] == pytest.approx(0.5) and h[0b010101010] == pytest.approx(0.5)
+    # One isolated pore pixel in the middle of 5x5: it is the centre (bit 4) of one window of nine.
+    speck = np.zeros((5, 5), np.uint8)
+    speck[2, 2] = 1
+    assert M.pattern_histogram(speck)[0, 1 << 4] == pytest.approx(1 / 9)
+
+
+def test_pore_solidity_of_convex_and_concave_pores():
+    from skimage.measure import regionprops
+
+    yy, xx = np.mgrid[:40, :40]
+    disk = ((yy - 20) ** 2 + (xx - 20) ** 2 <= 12 ** 2).astype(np.uint8)
+    rect = np.zeros((40, 40), np.uint8)
+    rect[5:15, 3:30] = 1
+    cross = np.zeros((40, 40), np.uint8)
+    cross[18:22, 4:36] = cross[4:36, 18:22] = 1
+    specks = np.zeros((40, 40), np.uint8)
+    specks[::8, ::8] = 1
+    got = M.pore_solidity(np.stack([disk, rect, cross, specks]))
+    assert got[1] == pytest.approx(1.0)
+    assert got[0] > 0.9 and got[2] < 0.5
+    assert np.isnan(got[3])  # only single-pixel clusters, below min_size
+    # Two clusters: their solidities weighted by area.
+    both = rect | cross
+    props = regionprops(M.label_clusters(both)[0][0])
+    want = sum(p.area * p.solidity for p in props) / sum(p.area for p in props)
+    assert M.pore_solidity(both)[0] == pytest.approx(want)
+
+
 @pytest.mark.parametrize("fn", [M.lineal_path, M.chord_lengths, M.cluster_function, M.specific_surface,
-                                M.euler_density, M.perimeter_density, M.cluster_statistics])
+                                M.euler_density, M.perimeter_density, M.cluster_statistics, M.pattern_histogram,
+                                M.pore_solidity])
 def test_bad_input_is_refused(fn):
     with pytest.raises(ValueError, match="binary"):
         fn(np.full((2, 8, 8), 0.5))
@@ -325,3 +382,9 @@ def test_bad_options_are_refused():
         M.specific_surface(img, "fft")
     with pytest.raises(ValueError, match="method"):
         M.perimeter_density(img, "x")
+    with pytest.raises(ValueError, match="at most 16"):
+        M.pattern_histogram(img, 5)
+    with pytest.raises(ValueError, match="exceeds"):
+        M.pattern_histogram(img[:, :2, :2], 3)
+    with pytest.raises(ValueError, match="axes"):
+        M.pore_solidity(np.zeros((1, 4, 4, 4), dtype=np.uint8))

@@ -15,7 +15,8 @@ from microvae import study
 
 SIZE = 16
 TINY = dict(image_size=SIZE, n_train=12, n_val=10, n_test=10, n_generated=24, added=(6, 24), draws=2,
-            predictor=dict(channels=(2, 2, 2, 2), hidden=4, batch_size=8, max_epochs=3, patience=2))
+            predictor=dict(channels=(2, 2, 2, 2), hidden=4, batch_size=8, max_epochs=3, patience=2),
+            c2st=dict(seeds=2, max_epochs=4, patience=2, channels=(4, 4)))
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -201,7 +202,7 @@ def test_report_agrees_with_results(tiny_run):
 
 def _morphology_rows(report):
     """The Morphology table of a report: quantity -> [authentic, noise floor, VAE, MRF] cells."""
-    section = report[report.index("## Morphology"):report.index("## Samples")]
+    section = report[report.index("## Morphology"):report.index("## Realism")]
     rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
     return [c.strip() for c in rows[0]], {r[0].strip(): [c.strip() for c in r[1:]] for r in rows[1:]}
 
@@ -240,14 +241,52 @@ def test_morphology_is_compare_sets_of_all_authentic_images(tiny_run):
         assert mrf["curves"][k]["max_diff"] > 2 * max(vae["curves"][k]["max_diff"], floor["curves"][k]["max_diff"])
 
 
+def test_realism_judges_generators_against_images_they_never_saw(tiny_run):
+    from microvae.c2st import c2st
+    from microvae.compare import label_distances
+
+    res, run_dir = tiny_run["results"], tiny_run["paths"]["dir"]
+    real = res["realism"]
+    with np.load(run_dir / "authentic.npz") as npz:
+        fitted = npz["label_pool_index"][np.concatenate([npz["split_train"], npz["split_val"]])].astype(int)
+        table = {k[6:]: npz[k] for k in npz.files if k.startswith("label_")}
+        split = {k[6:]: npz[k] for k in npz.files if k.startswith("split_")}
+    # Held out: the 40 - 22 pool images that no generator was fitted on, and nothing else.
+    held = tiny_run["images"][np.setdiff1d(np.arange(40), fitted)]
+    assert real["n_held_out"] == 18
+    with np.load(run_dir / "generated" / "vae.npz") as npz:
+        vae = npz["images"]
+    again = c2st(vae, held, **res["config"]["c2st"])
+    assert real["c2st"]["vae"]["accuracies"] == again["accuracies"] and real["c2st"]["vae"]["n_per_class"] == 18
+    # Halves of 9 images per class are too few for a noise floor: said, not run.
+    assert "skipped" in real["c2st"]["noise_floor"]
+    assert set(real["labels"]) == {"reference", "vae", "mrf"} and set(real["labels"]["vae"]) == {
+        "porosity", "E", "D", "k"}
+    fit = np.concatenate([split["train"], split["val"]])
+    ref = label_distances({k: table[k][split["test"]] for k in ("porosity", "E")},
+                          {k: table[k][fit] for k in ("porosity", "E")}, keys=("porosity", "E"))
+    assert real["labels"]["reference"]["E"]["w1_rel"] == pytest.approx(ref["E"]["w1_rel"])
+    # The MRF stand-in is shifted by +0.15 porosity: its labels are far, and the table says so.
+    assert real["labels"]["mrf"]["porosity"]["w1_rel"] > 3 * real["labels"]["vae"]["porosity"]["w1_rel"]
+    report = tiny_run["paths"]["report"].read_text()
+    section = report[report.index("## Realism"):report.index("## Samples")]
+    assert "18 held-out authentic images" in section
+    row = next(line for line in section.splitlines() if line.startswith("| MRF |"))
+    assert f"{real['c2st']['mrf']['accuracy']:.3f}" in row
+    assert "| noise floor | – (9 images per class; the test needs 10)" in section
+    assert json.loads((run_dir / "realism.json").read_text())["stage_key"]
+
+
 def test_report_morphology_table_holds_the_results(tiny_run):
     res, report = tiny_run["results"], tiny_run["paths"]["report"].read_text()
     morph = res["morphology"]
     header, rows = _morphology_rows(report)
     assert header[1:] == ["authentic (32)", "noise floor (16 vs 16)", "VAE (24)", "MRF (24)"]
     assert "Reference set: all 32 labeled authentic images" in report
-    assert len(rows) == 3 + len(morph["authentic"]["curves"]) + len(morph["authentic"]["scalars"]) + 1
+    assert len(rows) == 3 + len(morph["authentic"]["curves"]) + len(morph["authentic"]["scalars"]) + 2
     cols = [morph["noise_floor"], morph["generated"]["vae"], morph["generated"]["mrf"]]
+    js = rows["3×3 pattern JS divergence from the authentic set, mbit (value)"][1:]
+    assert [float(c) for c in js] == pytest.approx([1000 * e["pattern_js"] for e in cols], rel=5e-3)
     auth_phi, *diffs = rows["porosity: mean ± std (Δ mean)"]
     mean, std = map(float, auth_phi.split("±"))
     assert mean == pytest.approx(morph["authentic"]["porosity"]["mean"], rel=5e-3)
@@ -442,7 +481,7 @@ def test_reproduce_smoke_with_real_labels_vae_and_mrf(tmp_path):
         vae=dict(steps=2, batch_size=4, channels=(8, 8), checkpoint_every=1, sample_every=0,
                  sample=dict(binarize="bernoulli")),
         mrf=dict(model=dict(S=2, max_samples=5000, gibbs_S=None, n_tiles=4)),
-        synthetic=dict(radius=3.0))
+        synthetic=dict(radius=3.0), c2st=dict(max_per_class=20, seeds=1, max_epochs=2))
     res = json.loads(paths["results"].read_text())
     assert res["data"]["source"] == "embedded"
     assert set(res["generated_usable"]) == {"vae", "mrf"}
@@ -457,6 +496,9 @@ def test_reproduce_smoke_with_real_labels_vae_and_mrf(tmp_path):
     with np.load(out / "generated" / "vae.npz") as npz:
         assert npz["images"].shape == (12, 32, 32)
     assert "the paper's finding that VAE augmentation beats MRF augmentation" in paths["report"].read_text()
+    # The classifier test sees the 8 test images, the 2 unlabeled pool images and 40 fresh images of
+    # the embedded generator: none of the 20 images the generators were fitted on.
+    assert res["realism"]["n_held_out"] == 8 + 2 + 40 and res["realism"]["c2st"]["noise_floor"]["n_per_class"] == 20
 
 
 def test_reproduce_cli_errors_are_one_line(tmp_path, capsys):
@@ -532,9 +574,13 @@ def test_thread_count_survives_generators(tmp_path, monkeypatch):
 def test_digest_and_split_unchanged_since_the_single_module(tiny_run):
     """Pinned on ``microvae/study.py`` before it became a package (commit 193de0f): the same
     config, images and generator settings give the same run digest and split, so resuming a
-    run folder made by the old module works and nothing about the study's identity moved."""
+    run folder made by the old module works and nothing about the study's identity moved.
+
+    The digest covers the whole config: it changed once on purpose, when the config gained the
+    realism section's ``c2st`` options (was ``30f0261b907aac6f``). Resuming checks the
+    authentic stage's key only, which did not change."""
     res = tiny_run["results"]
-    assert res["digest"] == "30f0261b907aac6f"
+    assert res["digest"] == "5fa119a0b9e02068"
     assert res["split"]["test"] == [0, 1, 5, 7, 8, 14, 16, 20, 24, 27]
 
 

@@ -14,16 +14,18 @@ PRESETS = {
     "paper": dict(image_size=128, n_generated=1000, added=(50, 100, 200, 400, 600, 800, 1000), draws=10,
                   predictor=dict(channels=(16, 32, 64, 64), hidden=64, batch_size=16, max_epochs=200, patience=20,
                                  joint=False),
-                  vae=dict(preset="paper"), synthetic=dict(radius=8.0, porosity=0.2, porosity_spread=0.04)),
+                  vae=dict(preset="paper"), synthetic=dict(radius=8.0, porosity=0.2, porosity_spread=0.04),
+                  c2st={}),
     # Within 20 minutes end to end on two CPU cores (measured: 9.3 min on the embedded set with
     # two free cores, 16.1 min on Berea on one thread beside another job): 64 px images, the
     # VAE's quick preset, five of the paper's seven sizes with three draws, one multi-output CNN
     # with fewer channels and a shorter early-stopping window (training it on 1100 images takes
-    # ~40 s on one core).
+    # ~40 s on one core). The classifier two-sample test sees at most 300 images per class.
     "quick": dict(image_size=64, n_generated=1000, added=(50, 100, 200, 400, 1000), draws=3,
                   predictor=dict(channels=(8, 16, 32, 32), hidden=64, batch_size=16, max_epochs=40, patience=6,
                                  joint=True),
-                  vae=dict(preset="quick"), synthetic=dict(radius=4.0, porosity=0.2, porosity_spread=0.05)),
+                  vae=dict(preset="quick"), synthetic=dict(radius=4.0, porosity=0.2, porosity_spread=0.05),
+                  c2st=dict(max_per_class=300)),
 }
 
 LABEL_DEFAULTS = dict(d=3, K1=4.3, G1=3.8, voxel_size=1.0)
@@ -64,6 +66,10 @@ class StudyConfig:
         constructor arguments) and ``sample`` (MRF sampling options).
     synthetic : dict
         Parameters of the embedded data set (:func:`microvae.synthetic.grains`).
+    c2st : dict or None
+        Options of the realism section's classifier two-sample test (:func:`microvae.c2st.c2st`:
+        ``seeds``, ``max_per_class``, ...; the function's defaults where absent); ``None`` leaves
+        the test out.
     seed : int
         Root of every random choice (split, generators, draws, CNN initialization).
     """
@@ -83,6 +89,7 @@ class StudyConfig:
     vae: dict = field(default_factory=dict)
     mrf: dict = field(default_factory=dict)
     synthetic: dict = field(default_factory=dict)
+    c2st: dict | None = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self):
@@ -105,6 +112,13 @@ class StudyConfig:
                              f"got {self.added}")
         from ..nn.predictor import PredictorConfig
 
+        if self.c2st is not None:
+            from ..c2st import C2ST_DEFAULTS
+
+            unknown = set(self.c2st) - set(C2ST_DEFAULTS)
+            if unknown:
+                raise ValueError(f"unknown c2st option(s) {sorted(unknown)}; known: {sorted(C2ST_DEFAULTS)}")
+            self.c2st = dict(self.c2st)
         self.label = {**LABEL_DEFAULTS, **self.label}
         # Complete and check the CNN options now, not after an hour of generation.
         self.predictor = asdict(PredictorConfig(**self.predictor))
@@ -118,7 +132,8 @@ def make_config(preset: str = "quick", **overrides) -> StudyConfig:
     """A :class:`StudyConfig` from a preset plus overrides.
 
     Overrides of the dict-valued fields (``predictor``, ``vae``, ``mrf``, ``label``,
-    ``synthetic``) update the preset's dict; other fields replace the preset's value.
+    ``synthetic``, ``c2st``) update the preset's dict (``c2st=None`` leaves the classifier test
+    out); other fields replace the preset's value.
     ``max_epochs`` is a shortcut for ``predictor={"max_epochs": ...}``.
     """
     if preset not in PRESETS:

@@ -73,12 +73,17 @@ def cell_indices(cell: dict, split: dict, usable: dict, *, seed: int) -> tuple[n
     return np.asarray(split["train"]), gen_idx
 
 
-def embedded_dataset(config: StudyConfig, n: int) -> NDArray[np.uint8]:
-    """The default authentic set: ``n`` sandstone-like images from :func:`microvae.synthetic.grains`."""
+def embedded_dataset(config: StudyConfig, n: int, *, held_out: bool = False) -> NDArray[np.uint8]:
+    """The default authentic set: ``n`` sandstone-like images from :func:`microvae.synthetic.grains`.
+
+    ``held_out=True`` draws ``n`` other images of the same generator (another seed): authentic
+    images that no generator learns from, for the realism section's classifier test.
+    """
     from ..synthetic import grains
 
     size = config.image_size
-    return grains((size, size), n=n, seed=derive_seed(config.seed, "embedded"), **config.synthetic)
+    seed = derive_seed(config.seed, "embedded", "held-out") if held_out else derive_seed(config.seed, "embedded")
+    return grains((size, size), n=n, seed=seed, **config.synthetic)
 
 
 def authentic_pool(images: ArrayLike, *, ndim: int, size: int, needed: int,

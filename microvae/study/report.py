@@ -11,14 +11,14 @@ from .config import StudyConfig, paper_differences
 from .rundir import RunDir
 from .stats import summarize, verdict
 
-__all__ = ["assemble_results", "write_figures", "headline_table", "morphology_table", "render_report"]
+__all__ = ["assemble_results", "write_figures", "headline_table", "morphology_table", "realism_table", "render_report"]
 
 
 def assemble_results(config: StudyConfig, digest: str, data: dict | None, split: dict[str, np.ndarray],
                      cells: list[dict], distribution: dict, timing: dict, figures: dict[str, Path], settings: dict,
-                     pool_sizes: dict, morphology: dict) -> dict:
+                     pool_sizes: dict, morphology: dict, realism: dict | None = None) -> dict:
     """The ``results.json`` object of a finished study: configuration, data, split, every
-    training cell, the summary and verdict, distribution and morphology statistics, timing."""
+    training cell, the summary and verdict, distribution and morphology statistics, realism, timing."""
     props = config.properties
     baseline = [c for c in cells if c["generator"] is None]
     summary = summarize(cells, props)
@@ -33,7 +33,7 @@ def assemble_results(config: StudyConfig, digest: str, data: dict | None, split:
         "baseline_cells": [{"draw": c["draw"], "r2": c["r2"], "rmse": c["rmse"], "epochs": c["epochs"],
                             "cnn_seed": c["cnn_seed"]} for c in baseline],
         "summary": summary, "verdict": verdict(summary, config), "distribution": distribution,
-        "morphology": morphology,
+        "morphology": morphology, "realism": realism,
         "timing": timing, "figures": {k: Path(v).name for k, v in figures.items()},
         "provenance": provenance({}),
     }
@@ -150,7 +150,8 @@ _SCALAR_LABELS = {"specific_surface": "specific surface (face count), 1/px",
                   "cluster_density": "pore clusters per area, 1/px²",
                   "largest_cluster_fraction": "largest-cluster fraction of the pore pixels",
                   "percolation_fraction": "percolation (fraction of axes spanned)",
-                  "mean_chord_pore": "mean chord length, pore, px", "mean_chord_solid": "mean chord length, solid, px"}
+                  "mean_chord_pore": "mean chord length, pore, px", "mean_chord_solid": "mean chord length, solid, px",
+                  "pore_solidity": "pore solidity (area / convex hull, area-weighted)"}
 
 
 def _signed(x, digits=3):
@@ -188,10 +189,55 @@ def morphology_table(results: dict) -> str:
                       for _, e in cols]))
     rows.append(("diversity, mean pairwise correlation (value)", _num(a["diversity"]),
                  [_num(e["diversity"]) for _, e in cols]))
+    if all("pattern_js" in e for _, e in cols):  # results.json files written before it lack it
+        rows.append(("3×3 pattern JS divergence from the authentic set, mbit (value)", "",
+                     [_num(None if e["pattern_js"] is None else 1000 * e["pattern_js"]) for _, e in cols]))
     lines = [f"| quantity | authentic ({a['n']}) | " + " | ".join(name for name, _ in cols) + " |",
              "|---|---:|" + "---:|" * len(cols)]
     lines += [f"| {q} | {v} | " + " | ".join(c) + " |" for q, v, c in rows]
     return "\n".join(lines)
+
+
+def realism_table(results: dict) -> str:
+    """The Markdown table of the realism section: per generator and for the noise floor, the
+    classifier two-sample test's accuracy against held-out authentic images (``results["realism"]``),
+    the 3x3 pattern divergence and the pore solidity's W1/σ (``results["morphology"]``) and each
+    label's W1/σ."""
+    r, m = results["realism"], results["morphology"]
+    keys = list(r["labels"]["reference"])
+    head = ["set", "C2ST accuracy [95 % CI]", "3×3 pattern JS, mbit", "pore solidity W1/σ"] + [
+        f"W1/σ {k}" for k in keys]
+    sets = [("noise floor", r["c2st"]["noise_floor"], m["noise_floor"], r["labels"]["reference"])]
+    sets += [(g.upper(), r["c2st"][g], m["generated"].get(g), r["labels"][g]) for g in r["labels"] if g != "reference"]
+
+    def test(t):
+        if "skipped" in t:
+            return f"– ({t['skipped']})"
+        return f"{t['accuracy']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]"
+
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for name, t, morph, labels in sets:
+        js = _num(1000 * morph["pattern_js"]) if morph and morph.get("pattern_js") is not None else "–"
+        solidity = _num(morph["scalars"]["pore_solidity"]["w1_rel"]) if morph else "–"
+        lines.append(f"| {name} | {test(t)} | {js} | {solidity} | "
+                     + " | ".join(_num(labels[k]["w1_rel"]) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def _realism_text(results):
+    r = results["realism"]
+    floor = r["c2st"]["noise_floor"]
+    return ["## Realism: can a classifier tell the samples from the rock?", "",
+            f"Classifier two-sample test (`microvae.c2st`): a small CNN learns to tell a generator's samples from "
+            f"{r['n_held_out']} held-out authentic images that no generator was fitted on, and its accuracy on "
+            "images it did not train on is reported (0.5: indistinguishable, 1: every image gives its set away; "
+            "mean of the classifier seeds, 95 % interval). 3×3 pattern JS: Jensen–Shannon divergence of the "
+            "frequencies of the local 3×3 pixel configurations (specks, rounded or cusped boundaries, thin necks). "
+            "Pore solidity W1/σ: how far the pores' convexity is distributed from the authentic one. W1/σ of the "
+            "labels: Wasserstein-1 distance over the authentic std. Noise floor: the classifier between two random "
+            f"halves of the held-out images ({floor.get('n_per_class', '–')} per class), the patterns and solidity "
+            "between two halves of the authentic images (as in the morphology section), the labels of the "
+            "authentic test images against the training + validation images.", "", realism_table(results), ""]
 
 
 def _morphology_text(results):
@@ -278,6 +324,8 @@ def render_report(results: dict) -> str:
     lines += ["", "![property histograms](figures/histograms.png)", "", "![S2](figures/s2.png)", ""]
     if results.get("morphology"):  # results.json files written before the comparison lack it
         lines += _morphology_text(results)
+    if results.get("realism"):
+        lines += _realism_text(results)
     lines += ["## Samples (paper Fig. 7)", "", "![authentic](figures/mosaic_authentic.png)", ""]
     lines += [f"![{g}](figures/mosaic_{g}.png)\n" for g in cfg["generators"]]
     t = results["timing"]

@@ -24,7 +24,7 @@ from .keys import derive_seed, stage_key, stage_keys
 from .labels import as_label_table, default_labeller, finite_rows, label_authentic, write_labels
 from .report import assemble_results, render_report, write_figures
 from .rundir import STUDY_FILES, RunDir, log_stderr
-from .stats import describe_sets, distribution_match, morphology_match
+from .stats import describe_sets, distribution_match, morphology_match, realism_match
 
 __all__ = ["run_study", "reproduce"]
 
@@ -32,7 +32,7 @@ __all__ = ["run_study", "reproduce"]
 def run_study(images: ArrayLike, *, labeller: Callable[[np.ndarray], Mapping], generators: dict[str, Generator],
               config: StudyConfig, out_dir: str | os.PathLike, resume: bool = False, overwrite: bool = False,
               data: dict | None = None, device: str | None = None, threads: int | None = None,
-              log: Callable[[str], object] = log_stderr) -> dict:
+              held_out: ArrayLike | None = None, log: Callable[[str], object] = log_stderr) -> dict:
     """Run (or resume) the augmentation study on a pool of authentic images.
 
     Parameters
@@ -64,6 +64,9 @@ def run_study(images: ArrayLike, *, labeller: Callable[[np.ndarray], Mapping], g
         torch device of the property CNN (default CPU, where training is bit-reproducible).
     threads : int, optional
         torch CPU threads for the whole run (restored afterwards; default: torch's setting).
+    held_out : array_like, optional
+        More authentic images ``(M, S, S)`` that no generator learns from, for the realism
+        section's classifier test; it always has the pool's images that were not fitted on.
     log : callable
         Receives progress lines.
 
@@ -73,14 +76,19 @@ def run_study(images: ArrayLike, *, labeller: Callable[[np.ndarray], Mapping], g
         Paths: ``{"dir", "results", "report", "figures"}``.
     """
     pool, _ = as_binary_batch(images, ndim=2, name="authentic images")
-    return _run(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, threads, log)
+    if held_out is not None:
+        held_out, _ = as_binary_batch(held_out, ndim=2, name="held_out")
+    return _run(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, threads, log, held_out)
 
 
-def _run(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, threads, log):
+def _run(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, threads, log, held_out=None):
     """The study on a validated ``(N, S, S)`` uint8 pool (the single entry check is the caller's)."""
     size = config.image_size
     if pool.shape[1:] != (size, size):
         raise ValueError(f"authentic images are {pool.shape[1]}x{pool.shape[2]} px; the study is configured "
+                         f"for {size}x{size}")
+    if held_out is not None and held_out.shape[1:] != (size, size):
+        raise ValueError(f"held_out images are {held_out.shape[1]}x{held_out.shape[2]} px; the study is configured "
                          f"for {size}x{size}")
     if not pool.any() or pool.all():
         raise ValueError(f"the authentic images are all {'pore (1)' if pool.all() else 'solid (0)'}: the study "
@@ -92,10 +100,11 @@ def _run(pool, labeller, generators, config, out_dir, resume, overwrite, data, d
         check_generator(name, generators[name])
     with _torch_threads(threads) as restore_threads:
         return _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, log,
-                       restore_threads)
+                       restore_threads, held_out)
 
 
-def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, log, restore_threads):
+def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data, device, log, restore_threads,
+            held_out):
     t_start = time.time()
     # The generators' resolved settings are part of the study's identity: a changed default
     # upstream must not be resumed as if it were the same run.
@@ -107,7 +116,7 @@ def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data
         if overwrite and not resume and not run.new:
             folders.clear(run.path, STUDY_FILES)
         try:
-            return _study(run, keys, settings, pool, labeller, generators, config, data, device, log,
+            return _study(run, keys, settings, pool, held_out, labeller, generators, config, data, device, log,
                           restore_threads, t_start)
         except BaseException:
             if run.new and not run.file("authentic.npz").exists():
@@ -115,7 +124,8 @@ def _stages(pool, labeller, generators, config, out_dir, resume, overwrite, data
             raise
 
 
-def _study(run, keys, settings, pool, labeller, generators, config, data, device, log, restore_threads, t_start):
+def _study(run, keys, settings, pool, held_out, labeller, generators, config, data, device, log, restore_threads,
+           t_start):
     """The stages, in a study folder this process holds."""
     digest = keys["study"]
     run.write_json(run.CONFIG, {"digest": digest, "keys": keys, "config": config.to_dict(),
@@ -146,13 +156,17 @@ def _study(run, keys, settings, pool, labeller, generators, config, data, device
     timing["morphology_s"] = time.time() - t0
 
     t0 = time.time()
+    realism = _realism_stage(run, keys, pool, held_out, table, split, gen, config, log)
+    timing["realism_s"] = time.time() - t0
+
+    t0 = time.time()
     props = config.properties
     distribution, s2_curves = distribution_match(auth_images, table, split, gen, props, descriptors)
     figures = write_figures(run, auth_images, table, split, gen, props, cells, s2_curves, config, morphology)
     timing["report_s"] = time.time() - t0
     timing["total_s"] = time.time() - t_start
     out = assemble_results(config, digest, data, split, cells, distribution, timing, figures, settings,
-                           {g: int(len(v["usable"])) for g, v in gen.items()}, morphology)
+                           {g: int(len(v["usable"])) for g, v in gen.items()}, morphology, realism)
     results_path = run.write_json("results.json", out)
     report_path = atomic_write(run.file("report.md"), lambda fh: fh.write(render_report(out)), overwrite=True,
                                mode="w")
@@ -215,6 +229,29 @@ def _generator_stage(run, name, generator, key, fit_images, labeller, config, lo
             "and are left out" + ("; none is left, so this generator gets no training cells" if not len(usable)
                                   else ""))
     return {"images": images, "table": table, "usable": usable}, seconds
+
+
+def _realism_stage(run, keys, pool, extra, table, split, gen, config, log):
+    """The classifier two-sample test of every generator against the held-out authentic images
+    and the label distances (cached in ``realism.json``); ``None`` when ``config.c2st`` is ``None``.
+
+    Held out: the pool's images that no generator was fitted on (the test images and the
+    unlabeled rest of the pool), and the ``extra`` held-out images."""
+    if config.c2st is None:
+        return None
+    fitted = table["pool_index"][np.concatenate([split["train"], split["val"]])].astype(np.int64)
+    held = pool[np.setdiff1d(np.arange(len(pool)), fitted)]
+    if extra is not None:
+        held = np.concatenate([held, extra])
+    key = stage_key(keys["authentic"], keys["generators"], config.c2st, held)
+    cached = run.read_json("realism.json", key)
+    if cached is not None:
+        return {k: v for k, v in cached.items() if k != "stage_key"}
+    log(f"realism: classifier two-sample test of {', '.join(gen) or 'no generator'} against {len(held)} held-out "
+        "authentic images")
+    out = realism_match(held, table, split, gen, config.c2st, seed=derive_seed(config.seed, "realism"))
+    run.write_json("realism.json", {**out, "stage_key": key})
+    return out
 
 
 def _cells_stage(run, keys, auth_images, table, split, gen, config, device, log):
@@ -339,9 +376,17 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
     _check_source_outside(source, out_dir)
     config = make_config(preset, seed=seed, **overrides)
     needed = config.n_train + config.n_val + config.n_test
+    held_out = None
     if images is None:
         # A margin of extra images so that a few non-finite labels cannot leave the splits short.
         pool = embedded_dataset(config, needed + needed // 10)
+        if config.c2st is not None:
+            # Fresh images of the same generator give the classifier test as many held-out images
+            # per class as it may use, and its noise floor halves of that size.
+            from ..c2st import C2ST_DEFAULTS
+
+            held_out = embedded_dataset(config, 2 * config.c2st.get("max_per_class", C2ST_DEFAULTS["max_per_class"]),
+                                        held_out=True)
         syn = ", ".join(f"{k}={v}" for k, v in config.synthetic.items())
         data: dict[str, Any] = {
             "description": f"embedded synthetic sandstone-like images (microvae.synthetic.grains, {syn})",
@@ -354,4 +399,4 @@ def reproduce(images: ArrayLike | None = None, *, ndim: int = 2, source: str | N
                                + (f" (pore value {pore_value})" if pore_value is not None else ""),
                 "source": source, "pore_value": pore_value, "sampling": note}
     return _run(pool, labeller or default_labeller(config), generators or default_generators(config, device=device),
-                config, out_dir, resume, overwrite, data, device, threads, log)
+                config, out_dir, resume, overwrite, data, device, threads, log, held_out)

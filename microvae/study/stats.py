@@ -16,6 +16,7 @@ from ..compare import DDOF, Descriptors, compare_sets, describe, distribution_di
 from .config import StudyConfig
 
 __all__ = ["DDOF", "summary_stats", "compare_samples", "pairwise_correlation", "describe_sets", "distribution_match",
+           "realism_match",
            "morphology_match", "summarize", "verdict"]
 
 
@@ -105,6 +106,58 @@ def morphology_match(descriptors: dict[str, Descriptors], *, seed: int) -> dict:
                         "distribution section")
     out["not_compared"] = [k for k in descriptors if k != "authentic" and k not in sets]
     return out
+
+
+# Fewer images per class than this and the classifier test is not run (it would say nothing).
+MIN_C2ST_IMAGES = 10
+
+
+def realism_match(held_out: np.ndarray, table: dict[str, np.ndarray], split: dict[str, np.ndarray],
+                  gen: dict[str, dict], options: dict, *, seed: int) -> dict:
+    """Can a classifier tell each generator's samples from authentic images it never learned from,
+    and how far are the distributions of all the labels?
+
+    Parameters
+    ----------
+    held_out : ndarray
+        Authentic images no generator was fitted on (the study's test images and the pool's
+        unused images, plus any extra held-out images).
+    table, split, gen :
+        The authentic label table and split, and the generators' samples and label tables.
+    options : dict
+        :func:`microvae.c2st.c2st` options.
+    seed : int
+        Seeds the split of ``held_out`` into halves for the classifier's noise floor.
+
+    Returns
+    -------
+    dict
+        ``n_held_out``; ``c2st``: per generator the :func:`~microvae.c2st.c2st` result against
+        ``held_out`` and ``"noise_floor"``, :func:`~microvae.c2st.c2st_halves` of ``held_out``
+        (``{"skipped": reason}`` where fewer than :data:`MIN_C2ST_IMAGES` images per class
+        exist); ``labels``: the :func:`~microvae.compare.label_distances` of every label of the
+        tables (porosity, ζ2, η2 and the properties, as far as the labeller gives them) of each
+        generator's usable samples from all labeled authentic images, and as the noise floor
+        (``"reference"``) of the authentic test images from the training + validation images.
+    """
+    from ..c2st import c2st, c2st_halves
+    from ..compare import LABELS, label_distances
+
+    def run(n_class, fn, *args, **kwargs):
+        if n_class < MIN_C2ST_IMAGES:
+            return {"skipped": f"{n_class} images per class; the test needs {MIN_C2ST_IMAGES}"}
+        return fn(*args, **kwargs)
+
+    tests = {name: run(min(len(held_out), len(g["images"])), c2st, g["images"], held_out, name=f"{name} samples",
+                       **options) for name, g in gen.items()}
+    tests["noise_floor"] = run(len(held_out) // 2, c2st_halves, held_out, split_seed=seed, **options)
+    keys = [k for k in LABELS if k in table]
+    fit = np.concatenate([split["train"], split["val"]])
+    labels = {"reference": label_distances({k: table[k][split["test"]] for k in keys},
+                                           {k: table[k][fit] for k in keys}, keys=keys)}
+    labels.update({name: label_distances({k: g["table"][k][g["usable"]] for k in keys}, table, keys=keys)
+                   for name, g in gen.items()})
+    return {"n_held_out": int(len(held_out)), "c2st": tests, "labels": labels}
 
 
 def summarize(cells: list[dict], props: Sequence[str]) -> dict:

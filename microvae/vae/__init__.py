@@ -26,9 +26,8 @@ writes files.
 Modules: :mod:`~microvae.vae.config` (settings and presets), :mod:`~microvae.vae.trainer` (one
 process's model, optimizer, random generator, style network and step),
 :mod:`~microvae.vae.train` (the loop), :mod:`~microvae.vae.checkpoint` (run folder, checkpoint,
-metrics log), :mod:`~microvae.vae.parallel` (torchrun set-up), :mod:`~microvae.vae.augment`
-(symmetries of the square), :mod:`~microvae.vae.sampling` (latents, thresholds, the sample
-check, :func:`sample`), :mod:`~microvae.vae.results` (the returned types). The model, the style
+metrics log), :mod:`~microvae.vae.parallel` (torchrun set-up), :mod:`~microvae.vae.sampling` (latents,
+thresholds, the sample check, :func:`sample`), :mod:`~microvae.vae.results` (the returned types). The model, the style
 network and the loss terms are in :mod:`microvae.nn`.
 
 Examples
@@ -37,8 +36,8 @@ Examples
 >>> run = train_vae(images, preset="quick", out_dir="runs/mine", seed=0)  # doctest: +SKIP
 >>> fake = sample(run, 1000, seed=1)  # (1000, S, S) uint8, 1 = pore     # doctest: +SKIP
 """
+from ..augment import dihedral
 from ..choices import BINARIZE, LATENTS, STYLE_MODES
-from .augment import dihedral
 from .checkpoint import CHECKPOINT, load_checkpoint
 from .config import PRESETS, TrainConfig, load_config
 from .results import SampleCheck, TrainResult

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..augment import dihedral
 from ..nn.losses import gram_matrices, kl_divergence, reconstruction_loss, style_and_mode_collapse, style_loss
 from ..nn.style import VGGStyleNet
 from ..nn.vae import VAE
-from .augment import dihedral
 from .config import TrainConfig
 from .parallel import gather_states
 
