@@ -301,13 +301,14 @@ def local_client(processes: int) -> Any:
 
 
 def _close(client, processes):
-    """Close a client made here (and its local cluster), without the warnings Dask logs when
-    workers are stopped in the middle of a task (after an error or Ctrl-C)."""
+    """Close a client made here (and its local cluster), without the messages Dask logs when
+    workers are stopped in the middle of a task (after an error or Ctrl-C): warnings, and the
+    scheduler's CRITICAL "Closed comm" lines for each result it can no longer send."""
     import logging
 
     log = logging.getLogger("distributed")
     level = log.level
-    log.setLevel(logging.CRITICAL)
+    log.setLevel(logging.CRITICAL + 1)
     try:
         cluster = getattr(client, "cluster", None)
         client.close()

@@ -265,12 +265,13 @@ def test_ctrl_c_stops_a_local_cluster_run_in_one_line(tmp_path):
         time.sleep(1)
         assert client.run(os.getpid) == before  # still the same workers, not restarted ones
         client.cluster.close()
-    src = _images(tmp_path / "in.npy", n=400, size=32)
+    # Enough chunks that the job is still running when the interrupt comes, even on a fast machine.
+    src = _images(tmp_path / "in.npy", n=20000, size=32)
     proc = subprocess.Popen([sys.executable, "-m", "microvae", "label", str(src), "-o", str(tmp_path / "l.csv"),
                              "--processes", "2", "--batch-size", "2"], stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     err = ""
-    while not re.search(r" [1-9]\d*/400", err):  # chunks are coming back: the workers are at work
+    while not re.search(r" [1-9]\d*/20000", err):  # chunks are coming back: the workers are at work
         err += proc.stderr.read(1) or pytest.fail(f"label ended early: {err}")
     os.killpg(proc.pid, signal.SIGINT)
     err += proc.stderr.read()
