@@ -23,9 +23,9 @@ Data sets (``--data``; each split is fixed, so every variant meets the same imag
 
 Commands (one run at a time; ``--out`` collects runs and results)::
 
-    python benchmarks/realism.py train --data berea --variant preset --seed 0 --out real
-    python benchmarks/realism.py mrf --data berea --seed 0 --out real
-    python benchmarks/realism.py evaluate --data berea --out real --table real/berea.md
+    python -m benchmarks.realism train --data berea --variant preset --seed 0 --out real
+    python -m benchmarks.realism mrf --data berea --seed 0 --out real
+    python -m benchmarks.realism evaluate --data berea --out real --table real/berea.md
 
 ``--variant`` names a training variant of ``benchmarks/vae_ablation.py`` (``VARIANTS``; ``preset``
 is the quick preset as it is), ``--set`` adds overrides as JSON, ``--tag`` names the run when the

@@ -9,10 +9,10 @@ threshold, Bernoulli); ``--mrf`` fits the MRF baseline on the same 200 images in
 are saved, so :func:`microvae.compare.compare_sets` can score them against the held-out slices
 (``--evaluate``) without training again.
 
-    python benchmarks/vae_ablation.py train --variant strided_bce --seed 0 --out abl
-    python benchmarks/vae_ablation.py mrf --seed 0 --out abl
-    python benchmarks/vae_ablation.py evaluate --out abl --table abl/table.md
-    python benchmarks/vae_ablation.py evaluate --out abl --realism --samplings fitted+smooth-matched
+    python -m benchmarks.vae_ablation train --variant strided_bce --seed 0 --out abl
+    python -m benchmarks.vae_ablation mrf --seed 0 --out abl
+    python -m benchmarks.vae_ablation evaluate --out abl --table abl/table.md
+    python -m benchmarks.vae_ablation evaluate --out abl --realism --samplings fitted+smooth-matched
 
 ``--realism`` adds the columns of ``benchmarks/realism.py`` (classifier two-sample test against
 the held-out slices, W1/σ of the labels E, D, k, 3x3 pattern divergence); the classifier costs
