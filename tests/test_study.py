@@ -673,6 +673,7 @@ def test_verdict_single_draw_sizes_are_never_clear_and_one_generator_has_no_comp
 
 def test_distribution_statistics_use_one_ddof(monkeypatch):
     from microvae import compare
+    from microvae.compare import distances
     from microvae.study import stats
 
     values = np.array([1.0, 2.0, 4.0, np.nan])
@@ -681,7 +682,7 @@ def test_distribution_statistics_use_one_ddof(monkeypatch):
     c = stats.compare_samples(values, values + 1)
     assert c["wasserstein"] == pytest.approx(1.0)
     assert c["wasserstein_rel"] == pytest.approx(1.0 / s["std"])
-    # Defined once, in compare: the study's summaries and compare's follow the one constant.
-    monkeypatch.setattr(compare, "DDOF", 0)
+    # Defined once, in compare.distances: the study's summaries and compare's follow the one constant.
+    monkeypatch.setattr(distances, "DDOF", 0)
     assert stats.summary_stats(values)["std"] == pytest.approx(np.std([1, 2, 4]))
     assert compare.distribution_distance(values, values)["std"] == pytest.approx(np.std([1, 2, 4]))
