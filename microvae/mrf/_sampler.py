@@ -1,8 +1,8 @@
 """Compiled kernels of the MRF: tree walks, raster-scan and Gibbs sampling, porosity matching.
 
-No validation here (the public layer in :mod:`microvae.mrf.model` checks and explains); the
-kernels assume contiguous ``uint8`` images with 1 = pore and trees exported by
-:func:`microvae.mrf.model.export_tree`: flat arrays indexed by node, ``left``/``right``
+No validation here (the public layers in :mod:`microvae.mrf.model` and :mod:`microvae.mrf.sampling`
+check and explain); the kernels assume contiguous ``uint8`` images with 1 = pore and trees exported
+by :func:`microvae.mrf.trees.export_tree`: flat arrays indexed by node, ``left``/``right``
 children (-1 at leaves), the ``feature`` tested and its ``threshold`` (``x <= threshold`` goes
 left, as in scikit-learn), plus ``proba`` = P(pore) at each node. :func:`tree_proba` walks that
 form; the samplers walk the compact form of :func:`flatten_tree`.

@@ -13,115 +13,15 @@ from numpy.typing import ArrayLike
 
 from .._validate import Seed, as_binary_batch, as_generator, check_int, check_memory
 from ..threads import get_threads
-from . import _sampler
 from .features import causal_offsets, collapse_duplicates, neighbourhood_table, noncausal_offsets, sample_positions
+from .sampling import canvas_pad, default_burn_in, image_seeds, match_batch, raster_sample
+from .trees import TREE_FIELDS, export_tree, load_tree
 
-__all__ = ["MRF", "export_tree", "match_porosity"]
+__all__ = ["MRF"]
 
 _FORMAT = "microvae.mrf"
 _FORMAT_VERSION = 1
-_TREE_FIELDS = ("left", "right", "feature", "threshold", "proba")
 _SCORINGS = ("morphology", "log_loss", "accuracy")
-
-
-def export_tree(estimator: Any) -> dict[str, np.ndarray]:
-    """Flatten a fitted binary ``DecisionTreeClassifier`` into the arrays the kernels walk.
-
-    Returns
-    -------
-    dict
-        ``left``, ``right`` (int64, -1 at leaves), ``feature`` (int64), ``threshold``
-        (float64) and ``proba`` (float64, P(class 1 = pore) at each node, computed exactly as
-        ``predict_proba`` normalizes the node's class weights).
-    """
-    classes = [int(c) for c in estimator.classes_]
-    if classes != [0, 1]:
-        raise ValueError(f"the tree must be fitted on both phases 0 and 1, got classes {classes}")
-    t = estimator.tree_
-    value = t.value[:, 0, :]
-    total = value.sum(axis=1)
-    total[total == 0.0] = 1.0
-    return {"left": t.children_left.astype(np.int64), "right": t.children_right.astype(np.int64),
-            "feature": np.where(t.children_left >= 0, t.feature, 0).astype(np.int64),
-            "threshold": t.threshold.astype(np.float64), "proba": value[:, 1] / total}
-
-
-def image_seeds(n: int, seed: Seed) -> np.ndarray:
-    """Two independent 64-bit seeds per image (sampling, porosity matching). Drawn as one block,
-    so image ``k`` gets the same seeds whatever ``n`` is (``sample(10)[:5] == sample(5)``)."""
-    return as_generator(seed).integers(0, 2 ** 64, size=(n, 2), dtype=np.uint64, endpoint=False)
-
-
-def default_burn_in(S):
-    """Sampled rows/columns discarded beside the seeded margins by default: ``2 S + 8``."""
-    return 2 * S + 8
-
-
-def canvas_pad(S, burn_in, gibbs_S, sweeps):
-    """Margins of the sampling canvas around the output window: ``(pad, bottom)``. ``pad``
-    (top, left, right) holds the causal reach plus the burn-in; with Gibbs sweeps, both must also
-    cover the Gibbs reach, since the non-causal neighbourhood reaches below the window."""
-    gibbs_reach = gibbs_S if sweeps else 0
-    return max(S + burn_in, gibbs_reach), gibbs_reach
-
-
-def _raster(seeds, shape, margins, S, causal_tree, tiles, noise_porosity, gibbs_S=None, gibbs_tree=None, sweeps=0):
-    """Compiled sampling of ``len(seeds)`` images of ``shape`` (:func:`_sampler.sample_images`)."""
-    out_h, out_w = shape
-    pad, bottom = margins
-    width = out_w + 2 * pad
-    causal = _sampler.flatten_tree(causal_tree, causal_offsets(S), width)
-    gibbs = _sampler.flatten_tree(gibbs_tree, noncausal_offsets(gibbs_S), width) if sweeps else causal
-
-    def chunk(lo, hi):
-        return _sampler.sample_images(seeds[lo:hi], out_h, out_w, pad, bottom, S, tiles, noise_porosity,
-                                      *causal, *gibbs, sweeps)
-
-    return np.concatenate(_sampler.over_images(chunk, len(seeds)))
-
-
-def match_porosity(images: ArrayLike, porosity: ArrayLike, *, seed: Seed = None) -> np.ndarray:
-    """Bring each image to a target porosity by flipping pixels on the pore/solid interface.
-
-    Parameters
-    ----------
-    images : array_like
-        Binary batch ``(N, H, W)`` or one image; 1 = pore.
-    porosity : float or array_like of shape ``(N,)``
-        Target pore fraction(s) in [0, 1]; image ``k`` ends with exactly
-        ``round(porosity[k] * H * W)`` pore pixels.
-    seed : int or numpy Generator, optional
-        Breaks ties between equally good candidate pixels.
-
-    Returns
-    -------
-    ndarray of uint8, shape ``(N, H, W)``
-        A corrected copy.
-
-    Notes
-    -----
-    Only the phase in surplus is flipped, never both, so exactly ``|target - count|`` pixels
-    change. Candidates are surplus-phase pixels with a 4-neighbour of the other phase; those
-    with the most 8-neighbours of the other phase flip first (filling notches or trimming
-    spurs), which keeps the morphology and the two-point statistics as close as possible to the
-    uncorrected image while removing a porosity bias. Boundaries are not periodic.
-    """
-    batch, nd = as_binary_batch(images)
-    if nd != 2:
-        raise ValueError("match_porosity takes 2D images (N, H, W)")
-    targets = np.asarray(porosity, dtype=np.float64)
-    if targets.ndim > 1 or (targets.ndim == 1 and len(targets) != len(batch)):
-        raise ValueError(f"porosity must be one value or one per image ({len(batch)}), got shape {targets.shape}")
-    targets = np.broadcast_to(targets, (len(batch),))
-    if not np.all(np.isfinite(targets)) or np.any((targets < 0) | (targets > 1)):
-        raise ValueError("target porosity must lie in [0, 1]")
-    return _match(batch.copy(), targets, image_seeds(len(batch), seed)[:, 1])
-
-
-def _match(batch, targets, seeds):
-    counts = np.rint(targets * batch.shape[1] * batch.shape[2]).astype(np.int64)
-    _sampler.over_images(lambda lo, hi: _sampler.match_counts(batch[lo:hi], counts[lo:hi], seeds[lo:hi]), len(batch))
-    return batch
 
 
 class MRF:
@@ -358,9 +258,9 @@ class MRF:
             for f, ((train, test), est) in enumerate(zip(splits, estimators)):
                 if self.cv_scoring == "morphology":
                     tiles = batch[np.unique(positions[train, 0])[:self.n_tiles]]
-                    fake = _raster(cv_seeds[:, 0], shape, canvas_pad(s, default_burn_in(s), None, 0), s,
-                                   export_tree(est), tiles, float(y[train].mean()))
-                    fake = _match(fake, references[f].mean(axis=(1, 2)), cv_seeds[:, 1])
+                    fake = raster_sample(cv_seeds[:, 0], shape, canvas_pad(s, default_burn_in(s), None, 0), s,
+                                         export_tree(est), tiles, float(y[train].mean()))
+                    fake = match_batch(fake, references[f].mean(axis=(1, 2)), cv_seeds[:, 1])
                     rmse = np.sqrt(np.mean((_morphology_curves(fake) - reference_curves[f]) ** 2, axis=1))
                     fold_scores.append(-float(rmse.mean()))
                 else:
@@ -452,10 +352,11 @@ class MRF:
         with tqdm(total=n, desc="MRF sample", unit="img", disable=not progress) as bar:
             for start in range(0, n, batch_size):
                 stop = min(n, start + batch_size)
-                out[start:stop] = _raster(seeds[start:stop, 0], (out_h, out_w), margins, self.S_, self.causal_tree_,
-                                          tiles, self.porosity_, self.gibbs_S, self.gibbs_tree_, gibbs_sweeps)
+                out[start:stop] = raster_sample(seeds[start:stop, 0], (out_h, out_w), margins, self.S_,
+                                                self.causal_tree_, tiles, self.porosity_, self.gibbs_S,
+                                                self.gibbs_tree_, gibbs_sweeps)
                 if targets is not None:
-                    _match(out[start:stop], targets[start:stop], seeds[start:stop, 1])
+                    match_batch(out[start:stop], targets[start:stop], seeds[start:stop, 1])
                 bar.update(stop - start)
         return out
 
@@ -496,7 +397,7 @@ class MRF:
                   "tiles": np.packbits(self.tiles_, axis=-1), "tiles_shape": np.asarray(self.tiles_.shape)}
         for prefix, tree in (("causal", self.causal_tree_), ("gibbs", self.gibbs_tree_)):
             if tree is not None:
-                arrays.update({f"{prefix}_{k}": tree[k] for k in _TREE_FIELDS})
+                arrays.update({f"{prefix}_{k}": tree[k] for k in TREE_FIELDS})
         buf = _io.BytesIO()
         np.savez_compressed(buf, **arrays)
         return atomic_write(path, lambda fh: fh.write(buf.getvalue()), overwrite=overwrite)
@@ -530,9 +431,9 @@ class MRF:
             model.train_porosities_ = arrays["train_porosities"]
             shape = tuple(int(v) for v in arrays["tiles_shape"])
             model.tiles_ = np.ascontiguousarray(np.unpackbits(arrays["tiles"], axis=-1, count=shape[-1]))
-            model.causal_tree_ = _load_tree(arrays, "causal", len(causal_offsets(model.S_)))
+            model.causal_tree_ = load_tree(arrays, "causal", len(causal_offsets(model.S_)))
             model.gibbs_tree_ = (None if model.gibbs_S is None else
-                                 _load_tree(arrays, "gibbs", len(noncausal_offsets(model.gibbs_S))))
+                                 load_tree(arrays, "gibbs", len(noncausal_offsets(model.gibbs_S))))
             model.estimator_ = model.gibbs_estimator_ = None
             if model.tiles_.shape != shape:
                 raise ValueError("seed tiles do not match their recorded shape")
@@ -547,27 +448,6 @@ class MRF:
     def __repr__(self):
         fitted = f", S_={self.S_}" if hasattr(self, "S_") else ""
         return f"MRF(S={self.S!r}{fitted}, min_samples_leaf={self.min_samples_leaf}, gibbs_S={self.gibbs_S!r})"
-
-
-def _load_tree(arrays, prefix, n_features):
-    tree = {k: np.ascontiguousarray(arrays[f"{prefix}_{k}"]) for k in _TREE_FIELDS}
-    n = len(tree["left"])
-    if n == 0 or any(len(v) != n for v in tree.values()):
-        raise ValueError(f"{prefix} tree arrays are empty or differ in length")
-    for k in ("left", "right", "feature"):
-        if tree[k].dtype != np.int64:
-            raise ValueError(f"{prefix} tree array {k} has dtype {tree[k].dtype}, expected int64")
-    leaf = tree["left"] < 0
-    # The kernels index without bounds checks: reject anything that could walk off the arrays.
-    if (np.any(tree["right"][leaf] >= 0) or np.any(tree["right"][~leaf] < 0)
-            or np.any(tree["left"] >= n) or np.any(tree["right"] >= n)
-            or np.any(tree["left"][~leaf] <= np.flatnonzero(~leaf))
-            or np.any(tree["right"][~leaf] <= np.flatnonzero(~leaf))
-            or np.any((tree["feature"][~leaf] < 0) | (tree["feature"][~leaf] >= n_features))
-            or np.any((tree["threshold"][~leaf] < 0) | (tree["threshold"][~leaf] >= 1))
-            or not np.all(np.isfinite(tree["proba"])) or np.any((tree["proba"] < 0) | (tree["proba"] > 1))):
-        raise ValueError(f"{prefix} tree is inconsistent")
-    return tree
 
 
 def _parallel_map(fn, items):

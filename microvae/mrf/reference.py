@@ -10,7 +10,8 @@ import numpy as np
 
 from .._validate import Seed
 from .features import causal_offsets, noncausal_offsets
-from .model import MRF, canvas_pad, default_burn_in, image_seeds
+from .model import MRF
+from .sampling import canvas_pad, default_burn_in, image_seeds
 
 __all__ = ["SplitMix64", "sample_reference"]
 
