@@ -53,7 +53,7 @@ def test_options_are_keyword_only_after_the_data_argument():
     assert not new, f"options must be keyword-only (after *): {new}"
     fixed = set(KNOWN_POSITIONAL_OPTIONS) - set(found)
     assert not fixed, f"these follow the convention now: remove them from KNOWN_POSITIONAL_OPTIONS: {fixed}"
-    assert "microvae.labeling.label_dask" in dict(_public_functions())  # the scan sees the package
+    assert "microvae.labeling.chunks.label_dask" in dict(_public_functions())  # the scan sees the package
 
 
 def test_public_functions_have_type_hints():

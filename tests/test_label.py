@@ -153,7 +153,7 @@ def test_cli_slices_volumes_along_three_axes(tmp_path):
 
 
 def test_cli_resumes_after_an_interruption(tmp_path, grains, monkeypatch):
-    import microvae.labeling as dist
+    import microvae.labeling.chunks as dist
 
     src = tmp_path / "g.npy"
     np.save(src, grains)
