@@ -1,8 +1,9 @@
 """Compare generated image sets with an authentic one, against the noise floor of sampling.
 
 :func:`compare_sets` measures one or several generated sets against the authentic images by
-their descriptors (:mod:`.descriptors`), the distances of :mod:`.distances` and, on request,
-the label distributions (:mod:`.labels`) and the classifier two-sample test of
+their descriptors (:mod:`microvae.compare.descriptors`), the distances of
+:mod:`microvae.compare.distances` and, on request, the label distributions
+(:mod:`microvae.compare.labels`) and the classifier two-sample test of
 :mod:`microvae.c2st`; as the noise floor, two disjoint random halves of the authentic set are
 compared with each other the same way. Every curve is averaged over the images of a set first
 (the "mean curve"), then the sets' mean curves are compared.

@@ -17,14 +17,14 @@ Conventions
 
 Modules: :mod:`.lines` (lineal path, chord lengths), :mod:`.clusters` (clusters, cluster
 function, percolation, Euler characteristic, pore solidity), :mod:`.surface` (specific surface,
-perimeter), :mod:`.patterns` (local pixel configurations) and :mod:`.descriptors` (all of them at
+perimeter), :mod:`.patterns` (local pixel configurations) and :mod:`.combined` (all of them at
 once). Every public name is importable from ``microvae.morphology``.
 """
 # check_connectivity, check_r_max and spatial_axes: the argument checks the package shares with
 # microvae.compare and microvae.compat (re-exported, not listed in the API).
 from .clusters import check_connectivity as check_connectivity
 from .clusters import cluster_function, cluster_statistics, euler_density, label_clusters, pore_solidity
-from .descriptors import descriptors
+from .combined import descriptors
 from .lines import ChordLengths, chord_lengths, lineal_path
 from .lines import check_r_max as check_r_max
 from .lines import spatial_axes as spatial_axes
