@@ -1,12 +1,13 @@
 """Realism of generated microstructures against held-out authentic images (docs/vae.md, "Realism").
 
-The protocol that judges a VAE variant (issue 21): generators learn from 200 authentic images
-and are judged against authentic images they never saw, from a disjoint part of the data, by
-the measures of :mod:`microvae.compare` that see what a person sees: the classifier two-sample
-test (:func:`microvae.c2st.c2st`), the distributions of the study's labels
-(:func:`microvae.compare.label_distances`) and the Fréchet distance of classifier features,
-each with its authentic-halves noise floor. The VAE's reconstructions of held-out images (mean
-latent code, decoded, smoothed and thresholded as the run samples) are judged beside its samples.
+The protocol that judges a VAE variant: generators learn from 200 authentic images and are
+judged against authentic images they never saw, from a disjoint part of the data, by the
+measures of :mod:`microvae.compare` that see what a person sees: the classifier two-sample test
+(:func:`microvae.c2st.c2st`), the distributions of the study's labels
+(:func:`microvae.compare.label_distances`), the divergence of 3x3 pixel patterns and the pore
+solidity, each with its authentic-halves noise floor. The VAE's reconstructions of held-out
+images (mean latent code, decoded, smoothed and thresholded as the run samples) are judged
+beside its samples.
 
 Data sets (``--data``; each split is fixed, so every variant meets the same images):
 

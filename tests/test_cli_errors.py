@@ -269,7 +269,10 @@ def test_ctrl_c_stops_a_local_cluster_run_in_one_line(tmp_path):
     src = _images(tmp_path / "in.npy", n=20000, size=32)
     proc = subprocess.Popen([sys.executable, "-m", "microvae", "label", str(src), "-o", str(tmp_path / "l.csv"),
                              "--processes", "2", "--batch-size", "2"], stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            # A test run started in the background by a non-interactive shell ignores
+                            # SIGINT, and a child would inherit that: give the command the default.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err = ""
     while not re.search(r" [1-9]\d*/20000", err):  # chunks are coming back: the workers are at work
         err += proc.stderr.read(1) or pytest.fail(f"label ended early: {err}")

@@ -132,7 +132,7 @@ def test_style_net_weight_errors(tmp_path, monkeypatch):
         VGGStyleNet(weights=tmp_path / "missing.pth")
     bad = tmp_path / "corrupt.pth"
     bad.write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="not a readable style weights file"):
         VGGStyleNet(weights=bad)
     partial = tmp_path / "partial.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, partial)
