@@ -67,6 +67,7 @@ class C2STNet(nn.Module):
         return self.features(x * 2 - 1).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One logit per image of ``x`` ``(B, 1, S, S)``, 0/1 valued."""
         return self.head(self.embed(x)).squeeze(1)
 
 
