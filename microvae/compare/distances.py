@@ -10,6 +10,7 @@ Conventions: binary images, 1 = pore; sample standard deviations over images wit
 (:data:`DDOF`, also the study's).
 """
 import math
+import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -58,7 +59,11 @@ def distribution_distance(reference: ArrayLike, other: ArrayLike) -> dict[str, f
            "mean_diff": mean_o - mean_r, "rel_diff": (mean_o - mean_r) / abs(mean_r) if mean_r else nan,
            "std_ratio": sd_o / sd_r if sd_r else nan, "ks": nan, "ks_pvalue": nan, "w1": nan, "w1_rel": nan}
     if len(ref) and len(oth):
-        ks = stats.ks_2samp(ref, oth)
+        with warnings.catch_warnings():
+            # SciPy falls back to the asymptotic p-value when the exact one fails (ties, large
+            # sets) and says so each time; the fallback is the documented behaviour, not news.
+            warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful", RuntimeWarning)
+            ks = stats.ks_2samp(ref, oth)
         w1 = float(stats.wasserstein_distance(ref, oth))
         out.update(ks=float(ks.statistic), ks_pvalue=float(ks.pvalue), w1=w1, w1_rel=w1 / sd_r if sd_r else nan)
     return out
