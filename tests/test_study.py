@@ -313,6 +313,9 @@ def test_figures_and_label_tables_written(tiny_run):
     for name in ("mosaic_authentic", "mosaic_vae", "mosaic_mrf", "histograms", "s2", "r2_vs_added", "morphology"):
         png = run_dir / "figures" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The three mosaics side by side, on one line of the report (paper Fig. 7).
+    line = next(x for x in tiny_run["paths"]["report"].read_text().splitlines() if "mosaic_authentic" in x)
+    assert all(f'src="figures/mosaic_{g}.png"' in line for g in ("authentic", "vae", "mrf"))
     import csv
 
     with open(run_dir / "labels" / "vae.csv") as fh:

@@ -55,10 +55,11 @@ def write_figures(run: RunDir, auth_images: np.ndarray, table: dict[str, np.ndar
     paths = {}
     n_show = 16
     test = split["test"]
-    paths["mosaic_authentic"] = mosaic(fig_dir / "mosaic_authentic.png", auth_images[test[:n_show]],
+    # Square 4 x 4 mosaics, shown side by side in the report as in the paper's Fig. 7.
+    paths["mosaic_authentic"] = mosaic(fig_dir / "mosaic_authentic.png", auth_images[test[:n_show]], ncols=4,
                                        title="authentic (test images)", overwrite=True)
     for name, g in gen.items():
-        paths[f"mosaic_{name}"] = mosaic(fig_dir / f"mosaic_{name}.png", g["images"][:n_show],
+        paths[f"mosaic_{name}"] = mosaic(fig_dir / f"mosaic_{name}.png", g["images"][:n_show], ncols=4,
                                          title=f"{name.upper()} samples", overwrite=True)
 
     quantities = ["porosity", *props]
@@ -326,8 +327,10 @@ def render_report(results: dict) -> str:
         lines += _morphology_text(results)
     if results.get("realism"):
         lines += _realism_text(results)
-    lines += ["## Samples (paper Fig. 7)", "", "![authentic](figures/mosaic_authentic.png)", ""]
-    lines += [f"![{g}](figures/mosaic_{g}.png)\n" for g in cfg["generators"]]
+    width = f"{100 // (1 + len(cfg['generators'])) - 1}%"
+    lines += ["## Samples (paper Fig. 7)", "", "<p>" + " ".join(
+        f'<img src="figures/mosaic_{name}.png" alt="{name}" width="{width}">'
+        for name in ("authentic", *cfg["generators"])) + "</p>", ""]
     t = results["timing"]
     lines += ["## Timing", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k[:-2].replace('_', ' ')} | {v:.0f} |" for k, v in t.items()]
