@@ -44,9 +44,11 @@ $(VENV)/.installed-$(EXTRAS): $(VENV)/.torch $(SOURCES)
 
 install: $(VENV)/.installed-$(EXTRAS)
 
-# The study on the embedded synthetic set; --resume makes a rerun reuse what is finished.
+# The study on the embedded synthetic set; a rerun resumes it (reusing what is finished), a first
+# run starts it (--resume refuses a folder that holds no study).
+DEMO_DIR = demo_out/study_quick
 demo: install
-	$(BIN)/microvae reproduce --preset quick -o demo_out/study_quick --resume
+	$(BIN)/microvae reproduce --preset quick -o $(DEMO_DIR) $$(test -f $(DEMO_DIR)/config.json && echo --resume)
 
 # The build is part of `install`, so a missing compiled extension fails the run (tests/test_imports.py)
 # instead of skipping every compiled-op test.

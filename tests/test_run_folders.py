@@ -3,6 +3,7 @@ run folders that pass the strict rule) are resumed or emptied; a process writing
 lock, so a second one is refused; a failed new run leaves no folder behind."""
 import json
 import multiprocessing
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -349,3 +350,29 @@ def test_a_second_study_into_the_same_folder_is_refused(tmp_path, capsys):
     finally:
         release.set()
         holder.join(60)
+
+
+def test_make_demo_starts_a_first_run_and_resumes_a_rerun(tmp_path):
+    """The README's main command: `make demo` on a fresh clone starts the study (``--resume``
+    refuses a folder that holds no study), and a rerun resumes it."""
+    import shutil
+    import subprocess
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parents[1]
+    # -o install: print the demo recipe alone, without (re)installing anything.
+    recipe = subprocess.run([make, "-s", "-n", "-o", "install", "-C", str(root), "demo"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert recipe.count("\n") == 0 and "microvae reproduce" in recipe, recipe
+    command = "echo" + recipe[recipe.index(" reproduce"):]
+
+    def run():
+        return subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    assert "--resume" not in run()
+    (tmp_path / "demo_out" / "study_quick").mkdir(parents=True)
+    (tmp_path / "demo_out" / "study_quick" / "config.json").write_text("{}")
+    assert "--resume" in run()
