@@ -18,9 +18,11 @@ epoch. The test accuracy averages the network's logits over the 8 orientations o
 image. The result averages the accuracies of several seeds (each its own split, initialization
 and batch order).
 
-The authentic images must be ones the generator never saw: a generator that copies its
-training images would otherwise score 0.5. :func:`c2st_halves` gives the noise floor: the same
-test between two disjoint random halves of the authentic images.
+Judge against authentic images the generator never saw (held-out images), so that what it
+learned from is not what it is measured against. The test cannot see copying: a generator that
+returns its training images scores about 0.5 against held-out images of the same material
+(:func:`microvae.compare.nearest_correlation` sees that). :func:`c2st_halves` gives the noise
+floor: the same test between two disjoint random halves of the authentic images.
 
 Training is seeded and does not touch the global random state; on a CPU the result is
 bit-reproducible for a fixed number of torch threads.
@@ -142,7 +144,7 @@ def c2st(images: ArrayLike, authentic: ArrayLike, *, seeds: int | Sequence[int] 
         ``(N, S, S)`` binary square images, 1 = pore (e.g. a generator's samples).
     authentic : array_like
         ``(M, S, S)`` authentic images of the same size that the generator never saw (held-out
-        images): a generator's own training images would let a copying generator pass.
+        images).
     seeds : int or sequence of int
         Classifier seeds (an int ``k``: seeds ``0 .. k-1``). Each has its own split,
         initialization and batch order.
