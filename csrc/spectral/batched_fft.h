@@ -201,3 +201,37 @@ bool fft_run(const std::vector<Stage<T>>& plan, typename Lanes<T, V>::vec* xr, t
   }
   return swapped;
 }
+
+// Half spectra of the rows of ny x nx real images in lane order (pixels[(y * nx + x) * V + l]),
+// zero-padded to Lx: rows in pairs as one complex FFT, z = row_y + i row_{y+1}, then untangled
+// (Z(k) and conj Z(-k) give both rows' spectra). Row y's Lx/2 + 1 frequencies go to
+// out_r/out_i[y * (Lx/2 + 1) ...]; ar, ai, br, bi are scratch of Lx vectors.
+template <typename T, int V>
+void rfft_rows(const std::vector<Stage<T>>& plan_x, const T* pixels, int ny, int nx, int Lx,
+               typename Lanes<T, V>::vec* ar, typename Lanes<T, V>::vec* ai, typename Lanes<T, V>::vec* br,
+               typename Lanes<T, V>::vec* bi, typename Lanes<T, V>::vec* out_r, typename Lanes<T, V>::vec* out_i) {
+  typedef typename Lanes<T, V>::vec vec;
+  const int wc = Lx / 2 + 1;
+  for (int y = 0; y < ny; y += 2) {
+    const T* row0 = pixels + static_cast<size_t>(y) * nx * V;
+    for (int x = 0; x < Lx; ++x) {
+      ar[x] = x < nx ? load_lanes<T, V>(row0 + static_cast<size_t>(x) * V) : vec{};
+      ai[x] = (x < nx && y + 1 < ny) ? load_lanes<T, V>(row0 + static_cast<size_t>(nx + x) * V) : vec{};
+    }
+    const bool in_b = fft_run<T, V>(plan_x, ar, ai, br, bi);
+    const vec* zr = in_b ? br : ar;
+    const vec* zi = in_b ? bi : ai;
+    vec* r0 = out_r + static_cast<size_t>(y) * wc;
+    vec* i0 = out_i + static_cast<size_t>(y) * wc;
+    for (int k = 0; k < wc; ++k) {
+      const int kc = k == 0 ? 0 : Lx - k;
+      const vec a = zr[k], b = zi[k], c = zr[kc], d = zi[kc];
+      r0[k] = (a + c) * static_cast<T>(0.5);
+      i0[k] = (b - d) * static_cast<T>(0.5);
+      if (y + 1 < ny) {
+        r0[wc + k] = (b + d) * static_cast<T>(0.5);
+        i0[wc + k] = (c - a) * static_cast<T>(0.5);
+      }
+    }
+  }
+}

@@ -8,7 +8,7 @@
 // transformed. ifft(G) = conj(fft(conj G)) / N, and conjugation leaves the squares unchanged.
 #pragma once
 
-#include "batched_fft.h"
+#include "s2_kernel.h"  // bin_orbits; s2_kernel.h includes batched_fft.h
 
 template <typename T, int V>
 struct HarmonicMoments {
@@ -49,28 +49,9 @@ struct HarmonicMoments {
         const vec phi = load_lanes<T, V>(phi_l);
         to_lanes<T, V>(base, image, lanes, phi_l, delta.data());  // empty lanes: zero images, not -phi
         const T* dl = delta.data();
-        // Forward: rows in pairs (real input), then the columns of the half spectrum.
-        for (int y = 0; y < ny; y += 2) {
-          for (int x = 0; x < Lx; ++x) {
-            ar[x] = x < nx ? load_lanes<T, V>(dl + (static_cast<size_t>(y) * nx + x) * V) : vec{};
-            ai[x] = (x < nx && y + 1 < ny) ? load_lanes<T, V>(dl + (static_cast<size_t>(y + 1) * nx + x) * V) : vec{};
-          }
-          const bool in_b = fft_run<T, V>(plan_x, ar.data(), ai.data(), br.data(), bi.data());
-          const vec* zr = in_b ? br.data() : ar.data();
-          const vec* zi = in_b ? bi.data() : ai.data();
-          vec* r0 = spec_r.data() + static_cast<size_t>(y) * wc;
-          vec* i0 = spec_i.data() + static_cast<size_t>(y) * wc;
-          for (int k = 0; k < wc; ++k) {
-            const int kc = k == 0 ? 0 : Lx - k;
-            const vec a = zr[k], b = zi[k], c = zr[kc], d = zi[kc];
-            r0[k] = (a + c) * static_cast<T>(0.5);
-            i0[k] = (b - d) * static_cast<T>(0.5);
-            if (y + 1 < ny) {
-              r0[wc + k] = (b + d) * static_cast<T>(0.5);
-              i0[wc + k] = (c - a) * static_cast<T>(0.5);
-            }
-          }
-        }
+        // Forward: the rows' half spectra, then the columns.
+        rfft_rows<T, V>(plan_x, dl, ny, nx, Lx, ar.data(), ai.data(), br.data(), bi.data(), spec_r.data(),
+                        spec_i.data());
         for (int k = 0; k < wc; ++k) {
           for (int y = 0; y < Ly; ++y) {
             ar[y] = y < ny ? spec_r[static_cast<size_t>(y) * wc + k] : vec{};
@@ -92,14 +73,7 @@ struct HarmonicMoments {
               const vec re = spec_r[i] + phi * box_re[i], im = spec_i[i] + phi * box_im[i];
               acc[orbit[i]] += (re * re + im * im) * fold[k];
             }
-          for (int b = 0; b < n_bins; ++b) res[b] = vec{};
-          for (int o = 0; o < n_orbits; ++o) {
-            const T* row = binning + static_cast<size_t>(o) * n_bins;
-            const vec a = acc[o];
-            for (int b = 0; b < n_bins; ++b) res[b] += a * row[b];
-          }
-          for (int l = 0; l < lanes; ++l)
-            for (int b = 0; b < n_bins; ++b) s2_out[(first + l) * n_bins + b] = res[b][l];
+          bin_orbits<T, V>(acc.data(), n_orbits, binning, n_bins, res.data(), s2_out + first * n_bins, lanes);
         }
         // Inverse per multiplier: columns (all qx, keeping the window's rows), then the rows.
         for (int h = 0; h < n_mult; ++h) {

@@ -6,6 +6,22 @@
 
 #include "batched_fft.h"
 
+// The bin averages of V images' orbit sums: res = acc . binning ((n_orbits, n_bins)), written to
+// out[l * n_bins + b] for the first `lanes` images.
+template <typename T, int V>
+void bin_orbits(const typename Lanes<T, V>::vec* acc, int n_orbits, const T* binning, int n_bins,
+                typename Lanes<T, V>::vec* res, T* out, int lanes) {
+  typedef typename Lanes<T, V>::vec vec;
+  for (int b = 0; b < n_bins; ++b) res[b] = vec{};
+  for (int o = 0; o < n_orbits; ++o) {
+    const T* row = binning + static_cast<size_t>(o) * n_bins;
+    const vec a = acc[o];
+    for (int b = 0; b < n_bins; ++b) res[b] += a * row[b];
+  }
+  for (int l = 0; l < lanes; ++l)
+    for (int b = 0; b < n_bins; ++b) out[l * n_bins + b] = res[b][l];
+}
+
 template <typename T, int V>
 struct S2Binned {
   typedef typename Lanes<T, V>::vec vec;
@@ -30,29 +46,8 @@ struct S2Binned {
         const int lanes = static_cast<int>(n - first < V ? n - first : V);
         const int64_t image = static_cast<int64_t>(ny) * nx;
         to_lanes<T, V>(images + first * image, image, lanes, static_cast<const T*>(nullptr), pixels.data());
-        // Rows, two at a time: z = row_y + i row_{y+1}, one complex FFT, then untangled.
-        for (int y = 0; y < ny; y += 2) {
-          const T* row0 = pixels.data() + static_cast<size_t>(y) * nx * V;
-          for (int x = 0; x < Lx; ++x) {
-            ar[x] = x < nx ? load_lanes<T, V>(row0 + static_cast<size_t>(x) * V) : vec{};
-            ai[x] = (x < nx && y + 1 < ny) ? load_lanes<T, V>(row0 + static_cast<size_t>(nx + x) * V) : vec{};
-          }
-          const bool in_b = fft_run<T, V>(plan_x, ar.data(), ai.data(), br.data(), bi.data());
-          const vec* zr = in_b ? br.data() : ar.data();
-          const vec* zi = in_b ? bi.data() : ai.data();
-          vec* r0 = rows_r.data() + static_cast<size_t>(y) * wc;
-          vec* i0 = rows_i.data() + static_cast<size_t>(y) * wc;
-          for (int k = 0; k < wc; ++k) {
-            const int kc = k == 0 ? 0 : Lx - k;
-            const vec a = zr[k], b = zi[k], c = zr[kc], d = zi[kc];
-            r0[k] = (a + c) * static_cast<T>(0.5);
-            i0[k] = (b - d) * static_cast<T>(0.5);
-            if (y + 1 < ny) {
-              r0[wc + k] = (b + d) * static_cast<T>(0.5);
-              i0[wc + k] = (c - a) * static_cast<T>(0.5);
-            }
-          }
-        }
+        rfft_rows<T, V>(plan_x, pixels.data(), ny, nx, Lx, ar.data(), ai.data(), br.data(), bi.data(), rows_r.data(),
+                        rows_i.data());
         // Columns: one FFT per frequency qx, consumed at once into the orbit sums.
         for (int o = 0; o < n_orbits; ++o) acc[o] = vec{};
         for (int k = 0; k < wc; ++k) {
@@ -71,14 +66,7 @@ struct S2Binned {
           const T w = fold[k];
           for (int y = 0; y < Ly; ++y) acc[orbit[y * wc + k]] += (fr[y] * fr[y] + fi[y] * fi[y]) * w;
         }
-        for (int b = 0; b < n_bins; ++b) res[b] = vec{};
-        for (int o = 0; o < n_orbits; ++o) {
-          const T* row = binning + static_cast<size_t>(o) * n_bins;
-          const vec a = acc[o];
-          for (int b = 0; b < n_bins; ++b) res[b] += a * row[b];
-        }
-        for (int l = 0; l < lanes; ++l)
-          for (int b = 0; b < n_bins; ++b) out[(first + l) * n_bins + b] = res[b][l];
+        bin_orbits<T, V>(acc.data(), n_orbits, binning, n_bins, res.data(), out + first * n_bins, lanes);
       }
     }
   }
