@@ -3,8 +3,6 @@ argparse types that reject bad numbers with a message naming the flag."""
 import argparse
 import math
 
-import numpy as np
-
 
 def _number(text, kind, ok, need):
     try:
@@ -106,16 +104,6 @@ def read_images(args, path=None):
 
     data = load(path or args.input, pore_value=args.pore_value, shape=args.shape, dtype=args.dtype, key=args.key)
     return as_image_stack(data, volume=args.volume)
-
-
-def as_float_list(text):
-    """Parse ``"1,2,3"`` or ``"0:10:2"`` (start:stop:step, stop excluded) into floats."""
-    if ":" in text:
-        parts = [float(v) for v in text.split(":")]
-        if len(parts) != 3 or parts[2] <= 0:
-            raise ValueError(f"range must be start:stop:step with step > 0, got {text!r}")
-        return np.arange(*parts).tolist()
-    return [float(v) for v in text.split(",") if v.strip()]
 
 
 def check_outputs(args, *outputs, inputs=(), images=None):
